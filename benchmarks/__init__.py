@@ -1,0 +1,1 @@
+"""Entry points that wire datasets, methods and metrics: runs, configs, results."""

@@ -1,0 +1,94 @@
+"""One run: train a method on a dataset at one code length, evaluate it, record one result row."""
+
+import os
+import subprocess
+import time
+import warnings
+from datetime import datetime, timezone
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import lightning as L
+
+from benchmarks.config import config_hash
+from benchmarks.results import append_row
+from datamodules import DATAMODULES
+from methods import METHODS
+
+
+def code_revision() -> str:
+    """The git revision of the checkout the suite runs from, else the installed package version."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        revision = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True,
+                                  text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, check=True).stdout.strip()
+        return revision + ("-dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        try:
+            return version("graph-cmh-bench")
+        except PackageNotFoundError:
+            return "unknown"
+
+
+def make_logger(settings: dict, config: dict):
+    settings = dict(settings)
+    kind = settings.pop("kind", "none")
+    if kind == "none":
+        return False
+    if kind != "wandb":
+        raise ValueError(f"logger.kind must be 'wandb' or 'none', got {kind!r}")
+    from lightning.pytorch.loggers import WandbLogger
+
+    run = config["run"]
+    offline = not os.environ.get("WANDB_API_KEY") or os.environ.get("WANDB_MODE") == "offline"
+    Path(settings.get("save_dir", ".")).mkdir(parents=True, exist_ok=True)
+    return WandbLogger(name=f"{run['method']}-{run['dataset']}-{run['bits']}b-s{run['seed']}",
+                       group=settings.pop("group", None), offline=offline, config=config, **settings)
+
+
+def run(config: dict, results_path: Path | None) -> dict:
+    """Train and test as `config` says (benchmarks.config.resolve); return the row, appended to `results_path`."""
+    spec = config["run"]
+    method_cls = METHODS.get(spec["method"])
+    data_cls = DATAMODULES.get(spec["dataset"])
+    if method_cls is None or data_cls is None:
+        raise KeyError(f"unknown method {spec['method']!r} or dataset {spec['dataset']!r}; "
+                       f"methods: {sorted(METHODS)}, datasets: {sorted(DATAMODULES)}")
+    L.seed_everything(spec["seed"], workers=True, verbose=False)
+    data = data_cls(**{"drop_last": method_cls.fixed_batch, **config["data"]})
+    data.setup()
+    model = method_cls(bits=spec["bits"], image_dim=data.image_dim, text_dim=data.text_dim,
+                       num_classes=data.num_classes, **config["method"])
+    logger = make_logger(config["logger"], config)
+    trainer_settings = {"limit_val_batches": 0 if len(data.split.val) == 0 else None, **config["trainer"]}
+    trainer = L.Trainer(logger=logger, enable_checkpointing=False, enable_model_summary=False,
+                        num_sanity_val_steps=0, default_root_dir=config["logger"].get("save_dir"),
+                        **trainer_settings)
+    with warnings.catch_warnings():
+        # Closed-form methods have no optimizer, and small sets have fewer batches than the log interval.
+        warnings.filterwarnings("ignore", message=".*(configure_optimizers|log_every_n_steps|across ranks is zero).*")
+        start = time.perf_counter()
+        trainer.fit(model, datamodule=data)
+        train_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    trainer.test(model, datamodule=data, verbose=False)
+    eval_seconds = time.perf_counter() - start
+
+    results = model.results["test"]
+    row = {**spec, "supervised": method_cls.supervised, **data.describe(),
+           "epochs": trainer.current_epoch, "train_seconds": round(train_seconds, 3),
+           "eval_seconds": round(eval_seconds, 3), "config_hash": config_hash(config),
+           "revision": code_revision(), "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    for direction, result in results.items():
+        row.update(result.scalars(suffix=f"_{direction}"))
+        row[f"curves_{direction}"] = {
+            "precision_at": {str(k): v for k, v in result.precision_at.items()},
+            "pr_precision": result.pr_precision.tolist(), "pr_recall": result.pr_recall.tolist()}
+    if logger:
+        logger.experiment.summary.update({k: v for k, v in row.items() if not k.startswith("curves_")})
+        logger.experiment.finish()
+    if results_path is not None and trainer.is_global_zero:
+        append_row(results_path, row)
+    return row

@@ -1,0 +1,147 @@
+"""The evaluation protocol (shared/docs/protocol.md) as pure functions on codes and labels.
+
+Codes are continuous or binary, (n, bits); they are binarized by sign with 0 mapped to +1. Labels are
+multi-hot (n, classes); a database item is relevant to a query when they share at least one label.
+The database is ranked by ascending Hamming distance, ties broken by database position.
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from metrics.kernels import hamming_matrix, rank_statistics
+
+MAP_KS = (50, 1000, 5000)
+PRECISION_KS = (1, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
+VARIANTS = ("protocol", "skip_empty", "dcmh_torch")
+
+
+def _numpy(x) -> np.ndarray:
+    return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+
+
+def binarize(codes) -> np.ndarray:
+    """Bits of sign(codes) as booleans, with 0 mapped to +1 (True)."""
+    return _numpy(codes) >= 0
+
+
+def pack_bits(bits: np.ndarray) -> np.ndarray:
+    """Boolean rows (n, b) -> uint64 words (n, ceil(b / 64)); padding bits are 0 on every row."""
+    n, b = bits.shape
+    padded = np.zeros((n, -(-max(b, 1) // 64) * 64), np.uint8)
+    padded[:, :b] = bits
+    return np.packbits(padded, axis=1, bitorder="little").view(np.uint64)
+
+
+def pack_codes(codes) -> np.ndarray:
+    return pack_bits(binarize(codes))
+
+
+def pack_labels(labels) -> np.ndarray:
+    return pack_bits(_numpy(labels) > 0)
+
+
+def hamming_distance(query_codes, database_codes, method: str = "packed") -> torch.Tensor:
+    """Hamming distances (n_query, n_database) as int64; `packed` (XOR + popcount) or `matmul` (+-1 product)."""
+    if method == "packed":
+        return torch.from_numpy(hamming_matrix(pack_codes(query_codes), pack_codes(database_codes)))
+    if method == "matmul":
+        q = torch.from_numpy(binarize(query_codes)).double() * 2 - 1
+        d = torch.from_numpy(binarize(database_codes)).double() * 2 - 1
+        return ((q.shape[1] - q @ d.T) / 2).round().long()
+    raise ValueError(f"unknown Hamming method {method!r}; expected 'packed' or 'matmul'")
+
+
+@dataclass  # not frozen: torchmetrics walks (and rebuilds) what compute() returns
+class RetrievalResult:
+    """All numbers of one retrieval direction; per-query arrays are kept for curves and tests."""
+
+    map: float  # mAP@all, stable ties (the suite's headline number)
+    map_tie: float  # tie-averaged mAP@all
+    map_at: dict[int, float]  # mAP@K for the requested K (keys as requested, K capped at the database)
+    precision_at: dict[int, float]  # precision@K curve
+    pr_radius: np.ndarray = field(repr=False)  # Hamming radius 0..bits
+    pr_precision: np.ndarray = field(repr=False)
+    pr_recall: np.ndarray = field(repr=False)
+    empty_queries: int = 0  # queries with no relevant database item (each counts 0)
+    ap: np.ndarray = field(repr=False, default=None)  # per-query AP@all
+
+    def scalars(self, suffix: str = "") -> dict[str, float]:
+        """Flat metric names for loggers: map, map@K, map_tie, empty_queries, each with `suffix`."""
+        out = {f"map{suffix}": self.map, f"map_tie{suffix}": self.map_tie}
+        out.update({f"map@{k}{suffix}": v for k, v in self.map_at.items()})
+        out[f"empty_queries{suffix}"] = float(self.empty_queries)
+        return out
+
+
+def _harmonic(n: int) -> np.ndarray:
+    h = np.zeros(n + 1)
+    np.cumsum(1.0 / np.arange(1, n + 1), out=h[1:])
+    return h
+
+
+def _check(query_codes, query_labels, database_codes, database_labels):
+    for name, codes, labels in (("query", query_codes, query_labels), ("database", database_codes, database_labels)):
+        if codes.ndim != 2 or labels.ndim != 2:
+            raise ValueError(f"{name} codes and labels must be 2-D, got {codes.shape} and {labels.shape}")
+        if codes.shape[0] != labels.shape[0]:
+            raise ValueError(f"{name}: {codes.shape[0]} codes but {labels.shape[0]} label rows")
+    if query_codes.shape[1] != database_codes.shape[1]:
+        raise ValueError(f"code lengths differ: query {query_codes.shape[1]}, database {database_codes.shape[1]}")
+    if query_labels.shape[1] != database_labels.shape[1]:
+        raise ValueError(f"label counts differ: query {query_labels.shape[1]}, database {database_labels.shape[1]}")
+    if database_codes.shape[0] == 0:
+        raise ValueError("the database is empty")
+
+
+def retrieval_metrics(query_codes, query_labels, database_codes, database_labels, *,
+                      map_ks=MAP_KS, precision_ks=PRECISION_KS, variant: str = "protocol") -> RetrievalResult:
+    """Every metric of the protocol for one direction (queries of one modality, database of the other).
+
+    variant: `protocol` (the default definition), `skip_empty` (queries without relevant items are
+    dropped from the means) or `dcmh_torch` (mAP@K as in the PyTorch DCMH lineage: mean precision at
+    the first min(K, R) relevant items, wherever they rank). Only the mAP numbers depend on it.
+    """
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown mAP variant {variant!r}; expected one of {VARIANTS}")
+    qc, dc = _numpy(query_codes), _numpy(database_codes)
+    ql, dl = _numpy(query_labels), _numpy(database_labels)
+    _check(qc, ql, dc, dl)
+    n, bits = dc.shape[0], dc.shape[1]
+    requested = sorted(set(map_ks) | set(precision_ks))
+    cutoffs = np.unique(np.clip(np.asarray(requested, np.int64), 1, n))
+    (ap, ap_tie, n_rel, rel_in_top, precision_sum_top, precision_sum_first_rel,
+     within_radius, rel_within_radius) = rank_statistics(
+        pack_codes(qc), pack_labels(ql), pack_codes(dc), pack_labels(dl), bits, cutoffs, _harmonic(n))
+    column = {k: int(np.searchsorted(cutoffs, min(k, n))) for k in requested}
+    has_rel = n_rel > 0
+
+    def mean(values):
+        return float(values[has_rel].mean()) if variant == "skip_empty" and has_rel.any() else float(values.mean())
+
+    def map_at(k):
+        c = column[k]
+        if variant == "dcmh_torch":
+            return mean(precision_sum_first_rel[:, c] / np.maximum(np.minimum(cutoffs[c], n_rel), 1))
+        return mean(precision_sum_top[:, c] / np.maximum(rel_in_top[:, c], 1))
+
+    # Precision within a radius is defined only for queries that retrieve something there.
+    retrieved = within_radius > 0
+    pr_precision = (rel_within_radius / np.maximum(within_radius, 1)).sum(0) / np.maximum(retrieved.sum(0), 1)
+    pr_recall = (rel_within_radius[has_rel] / n_rel[has_rel, None]).mean(0) if has_rel.any() else np.zeros(bits + 1)
+    return RetrievalResult(
+        map=mean(ap), map_tie=mean(ap_tie),
+        map_at={k: map_at(k) for k in map_ks},
+        precision_at={k: float((rel_in_top[:, column[k]] / cutoffs[column[k]]).mean()) for k in precision_ks},
+        pr_radius=np.arange(bits + 1), pr_precision=pr_precision, pr_recall=pr_recall,
+        empty_queries=int((~has_rel).sum()), ap=ap)
+
+
+def mean_average_precision(query_codes, query_labels, database_codes, database_labels, k: int | None = None,
+                           variant: str = "protocol") -> float:
+    """mAP@all (k=None) or mAP@k of one direction."""
+    ks = () if k is None else (k,)
+    result = retrieval_metrics(query_codes, query_labels, database_codes, database_labels,
+                               map_ks=ks, precision_ks=(), variant=variant)
+    return result.map if k is None else result.map_at[k]

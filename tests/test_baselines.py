@@ -1,0 +1,77 @@
+"""The reference baselines: their parts on tiny inputs, and that cca_itq learns where lsh cannot."""
+
+import lightning as L
+import numpy as np
+import pytest
+import torch
+
+from datamodules import ToyDataModule, WikipediaDataModule
+from methods import METHODS
+from methods.cca_itq import cca, itq_rotation
+
+
+def test_cca_finds_a_perfectly_correlated_pair():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(200, 3, generator=g, dtype=torch.float64)
+    noise = torch.randn(200, 2, generator=g, dtype=torch.float64)
+    # y's first column is exactly 2 x0 - x1; its second is independent noise.
+    y = torch.stack([2 * x[:, 0] - x[:, 1], noise[:, 0]], 1)
+    x, y = x - x.mean(0), y - y.mean(0)
+    wx, wy, correlations = cca(x, y, dims=2, reg=0.0)
+    assert correlations[0].item() == pytest.approx(1.0, abs=1e-9)
+    assert correlations[1].item() < 0.3
+    u, v = x @ wx[:, 0], y @ wy[:, 0]
+    assert torch.corrcoef(torch.stack([u, v]))[0, 1].abs().item() == pytest.approx(1.0, abs=1e-9)
+
+
+def test_itq_rotates_points_on_the_diagonals_onto_the_hypercube_vertices():
+    # Points at the four axis directions: the rotation by 45 degrees puts them on (+-1, +-1) / sqrt(2).
+    v = torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [0.0, -1.0]], dtype=torch.float64).repeat(10, 1)
+    torch.manual_seed(0)
+    rotation = itq_rotation(v, iterations=50)
+    assert torch.allclose(rotation @ rotation.T, torch.eye(2, dtype=torch.float64), atol=1e-12)
+    assert torch.allclose((v @ rotation).abs(), torch.full((40, 2), 2 ** -0.5, dtype=torch.float64), atol=1e-6)
+
+
+def test_cca_itq_refuses_more_bits_than_dimensions():
+    with pytest.raises(ValueError, match="64 bits need 64 canonical directions.*10 \\(text\\)"):
+        METHODS["cca_itq"](bits=64, image_dim=128, text_dim=10, num_classes=10)
+
+
+def evaluate(name: str, datamodule, bits: int = 32, seed: int = 0) -> dict:
+    L.seed_everything(seed, verbose=False)
+    datamodule.setup()
+    model = METHODS[name](bits=bits, image_dim=datamodule.image_dim, text_dim=datamodule.text_dim,
+                          num_classes=datamodule.num_classes)
+    trainer = L.Trainer(max_epochs=1, logger=False, enable_progress_bar=False, enable_checkpointing=False,
+                        enable_model_summary=False, limit_val_batches=0)
+    trainer.fit(model, datamodule=datamodule)
+    trainer.test(model, datamodule=datamodule, verbose=False)
+    return {d: r.map for d, r in model.results["test"].items()}
+
+
+def chance(datamodule) -> float:
+    """Expected mAP of a random ranking: the mean fraction of relevant database items."""
+    q = datamodule.data.labels[datamodule.split.query].astype(float)
+    d = datamodule.data.labels[datamodule.split.database].astype(float)
+    return float(((q @ d.T) > 0).mean())
+
+
+@pytest.mark.parametrize("datamodule", ["toy", "wikipedia"])
+def test_cca_itq_beats_lsh_and_chance(datamodule, wikipedia_dir, tmp_path):
+    make = {"toy": lambda: ToyDataModule(cache_dir=tmp_path),
+            "wikipedia": lambda: WikipediaDataModule(wikipedia_dir, cache_dir=tmp_path)}[datamodule]
+    dm = make()
+    lsh, cca_itq = evaluate("lsh", dm), evaluate("cca_itq", dm)
+    floor = chance(dm)
+    margin = {"toy": 0.2, "wikipedia": 0.02}[datamodule]
+    for direction in ("i2t", "t2i"):
+        assert lsh[direction] == pytest.approx(floor, abs=0.02)  # independent projections: chance
+        assert cca_itq[direction] > lsh[direction] + margin
+        assert cca_itq[direction] > floor + margin
+
+
+def test_same_seed_same_numbers(tmp_path):
+    assert evaluate("cca_itq", ToyDataModule(cache_dir=tmp_path), bits=16) == \
+        evaluate("cca_itq", ToyDataModule(cache_dir=tmp_path), bits=16)
+    assert np.isfinite(list(evaluate("lsh", ToyDataModule(cache_dir=tmp_path), bits=16).values())).all()

@@ -1,0 +1,88 @@
+"""The protocol's numbers on a 6-item database worked out by hand.
+
+Query 0 has code ++++ and label A. Database (position: code, distance, relevant?):
+  0: -+++  d1  yes      1: 0 +++ (0 -> +1)  d0  no     2: +-++  d1  yes
+  3: --++  d2  yes      4: ++-+  d1  no                5: ----  d4  no
+Stable ranking by (distance, position): 1, 0, 2, 4, 3, 5 -> relevance 0 1 1 0 1 0, R = 3.
+  AP@all = (1/2 + 2/3 + 3/5) / 3 = 53/90
+  mAP@3: top 3 = 0 1 1 -> (1/2 + 2/3) / 2 = 7/12;   mAP@1: top 1 irrelevant -> 0
+  mAP@10 > database size -> capped at 6 -> 53/90
+  dcmh_torch@2: first 2 relevant -> (1/2 + 2/3) / 2 = 7/12;   @1: 1/2
+  tie-averaged: group d1 = {0, 2, 4} holds 2 relevant of 3 at ranks 2..4 after 1 item, 0 relevant:
+    E = (2/3) [1/2 + (1 + 1/2)/3 + (1 + 1)/4] = 1 (orderings RRI, RIR, IRR give 7/6, 1, 5/6);
+    group d2: (2 + 1)/(4 + 1) = 3/5.  -> (1 + 3/5) / 3 = 8/15
+  precision@1 = 0, @3 = 2/3, @6 = 1/2
+  radius 0..4: retrieved 1 4 5 5 6, relevant 0 2 3 3 3 -> precision 0 1/2 3/5 3/5 1/2, recall 0 2/3 1 1 1
+Query 1 has label D, which no database item has: it counts 0 everywhere.
+"""
+
+import numpy as np
+import pytest
+import torch
+
+from metrics import hamming_distance, mean_average_precision, retrieval_metrics
+
+DATABASE = torch.tensor([[-1, 1, 1, 1], [0, 1, 1, 1], [1, -1, 1, 1], [-1, -1, 1, 1], [1, 1, -1, 1],
+                         [-1, -1, -1, -1]], dtype=torch.float32)
+A, B, C, D = np.eye(4, dtype=np.int64)
+DATABASE_LABELS = torch.tensor(np.stack([A, B, A + B, A + C, C, B]))
+QUERY = torch.ones(2, 4)
+QUERY_LABELS = torch.tensor(np.stack([A, D]))
+
+
+def metrics(variant="protocol", queries=slice(0, 1)):
+    return retrieval_metrics(QUERY[queries], QUERY_LABELS[queries], DATABASE, DATABASE_LABELS,
+                             map_ks=(1, 3, 10), precision_ks=(1, 3, 6), variant=variant)
+
+
+def test_distances_map_zero_to_plus_one():
+    assert hamming_distance(QUERY[:1], DATABASE).tolist() == [[1, 0, 1, 2, 1, 4]]
+
+
+def test_map_with_stable_ties():
+    result = metrics()
+    assert result.map == pytest.approx(53 / 90)
+    assert result.map_at == pytest.approx({1: 0.0, 3: 7 / 12, 10: 53 / 90})
+    assert result.empty_queries == 0
+
+
+def test_tie_averaged_map():
+    assert metrics().map_tie == pytest.approx(8 / 15)
+
+
+def test_precision_at_k_and_pr_curve():
+    result = metrics()
+    assert result.precision_at == pytest.approx({1: 0.0, 3: 2 / 3, 6: 0.5})
+    np.testing.assert_allclose(result.pr_precision, [0, 1 / 2, 3 / 5, 3 / 5, 1 / 2])
+    np.testing.assert_allclose(result.pr_recall, [0, 2 / 3, 1, 1, 1])
+
+
+def test_query_without_relevant_item_counts_zero_and_is_counted():
+    result = metrics(queries=slice(0, 2))
+    assert result.empty_queries == 1
+    assert result.map == pytest.approx(53 / 180)
+    assert result.map_tie == pytest.approx(4 / 15)
+    assert result.map_at[3] == pytest.approx(7 / 24)
+    # PR: precision averages the queries that retrieve something (both do); recall those with R > 0.
+    np.testing.assert_allclose(result.pr_recall, [0, 2 / 3, 1, 1, 1])
+    np.testing.assert_allclose(result.pr_precision, [0, 1 / 4, 3 / 10, 3 / 10, 1 / 4])
+
+
+def test_named_variants():
+    assert metrics("skip_empty", slice(0, 2)).map == pytest.approx(53 / 90)
+    dcmh = retrieval_metrics(QUERY, QUERY_LABELS, DATABASE, DATABASE_LABELS, map_ks=(1, 2, 3), precision_ks=(),
+                             variant="dcmh_torch")
+    assert dcmh.map_at == pytest.approx({1: 1 / 4, 2: 7 / 24, 3: 53 / 180})
+
+
+def test_k_larger_than_database_is_capped():
+    assert mean_average_precision(QUERY[:1], QUERY_LABELS[:1], DATABASE, DATABASE_LABELS, k=5000) == pytest.approx(53 / 90)
+
+
+def test_bad_input_is_refused():
+    with pytest.raises(ValueError, match="code lengths differ"):
+        retrieval_metrics(QUERY[:, :3], QUERY_LABELS, DATABASE, DATABASE_LABELS)
+    with pytest.raises(ValueError, match="label rows"):
+        retrieval_metrics(QUERY, QUERY_LABELS[:1], DATABASE, DATABASE_LABELS)
+    with pytest.raises(ValueError, match="unknown mAP variant"):
+        metrics("dcmh")
