@@ -2,6 +2,7 @@
 
 import os
 from abc import ABC, abstractmethod
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -9,8 +10,11 @@ import torch
 from lightning import LightningDataModule
 from torch.utils.data import DataLoader, Dataset
 
+from datamodules.features import CLIP_DEFAULT, cache_key, cached_features, make_encoder
 from datamodules.records import CrossModalData
 from datamodules.splits import Split, SplitProtocol, load_or_make_split
+
+MODALITIES = ("image", "text")
 
 
 def default_cache_dir() -> Path:
@@ -19,19 +23,35 @@ def default_cache_dir() -> Path:
 
 class SplitDataset(Dataset):
     """The items of one split role. Each item is {index, image, text, labels}; `index` is the item's
-    position in this role (for the database: its rank tie-break position)."""
+    position in this role (for the database: its rank tie-break position). A modality given as a
+    feature matrix is served from memory; one given as raw references (raw mode) goes through
+    `preprocess[modality]` item by item (pixels, token ids)."""
 
-    def __init__(self, data: CrossModalData, items: np.ndarray):
-        self.items = items
-        self.image = torch.as_tensor(np.asarray(data.image[items], np.float32))
-        self.text = torch.as_tensor(np.asarray(data.text[items], np.float32))
+    def __init__(self, data: CrossModalData, items: np.ndarray, preprocess: dict | None = None):
+        self.items, self.preprocess = items, preprocess or {}
+        self.payload = {}
+        for modality in MODALITIES:
+            payload = getattr(data, modality)
+            if isinstance(payload, np.ndarray):
+                self.payload[modality] = torch.as_tensor(np.asarray(payload[items], np.float32))
+            elif modality in self.preprocess:
+                self.payload[modality] = [payload[i] for i in items]
+            else:
+                raise ValueError(f"{data.source}: {modality} payload is raw but no preprocessing was given")
         self.labels = torch.as_tensor(data.labels[items], dtype=torch.float32)
 
     def __len__(self) -> int:
         return len(self.items)
 
+    def feature_dim(self, modality: str) -> int | None:
+        payload = self.payload[modality]
+        return payload.shape[1] if isinstance(payload, torch.Tensor) else None
+
     def __getitem__(self, i: int) -> dict:
-        return {"index": i, "image": self.image[i], "text": self.text[i], "labels": self.labels[i]}
+        item = {"index": i, "labels": self.labels[i]}
+        for modality, payload in self.payload.items():
+            item[modality] = payload[i] if isinstance(payload, torch.Tensor) else self.preprocess[modality](payload[i])
+        return item
 
 
 class RetrievalDataModule(LightningDataModule, ABC):
@@ -39,16 +59,26 @@ class RetrievalDataModule(LightningDataModule, ABC):
 
     Loaders: train (shuffled, unlabeled use is the method's business), val and test, where val and
     test are two loaders each, queries then retrieval set: (val, train) and (query, database).
+
+    Datasets whose payloads are raw (image paths, texts) are encoded once by `image_backbone` and
+    `text_backbone` (datamodules.features.ENCODERS; `clip_model` names the CLIP checkpoint or folder)
+    and cached; with `raw=True` batches carry the backbones' inputs instead (pixels, token ids).
     """
 
     name: str
-    protocol: SplitProtocol
-    backbone: str  # what produced the features, recorded in every result row
+    protocols: dict[str, SplitProtocol]  # the first is the default
 
     def __init__(self, data_dir: str | None = None, split_seed: int = 0, subset: int | None = None,
                  batch_size: int = 128, eval_batch_size: int = 1024, num_workers: int = 0,
-                 drop_last: bool = False, cache_dir: str | None = None):
+                 drop_last: bool = False, cache_dir: str | None = None, image_backbone: str = "clip",
+                 text_backbone: str = "clip", clip_model: str = CLIP_DEFAULT, raw: bool = False,
+                 feature_batch_size: int = 64, protocol: str | None = None):
         super().__init__()
+        if protocol is not None and protocol not in self.protocols:
+            raise ValueError(f"{self.name}: unknown protocol {protocol!r}; known: {sorted(self.protocols)}")
+        self.protocol = self.protocols[protocol or next(iter(self.protocols))]
+        self.backbones = {"image": image_backbone, "text": text_backbone}
+        self.clip_model, self.raw, self.feature_batch_size = clip_model, raw, feature_batch_size
         self.data_dir = Path(data_dir) if data_dir else None
         self.split_seed, self.subset = split_seed, subset
         self.batch_size, self.eval_batch_size, self.num_workers = batch_size, eval_batch_size, num_workers
@@ -70,20 +100,45 @@ class RetrievalDataModule(LightningDataModule, ABC):
         parts += [f"subset{self.subset}"] if self.subset else []
         return self.cache_dir / "splits" / ("-".join(parts) + ".npz")
 
+    @property
+    def backbone(self) -> str:
+        """What produced the features, recorded in every result row."""
+        return "+".join(self.backbones[m] if self.backbones[m] != "clip" else f"clip:{self.clip_model}"
+                        for m in MODALITIES)
+
     def setup(self, stage: str | None = None) -> None:
-        if self.data is None:
-            self.data = self.load()
-            self.split = load_or_make_split(self.split_path(), self.protocol, self.data, self.split_seed, self.subset)
-            self.datasets = {role: SplitDataset(self.data, self.split.role(role))
-                             for role in ("query", "train", "database", "val")}
+        if self.data is not None:
+            return
+        data = self.load()
+        self.split = load_or_make_split(self.split_path(), self.protocol, data, self.split_seed, self.subset)
+        preprocess = {}
+        for modality in MODALITIES:
+            payload = getattr(data, modality)
+            if isinstance(payload, np.ndarray):
+                continue
+            encoder = make_encoder(self.backbones[modality], modality, self.clip_model)
+            if self.raw:
+                preprocess[modality] = encoder.preprocess
+                continue
+            # Only the items of the split are encoded (a subset run encodes only its subset).
+            used = np.union1d(self.split.database, self.split.query)
+            path = self.cache_dir / "features" / f"{cache_key(data.name, data.ids[used], encoder)}.npy"
+            features = cached_features(encoder, [payload[i] for i in used], path, self.feature_batch_size)
+            full = np.zeros((len(data), features.shape[1]), np.float32)
+            full[used] = features
+            data = replace(data, **{modality: full})
+        self.data = data
+        self.datasets = {role: SplitDataset(data, self.split.role(role), preprocess)
+                         for role in ("query", "train", "database", "val")}
 
     @property
-    def image_dim(self) -> int:
-        return self.datasets["train"].image.shape[1]
+    def image_dim(self) -> int | None:
+        """Feature dimension, or None in raw mode."""
+        return self.datasets["train"].feature_dim("image")
 
     @property
-    def text_dim(self) -> int:
-        return self.datasets["train"].text.shape[1]
+    def text_dim(self) -> int | None:
+        return self.datasets["train"].feature_dim("text")
 
     @property
     def num_classes(self) -> int:

@@ -33,7 +33,7 @@ class ToyDataModule(RetrievalDataModule):
 
     name = "toy"
     backbone = "synthetic"
-    protocol = SplitProtocol("random-200q-1000t", n_query=200, n_train=1000, n_val=200)
+    protocols = {"standard": SplitProtocol("random-200q-1000t", n_query=200, n_train=1000, n_val=200)}
 
     def __init__(self, *args, n_items: int = 2000, n_classes: int = 24, image_dim: int = 128, text_dim: int = 256,
                  noise: float = 1.0, data_seed: int = 0, **kwargs):

@@ -57,14 +57,17 @@ class WikipediaDataModule(RetrievalDataModule):
     """
 
     name = "wikipedia"
-    protocol = SplitProtocol("official", official=True)
+    protocols = {"official": SplitProtocol("official", official=True)}
 
     def __init__(self, *args, text_features: str = "tfidf", **kwargs):
         super().__init__(*args, **kwargs)
         if text_features not in TEXT_FEATURES:
             raise ValueError(f"text_features must be one of {sorted(TEXT_FEATURES)}, got {text_features!r}")
         self.text_features = text_features
-        self.backbone = f"sift-bovw128+{text_features}"
+
+    @property
+    def backbone(self) -> str:
+        return f"sift-bovw128+{self.text_features}"
 
     def load(self) -> CrossModalData:
         root = self.data_dir or Path("data/wikipedia")

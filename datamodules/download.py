@@ -1,0 +1,132 @@
+"""Downloads that resume, verify and extract safely."""
+
+import hashlib
+import os
+import tarfile
+import time
+import urllib.error
+import urllib.request
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
+
+from datamodules.records import DataError
+
+CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Remote:
+    """A public file: where it is, its name on disk, and what it must hash to (MD5 as published)."""
+
+    url: str
+    filename: str
+    md5: str | None = None
+    size: int | None = None
+
+
+def md5_file(path: Path) -> str:
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(CHUNK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _fetch(url: str, part: Path, size: int | None) -> None:
+    """Append the rest of `url` to `part`, resuming from its current length with an HTTP range request."""
+    done = part.stat().st_size if part.exists() else 0
+    request = urllib.request.Request(url, headers={"Range": f"bytes={done}-"} if done else {})
+    try:
+        response = urllib.request.urlopen(request, timeout=60)
+    except urllib.error.HTTPError as error:
+        if error.code == 416 and size is not None and done == size:  # already complete
+            return
+        raise
+    with response:
+        if done and response.status != 206:  # the server ignored the range: start over
+            done = 0
+        total = response.length + done if response.length is not None else size
+        with open(part, "ab" if done else "wb") as f, Progress(
+                "[progress.description]{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                TimeRemainingColumn(), transient=True) as progress:
+            task = progress.add_task(part.name.removesuffix(".part"), total=total, completed=done)
+            for block in iter(lambda: response.read(CHUNK), b""):
+                f.write(block)
+                progress.advance(task, len(block))
+
+
+def download(remote: Remote, folder: Path, attempts: int = 3) -> Path:
+    """`folder/remote.filename`, downloaded if absent. Interrupted downloads resume from `<name>.part`;
+    a file whose size or MD5 is wrong is never used: it is fetched again, up to `attempts` times."""
+    target = Path(folder) / remote.filename
+    if target.exists():
+        _verify(remote, target)
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    part = target.with_name(target.name + ".part")
+    for attempt in range(1, attempts + 1):
+        try:
+            _fetch(remote.url, part, remote.size)
+            _verify(remote, part)
+            os.replace(part, target)
+            return target
+        except DataError:
+            part.unlink(missing_ok=True)  # corrupt: resuming would keep the bad bytes
+            if attempt == attempts:
+                raise
+        except (urllib.error.URLError, OSError) as error:
+            if attempt == attempts:
+                raise DataError(f"{remote.url}: download failed after {attempts} attempts ({error}); "
+                                f"rerun to resume from {part}, or place the file at {target}") from error
+        time.sleep(min(2 ** attempt, 30))
+    raise AssertionError("unreachable")
+
+
+def _verify(remote: Remote, path: Path) -> None:
+    if remote.size is not None and path.stat().st_size != remote.size:
+        raise DataError(f"{path}: {path.stat().st_size} bytes, expected {remote.size} (truncated or wrong file)")
+    if remote.md5 is not None and md5_file(path) != remote.md5:
+        raise DataError(f"{path}: MD5 does not match the published {remote.md5} (corrupt or wrong file)")
+
+
+def extract(archive: Path, target: Path) -> Path:
+    """Extract a zip or tar archive into `target`; refuses members that would land outside it.
+
+    A marker file records completion, so an interrupted extraction is simply redone.
+    """
+    archive, target = Path(archive), Path(target)
+    marker = target / f".extracted-{archive.name}"
+    if marker.exists():
+        return target
+    target.mkdir(parents=True, exist_ok=True)
+    root = target.resolve()
+    try:
+        if zipfile.is_zipfile(archive):
+            with zipfile.ZipFile(archive) as z:
+                for name in z.namelist():
+                    _inside(root, name, archive)
+                bad = z.testzip()
+                if bad is not None:
+                    raise DataError(f"{archive}: member {bad} fails its CRC check (corrupt archive)")
+                z.extractall(target)
+        elif tarfile.is_tarfile(archive):
+            with tarfile.open(archive) as t:
+                for member in t.getmembers():
+                    _inside(root, member.name, archive)
+                    if member.issym() or member.islnk():
+                        raise DataError(f"{archive}: member {member.name} is a link; refusing to extract")
+                t.extractall(target, filter="data")
+        else:
+            raise DataError(f"{archive}: neither a zip nor a tar archive")
+    except (zipfile.BadZipFile, tarfile.TarError, EOFError) as error:
+        raise DataError(f"{archive}: corrupt archive ({error})") from error
+    marker.touch()
+    return target
+
+
+def _inside(root: Path, name: str, archive: Path) -> None:
+    if not (root / name).resolve().is_relative_to(root):
+        raise DataError(f"{archive}: member {name!r} would be written outside {root}; refusing to extract")

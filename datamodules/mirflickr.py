@@ -1,0 +1,235 @@
+"""MIRFlickr-25K (Huiskes & Lew 2008): the 20,015-pair cross-modal subset with 24 labels and tags.
+
+Three sources, one record set:
+- `official` (default): the official archive and annotations (downloaded when absent, MD5-checked,
+  resumable). Items with at least one of the 24 labels and at least one of the frequent tags listed in
+  mirflickr/doc/common_tags.txt are kept, in image-number order; labels are the 24 annotation files
+  without the `_r1` duplicates, in alphabetical order; the text is the item's processed tags
+  (mirflickr/meta/tags/tags<k>.txt), as a bag of words over common_tags.txt in file order.
+- `lists`: the community text lists all_imgs.txt / all_tags.txt / all_labels.txt with TagList.txt.
+- `mat`: the DCMH .mat files, mirflickr25k-lall.mat (LAll) and mirflickr25k-yall.mat (YAll), with
+  images from mirflickr25k-iall.mat (IAll, pixel arrays) or image features (XAll).
+With `only_with_images`, rows whose image file is missing are dropped instead of refused: that is how
+the 730-image real subset in shared/data is read.
+"""
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import h5py
+import numpy as np
+import scipy.io
+
+from datamodules.base import RetrievalDataModule
+from datamodules.download import Remote, download, extract
+from datamodules.features import bag_of_words
+from datamodules.records import CrossModalData, DataError
+from datamodules.splits import SplitProtocol
+
+LABELS = ("animals", "baby", "bird", "car", "clouds", "dog", "female", "flower", "food", "indoor", "lake", "male",
+          "night", "people", "plant_life", "portrait", "river", "sea", "sky", "structures", "sunset", "transport",
+          "tree", "water")
+BASE_URL = "http://press.liacs.nl/mirflickr/mirflickr25k.v3b/"
+REMOTES = {"images": Remote(BASE_URL + "mirflickr25k.zip", "mirflickr25k.zip", "a23d0a8564ee84cda5622a6c2f947785", 3069184257),
+           "annotations": Remote(BASE_URL + "mirflickr25k_annotations_v080.zip", "mirflickr25k_annotations_v080.zip",
+                                 "aa0138c79892b1b670184d142380948f", 207220)}
+SOURCES = ("official", "lists", "mat")
+
+
+def read_lines(path: Path) -> list[str]:
+    if not path.exists():
+        raise DataError(f"{path}: file not found")
+    return path.read_text(encoding="utf-8", errors="replace").splitlines()
+
+
+def read_vocabulary(path: Path) -> list[str]:
+    """common_tags.txt ('tag count' lines) or TagList.txt (one tag per line)."""
+    vocabulary = []
+    for number, line in enumerate(read_lines(path), 1):
+        fields = line.split()
+        if not fields:
+            continue
+        if len(fields) > 2 or (len(fields) == 2 and not fields[1].isdigit()):
+            raise DataError(f"{path}:{number}: expected 'tag' or 'tag count', got {line!r}")
+        vocabulary.append(fields[0])
+    if len(set(vocabulary)) != len(vocabulary):
+        raise DataError(f"{path}: the vocabulary lists a tag twice")
+    return vocabulary
+
+
+def read_mat(path: Path, name: str) -> np.ndarray:
+    """Variable `name` of a MATLAB file, v5 (scipy) or v7.3 (HDF5, stored transposed)."""
+    if not path.exists():
+        raise DataError(f"{path}: file not found")
+    if h5py.is_hdf5(path):
+        with h5py.File(path, "r") as f:
+            if name not in f:
+                raise DataError(f"{path}: no variable {name!r}; it has {sorted(f.keys())}")
+            return np.asarray(f[name]).transpose()
+    mat = scipy.io.loadmat(path, variable_names=[name])
+    if name not in mat:
+        raise DataError(f"{path}: no variable {name!r}; it has {mat_variables(path)}")
+    return mat[name]
+
+
+def mat_variables(path: Path) -> list[str]:
+    if h5py.is_hdf5(path):
+        with h5py.File(path, "r") as f:
+            return sorted(f.keys())
+    return sorted(name for name, *_ in scipy.io.whosmat(path))
+
+
+class MatImages(Sequence):
+    """The pixel arrays of IAll in a .mat file, read one image at a time (height, width, 3 uint8).
+
+    MATLAB stores IAll as height x width x 3 x n (column-major); HDF5 (v7.3) shows those axes reversed.
+    """
+
+    def __init__(self, path: Path, n_items: int):
+        self.path, self.hdf5 = path, h5py.is_hdf5(path)
+        shape = self._array().shape if self.hdf5 else read_mat(path, "IAll").shape
+        matlab_shape = shape[::-1] if self.hdf5 else shape
+        if len(matlab_shape) != 4 or matlab_shape[2] != 3 or matlab_shape[3] != n_items:
+            raise DataError(f"{path}: IAll has shape {matlab_shape} (MATLAB order); expected "
+                            f"height x width x 3 x {n_items}")
+        self.n_items = n_items
+        self.pixels = None if self.hdf5 else read_mat(path, "IAll")
+
+    def _array(self):
+        return h5py.File(self.path, "r")["IAll"]
+
+    def __len__(self) -> int:
+        return self.n_items
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        if self.hdf5:
+            array = self._array()
+            try:
+                return np.ascontiguousarray(array[i].transpose(2, 1, 0))  # (3, width, height) -> (h, w, 3)
+            finally:
+                array.file.close()
+        return self.pixels[..., i]
+
+
+class MIRFlickrDataModule(RetrievalDataModule):
+    """MIRFlickr-25K. Standard protocol: 2,000 queries, 10,000 training items, database = the rest.
+    `mini` (100 queries, 400 training items) is for the 730-image real subset and CI.
+
+    text_backbone `bow` (default, the field's choice) uses the tag bag of words; `clip` or `minilm`
+    encode the tags joined by spaces.
+    """
+
+    name = "mirflickr25k"
+    protocols = {"standard": SplitProtocol("standard-2000q-10000t", n_query=2000, n_train=10000, n_val=1000),
+                 "mini": SplitProtocol("mini-100q-400t", n_query=100, n_train=400, n_val=100)}
+
+    def __init__(self, *args, source: str = "official", download: bool = True, base_url: str = BASE_URL,
+                 checksums: dict | None = None, only_with_images: bool = False, image_dir: str | None = None,
+                 text_backbone: str = "bow", **kwargs):
+        super().__init__(*args, text_backbone=text_backbone, **kwargs)
+        if source not in SOURCES:
+            raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
+        self.source, self.download, self.only_with_images = source, download, only_with_images
+        self.image_dir = Path(image_dir) if image_dir else None
+        # A mirror may be given; `checksums` ({file name: md5}) only for a mirror serving other bytes.
+        self.remotes = {key: Remote(base_url + r.filename, r.filename, (checksums or {}).get(r.filename, r.md5),
+                                    None if checksums else r.size) for key, r in REMOTES.items()}
+
+    @property
+    def root(self) -> Path:
+        return self.data_dir or Path("data/mirflickr25k")
+
+    def load(self) -> CrossModalData:
+        numbers, tags, labels, images, vocabulary = getattr(self, f"_read_{self.source}")()
+        keep = np.ones(len(numbers), bool)
+        if self.only_with_images and isinstance(images, list):
+            keep = np.array([Path(p).exists() for p in images])
+            if not keep.any():
+                raise DataError(f"{self.root}: none of the {len(images)} images exists (looked for e.g. {images[0]})")
+        elif isinstance(images, list):
+            missing = [p for p in images if not Path(p).exists()]
+            if missing:
+                raise DataError(f"{missing[0]}: image not found ({len(missing)} of {len(images)} missing); "
+                                "supply the images or set only_with_images=true")
+        rows = np.flatnonzero(keep)
+        text = bag_of_words([tags[i] for i in rows], vocabulary) if self.backbones["text"] == "bow" \
+            else [" ".join(tags[i]) for i in rows]
+        return CrossModalData(
+            name=self.name, ids=np.array([f"im{numbers[i]}" for i in rows]), labels=labels[rows],
+            image=images[rows] if isinstance(images, np.ndarray) else [images[i] for i in rows], text=text,
+            label_names=LABELS, source=str(self.root))
+
+    def _image_path(self, relative: str) -> str:
+        return str(self.image_dir / Path(relative).name if self.image_dir else self.root / relative)
+
+    def _read_official(self):
+        root = self.root
+        if self.download:
+            for remote in self.remotes.values():
+                extract(download(remote, root), root)
+        base = root / "mirflickr"
+        vocabulary = read_vocabulary(base / "doc" / "common_tags.txt")
+        tag_files = {int(m.group(1)): p for p in (base / "meta" / "tags").glob("tags*.txt")
+                     if (m := re.fullmatch(r"tags(\d+)\.txt", p.name))}
+        if not tag_files:
+            raise DataError(f"{base / 'meta' / 'tags'}: no tags<k>.txt files (is the archive extracted here?)")
+        numbers = sorted(tag_files)
+        row = {k: i for i, k in enumerate(numbers)}
+        labels = np.zeros((len(numbers), len(LABELS)), np.uint8)
+        for j, label in enumerate(LABELS):
+            path = self._annotation_file(label)
+            for number, line in enumerate(read_lines(path), 1):
+                if line.strip():
+                    if not line.strip().isdigit() or int(line) not in row:
+                        raise DataError(f"{path}:{number}: {line!r} is not the number of an image in the archive")
+                    labels[row[int(line)], j] = 1
+        common = set(vocabulary)
+        tags = [[t.strip() for t in read_lines(tag_files[k]) if t.strip() in common] for k in numbers]
+        selected = [i for i in range(len(numbers)) if labels[i].any() and tags[i]]
+        return ([numbers[i] for i in selected], [tags[i] for i in selected], labels[selected],
+                [str(base / f"im{numbers[i]}.jpg") for i in selected], vocabulary)
+
+    def _annotation_file(self, label: str) -> Path:
+        found = sorted(self.root.glob(f"{label}.txt")) + sorted(self.root.glob(f"*/{label}.txt"))
+        found = [p for p in found if p.parent.name != "mirflickr"]
+        if not found:
+            raise DataError(f"{self.root}: annotation file {label}.txt not found "
+                            f"(extract {REMOTES['annotations'].filename} here)")
+        return found[0]
+
+    def _read_lists(self):
+        root = self.root
+        paths = [p.strip() for p in read_lines(root / "all_imgs.txt") if p.strip()]
+        tags = [[t for t in line.strip().split(",") if t] for line in read_lines(root / "all_tags.txt")][:len(paths)]
+        label_lines = [line.split() for line in read_lines(root / "all_labels.txt") if line.strip()]
+        if not (len(paths) == len(tags) == len(label_lines)):
+            raise DataError(f"{root}: all_imgs.txt, all_tags.txt and all_labels.txt have {len(paths)}, {len(tags)} "
+                            f"and {len(label_lines)} rows; they must match row for row")
+        bad = next((i for i, fields in enumerate(label_lines) if len(fields) != len(LABELS)
+                    or set(fields) - {"0", "1"}), None)
+        if bad is not None:
+            raise DataError(f"{root / 'all_labels.txt'}:{bad + 1}: expected {len(LABELS)} flags 0/1")
+        numbers = [int(re.search(r"im(\d+)", p).group(1)) for p in paths]
+        return (numbers, tags, np.array(label_lines, np.uint8), [self._image_path(p) for p in paths],
+                read_vocabulary(root / "TagList.txt"))
+
+    def _read_mat(self):
+        root = self.root
+        labels = read_mat(root / "mirflickr25k-lall.mat", "LAll").astype(np.uint8)
+        bow = read_mat(root / "mirflickr25k-yall.mat", "YAll")
+        image_file = root / "mirflickr25k-iall.mat"
+        if not image_file.exists():
+            raise DataError(f"{image_file}: file not found (the .mat source needs IAll images or XAll features)")
+        if len(bow) != len(labels):
+            raise DataError(f"{root}: YAll has {len(bow)} rows but LAll has {len(labels)}")
+        if "XAll" in mat_variables(image_file):
+            images = read_mat(image_file, "XAll").astype(np.float32)
+            if len(images) != len(labels):
+                raise DataError(f"{image_file}: XAll has {len(images)} rows but LAll has {len(labels)}")
+        else:
+            images = MatImages(image_file, len(labels))
+        # The .mat holds the bag of words itself: tags are its columns' indices.
+        tags = [[str(j) for j in np.flatnonzero(row)] for row in bow]
+        return (list(range(1, len(labels) + 1)), tags, labels, images, [str(j) for j in range(bow.shape[1])])
+

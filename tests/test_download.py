@@ -1,0 +1,107 @@
+"""Downloads resume and verify; archives never write outside their target."""
+
+import io
+import tarfile
+import zipfile
+
+import pytest
+
+from datamodules import download as dl
+from datamodules.download import Remote, download, extract, md5_file
+from datamodules.records import DataError
+from servers import FileServer
+
+
+@pytest.fixture(autouse=True)
+def no_backoff(monkeypatch):
+    monkeypatch.setattr(dl.time, "sleep", lambda seconds: None)
+
+
+@pytest.fixture
+def served(tmp_path):
+    folder = tmp_path / "served"
+    folder.mkdir()
+    payload = bytes(range(256)) * 4000  # ~1 MB, several read chunks
+    (folder / "file.bin").write_bytes(payload)
+    with FileServer(folder) as server:
+        yield server, payload, folder
+
+
+def test_download_verifies_and_is_reused(served, tmp_path):
+    server, payload, folder = served
+    remote = Remote(server.url + "file.bin", "file.bin", md5_file(folder / "file.bin"), len(payload))
+    path = download(remote, tmp_path / "out")
+    assert path.read_bytes() == payload
+    (folder / "file.bin").unlink()  # a second call must not need the server
+    assert download(remote, tmp_path / "out") == path
+
+
+def test_interrupted_download_resumes_from_the_part_file(served, tmp_path):
+    server, payload, folder = served
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "file.bin.part").write_bytes(payload[:300_000])
+    (folder / "file.bin").write_bytes(b"X" * 300_000 + payload[300_000:])  # only the tail is fetched again
+    remote = Remote(server.url + "file.bin", "file.bin", md5_file(folder / "file.bin"), len(payload))
+    with pytest.raises(DataError, match="MD5 does not match"):
+        # The saved head differs from the served one, so the resumed file fails its checksum...
+        download(remote, out, attempts=1)
+    assert not (out / "file.bin.part").exists()  # ...and the bad bytes are never kept.
+    (out / "file.bin.part").write_bytes(b"X" * 300_000)
+    assert download(remote, out).read_bytes() == (folder / "file.bin").read_bytes()
+
+
+def test_corrupt_download_is_retried_then_reported(served, tmp_path):
+    server, payload, _ = served
+    remote = Remote(server.url + "file.bin", "file.bin", "0" * 32, len(payload))
+    with pytest.raises(DataError, match="file.bin.part: MD5 does not match the published"):
+        download(remote, tmp_path / "out", attempts=2)
+    assert not (tmp_path / "out" / "file.bin").exists()
+
+
+def test_truncated_file_is_detected_by_size(served, tmp_path):
+    server, payload, _ = served
+    remote = Remote(server.url + "file.bin", "file.bin", None, len(payload) + 10)
+    with pytest.raises(DataError, match="bytes, expected"):
+        download(remote, tmp_path / "out", attempts=1)
+
+
+def test_unreachable_host_says_how_to_resume(tmp_path):
+    remote = Remote("http://127.0.0.1:9/file.bin", "file.bin")
+    with pytest.raises(DataError, match="download failed after 2 attempts.*place the file at"):
+        download(remote, tmp_path, attempts=2)
+
+
+def test_zip_member_escaping_the_target_is_refused(tmp_path):
+    archive = tmp_path / "evil.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("ok.txt", "fine")
+        z.writestr("../escaped.txt", "bad")
+    with pytest.raises(DataError, match="would be written outside"):
+        extract(archive, tmp_path / "target")
+    assert not (tmp_path / "escaped.txt").exists() and not (tmp_path / "target" / "ok.txt").exists()
+
+
+def test_tar_link_is_refused(tmp_path):
+    archive = tmp_path / "evil.tar"
+    with tarfile.open(archive, "w") as t:
+        link = tarfile.TarInfo("link")
+        link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+        t.addfile(link)
+    with pytest.raises(DataError, match="is a link"):
+        extract(archive, tmp_path / "target")
+
+
+def test_corrupt_zip_is_reported_and_extraction_is_marked_only_when_complete(tmp_path):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as z:
+        z.writestr("a.txt", "hello world" * 100)
+    data = bytearray(buffer.getvalue())
+    data[60] ^= 0xFF  # flip a byte of the stored member
+    (tmp_path / "bad.zip").write_bytes(bytes(data))
+    with pytest.raises(DataError, match="bad.zip"):
+        extract(tmp_path / "bad.zip", tmp_path / "target")
+    assert not (tmp_path / "target" / ".extracted-bad.zip").exists()
+    (tmp_path / "good.zip").write_bytes(buffer.getvalue())
+    assert (extract(tmp_path / "good.zip", tmp_path / "target") / "a.txt").exists()
+    assert (tmp_path / "target" / ".extracted-good.zip").exists()

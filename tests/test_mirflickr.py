@@ -1,0 +1,109 @@
+"""MIRFlickr-25K from its official layout (served locally), the community formats, and real features."""
+
+import collections
+
+import lightning as L
+import numpy as np
+import pytest
+import scipy.io
+
+from datamodules.download import md5_file
+from datamodules.features import bag_of_words
+from datamodules.mirflickr import LABELS, MIRFlickrDataModule
+from datamodules.records import DataError
+from archives import build_mirflickr_archives, read_mirflickr_lists
+from conftest import SHARED_DATA
+from servers import FileServer
+
+MIR = SHARED_DATA / "mirflickr25k"
+pytestmark = pytest.mark.skipif(not MIR.is_dir(), reason=f"real test data not found: {MIR}")
+
+
+def columns(matrix: np.ndarray) -> collections.Counter:
+    return collections.Counter(col.tobytes() for col in np.ascontiguousarray(matrix.T.astype(np.uint8)))
+
+
+def test_bag_of_words_from_raw_tags_is_yall_up_to_a_column_permutation():
+    _, tags, labels = read_mirflickr_lists(MIR)
+    bow = bag_of_words(tags, (MIR / "TagList.txt").read_text().split())
+    yall = scipy.io.loadmat(MIR / "mirflickr25k-yall.mat")["YAll"]
+    assert bow.shape == yall.shape == (20015, 1386)
+    assert columns(bow) == columns(yall)
+    assert np.array_equal(np.sort(bow.sum(1)), np.sort(yall.sum(1))) and np.array_equal(bow.sum(1), yall.sum(1))
+
+
+def test_text_lists_and_mat_files_agree_row_for_row(tmp_path):
+    lists = MIRFlickrDataModule(MIR, source="lists", only_with_images=False, image_dir=str(MIR / "images"),
+                                cache_dir=tmp_path)
+    numbers, tags, labels, images, vocabulary = lists._read_lists()
+    lall = scipy.io.loadmat(MIR / "mirflickr25k-lall.mat")["LAll"]
+    assert np.array_equal(labels, lall)
+    assert len(numbers) == 20015 and vocabulary == (MIR / "TagList.txt").read_text().split()
+    (tmp_path / "mat").mkdir()
+    for name in ("mirflickr25k-lall.mat", "mirflickr25k-yall.mat"):
+        (tmp_path / "mat" / name).symlink_to(MIR / name)
+    with pytest.raises(DataError, match="mirflickr25k-iall.mat: file not found"):
+        MIRFlickrDataModule(tmp_path / "mat", source="mat", cache_dir=tmp_path).load()
+
+
+def test_missing_images_get_one_clear_message(tmp_path):
+    dm = MIRFlickrDataModule(MIR, source="lists", cache_dir=tmp_path)  # images are under images/, not mirflickr/
+    with pytest.raises(DataError, match=r"mirflickr/im1.jpg: image not found \(20015 of 20015 missing\)"):
+        dm.load()
+
+
+@pytest.fixture(scope="module")
+def official(tmp_path_factory):
+    """The miniature official archive downloaded from a local server, selected and featurized once."""
+    served = build_mirflickr_archives(MIR, tmp_path_factory.mktemp("served"))
+    checksums = {p.name: md5_file(p) for p in served.iterdir()}
+    root, cache = tmp_path_factory.mktemp("mirflickr"), tmp_path_factory.mktemp("cache")
+    with FileServer(served) as server:
+        dm = MIRFlickrDataModule(root, source="official", base_url=server.url, checksums=checksums,
+                                 image_backbone="efficientnet-lite0", protocol="mini", cache_dir=str(cache))
+        dm.setup()
+    return dm
+
+
+def test_official_layout_selection_matches_the_community_lists(official):
+    numbers, tags, labels = read_mirflickr_lists(MIR)
+    have = {int(p.stem[2:]) for p in (MIR / "images").glob("im*.jpg")}
+    rows = [i for i, k in enumerate(numbers) if k in have]
+    data = official.data
+    assert len(data) == len(rows) == 730  # the 6 extra items lack a label or a frequent tag
+    assert list(data.ids) == [f"im{numbers[i]}" for i in rows]
+    assert np.array_equal(data.labels, labels[rows]) and data.label_names == LABELS
+    vocabulary = (MIR / "TagList.txt").read_text().split()
+    assert np.array_equal(data.text, bag_of_words([tags[i] for i in rows], vocabulary))
+    assert data.image.shape == (730, 1280) and np.isfinite(data.image).all()  # real EfficientNet-Lite0 features
+    assert official.describe()["backbone"] == "efficientnet-lite0+bow"
+
+
+def test_features_are_computed_once(official, monkeypatch):
+    from datamodules import features
+
+    def refuse(self, batch):
+        raise AssertionError("features were computed again")
+
+    monkeypatch.setattr(features.EfficientNetLite0Encoder, "forward", refuse)
+    again = MIRFlickrDataModule(official.root, source="official", download=False, image_backbone="efficientnet-lite0",
+                                protocol="mini", cache_dir=str(official.cache_dir))
+    again.setup()
+    assert np.array_equal(again.data.image, official.data.image)
+
+
+def test_cca_itq_beats_random_codes_on_the_real_subset(official):
+    from methods import METHODS
+
+    L.seed_everything(0, verbose=False)
+    model = METHODS["cca_itq"](bits=32, image_dim=official.image_dim, text_dim=official.text_dim,
+                               num_classes=official.num_classes)
+    trainer = L.Trainer(max_epochs=1, logger=False, enable_progress_bar=False, enable_checkpointing=False,
+                        enable_model_summary=False, limit_val_batches=0)
+    trainer.fit(model, datamodule=official)
+    trainer.test(model, datamodule=official, verbose=False)
+    q = official.data.labels[official.split.query].astype(float)
+    d = official.data.labels[official.split.database].astype(float)
+    chance = ((q @ d.T) > 0).mean()
+    for direction, result in model.results["test"].items():
+        assert result.map > chance + 0.03, (direction, result.map, chance)
