@@ -9,7 +9,8 @@ import yaml
 
 CONFIG_DIR = Path(__file__).parent / "configs"
 # Keys that change where things are or how fast they run, never the numbers: not part of the config hash.
-NOT_HASHED = {"data": ("data_dir", "cache_dir", "num_workers", "eval_batch_size"), "logger": None,
+NOT_HASHED = {"data": ("data_dir", "cache_dir", "num_workers", "eval_batch_size", "feature_batch_size", "image_dir",
+                       "download", "base_url", "checksums"), "logger": None,
               "trainer": ("accelerator", "devices", "num_nodes", "strategy")}
 
 
@@ -52,7 +53,10 @@ def resolve(method: str, dataset: str, bits: int, seed: int, overrides: list[str
     for layer in (_read(config_dir / "defaults.yaml"), _read(config_dir / "datasets" / f"{dataset}.yaml"),
                   method_file, per_dataset, parse_overrides(list(overrides))):
         config = merge(config, layer)
-    return {"run": {"method": method, "dataset": dataset, "bits": bits, "seed": seed}, **config}
+    # A dataset file may name the datamodule it configures (several files can share one datamodule).
+    datamodule = config.pop("datamodule", dataset)
+    return {"run": {"method": method, "dataset": dataset, "datamodule": datamodule, "bits": bits, "seed": seed},
+            **config}
 
 
 def config_hash(config: dict) -> str:

@@ -52,9 +52,9 @@ def run(config: dict, results_path: Path | None) -> dict:
     """Train and test as `config` says (benchmarks.config.resolve); return the row, appended to `results_path`."""
     spec = config["run"]
     method_cls = METHODS.get(spec["method"])
-    data_cls = DATAMODULES.get(spec["dataset"])
+    data_cls = DATAMODULES.get(spec["datamodule"])
     if method_cls is None or data_cls is None:
-        raise KeyError(f"unknown method {spec['method']!r} or dataset {spec['dataset']!r}; "
+        raise KeyError(f"unknown method {spec['method']!r} or datamodule {spec['datamodule']!r}; "
                        f"methods: {sorted(METHODS)}, datasets: {sorted(DATAMODULES)}")
     L.seed_everything(spec["seed"], workers=True, verbose=False)
     data = data_cls(**{"drop_last": method_cls.fixed_batch, **config["data"]})
@@ -77,7 +77,7 @@ def run(config: dict, results_path: Path | None) -> dict:
     eval_seconds = time.perf_counter() - start
 
     results = model.results["test"]
-    row = {**spec, "supervised": method_cls.supervised, **data.describe(),
+    row = {**spec, "supervised": method_cls.supervised, **data.describe(), "dataset_config": spec["dataset"],
            "epochs": trainer.current_epoch, "train_seconds": round(train_seconds, 3),
            "eval_seconds": round(eval_seconds, 3), "config_hash": config_hash(config),
            "revision": code_revision(), "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds")}

@@ -1,12 +1,18 @@
 """Datasets as LightningDataModules on one base class, with saved split protocols."""
 
 from datamodules.base import RetrievalDataModule
+from datamodules.coco import COCODataModule
+from datamodules.mirflickr import MIRFlickrDataModule
+from datamodules.nuswide import NUSWIDEDataModule, NUSWIDETC10DataModule
 from datamodules.records import CrossModalData, DataError
 from datamodules.splits import Split, SplitProtocol
 from datamodules.toy import ToyDataModule
 from datamodules.wikipedia import WikipediaDataModule
 
-DATAMODULES: dict[str, type[RetrievalDataModule]] = {m.name: m for m in (ToyDataModule, WikipediaDataModule)}
+DATAMODULES: dict[str, type[RetrievalDataModule]] = {
+    m.name: m for m in (ToyDataModule, WikipediaDataModule, MIRFlickrDataModule, NUSWIDEDataModule,
+                        NUSWIDETC10DataModule, COCODataModule)}
 
-__all__ = ["DATAMODULES", "CrossModalData", "DataError", "RetrievalDataModule", "Split", "SplitProtocol",
+__all__ = ["COCODataModule", "DATAMODULES", "CrossModalData", "DataError", "MIRFlickrDataModule",
+           "NUSWIDEDataModule", "NUSWIDETC10DataModule", "RetrievalDataModule", "Split", "SplitProtocol",
            "ToyDataModule", "WikipediaDataModule"]

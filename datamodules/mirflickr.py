@@ -14,16 +14,14 @@ the 730-image real subset in shared/data is read.
 """
 
 import re
-from collections.abc import Sequence
 from pathlib import Path
 
-import h5py
 import numpy as np
-import scipy.io
 
 from datamodules.base import RetrievalDataModule
 from datamodules.download import Remote, download, extract
 from datamodules.features import bag_of_words
+from datamodules.matfiles import read_dcmh_mats
 from datamodules.records import CrossModalData, DataError
 from datamodules.splits import SplitProtocol
 
@@ -56,60 +54,6 @@ def read_vocabulary(path: Path) -> list[str]:
     if len(set(vocabulary)) != len(vocabulary):
         raise DataError(f"{path}: the vocabulary lists a tag twice")
     return vocabulary
-
-
-def read_mat(path: Path, name: str) -> np.ndarray:
-    """Variable `name` of a MATLAB file, v5 (scipy) or v7.3 (HDF5, stored transposed)."""
-    if not path.exists():
-        raise DataError(f"{path}: file not found")
-    if h5py.is_hdf5(path):
-        with h5py.File(path, "r") as f:
-            if name not in f:
-                raise DataError(f"{path}: no variable {name!r}; it has {sorted(f.keys())}")
-            return np.asarray(f[name]).transpose()
-    mat = scipy.io.loadmat(path, variable_names=[name])
-    if name not in mat:
-        raise DataError(f"{path}: no variable {name!r}; it has {mat_variables(path)}")
-    return mat[name]
-
-
-def mat_variables(path: Path) -> list[str]:
-    if h5py.is_hdf5(path):
-        with h5py.File(path, "r") as f:
-            return sorted(f.keys())
-    return sorted(name for name, *_ in scipy.io.whosmat(path))
-
-
-class MatImages(Sequence):
-    """The pixel arrays of IAll in a .mat file, read one image at a time (height, width, 3 uint8).
-
-    MATLAB stores IAll as height x width x 3 x n (column-major); HDF5 (v7.3) shows those axes reversed.
-    """
-
-    def __init__(self, path: Path, n_items: int):
-        self.path, self.hdf5 = path, h5py.is_hdf5(path)
-        shape = self._array().shape if self.hdf5 else read_mat(path, "IAll").shape
-        matlab_shape = shape[::-1] if self.hdf5 else shape
-        if len(matlab_shape) != 4 or matlab_shape[2] != 3 or matlab_shape[3] != n_items:
-            raise DataError(f"{path}: IAll has shape {matlab_shape} (MATLAB order); expected "
-                            f"height x width x 3 x {n_items}")
-        self.n_items = n_items
-        self.pixels = None if self.hdf5 else read_mat(path, "IAll")
-
-    def _array(self):
-        return h5py.File(self.path, "r")["IAll"]
-
-    def __len__(self) -> int:
-        return self.n_items
-
-    def __getitem__(self, i: int) -> np.ndarray:
-        if self.hdf5:
-            array = self._array()
-            try:
-                return np.ascontiguousarray(array[i].transpose(2, 1, 0))  # (3, width, height) -> (h, w, 3)
-            finally:
-                array.file.close()
-        return self.pixels[..., i]
 
 
 class MIRFlickrDataModule(RetrievalDataModule):
@@ -161,7 +105,9 @@ class MIRFlickrDataModule(RetrievalDataModule):
             label_names=LABELS, source=str(self.root))
 
     def _image_path(self, relative: str) -> str:
-        return str(self.image_dir / Path(relative).name if self.image_dir else self.root / relative)
+        if self.image_dir is None:
+            return str(self.root / relative)
+        return str((self.root / self.image_dir) / Path(relative).name)  # image_dir may be relative to the root
 
     def _read_official(self):
         root = self.root
@@ -215,20 +161,7 @@ class MIRFlickrDataModule(RetrievalDataModule):
                 read_vocabulary(root / "TagList.txt"))
 
     def _read_mat(self):
-        root = self.root
-        labels = read_mat(root / "mirflickr25k-lall.mat", "LAll").astype(np.uint8)
-        bow = read_mat(root / "mirflickr25k-yall.mat", "YAll")
-        image_file = root / "mirflickr25k-iall.mat"
-        if not image_file.exists():
-            raise DataError(f"{image_file}: file not found (the .mat source needs IAll images or XAll features)")
-        if len(bow) != len(labels):
-            raise DataError(f"{root}: YAll has {len(bow)} rows but LAll has {len(labels)}")
-        if "XAll" in mat_variables(image_file):
-            images = read_mat(image_file, "XAll").astype(np.float32)
-            if len(images) != len(labels):
-                raise DataError(f"{image_file}: XAll has {len(images)} rows but LAll has {len(labels)}")
-        else:
-            images = MatImages(image_file, len(labels))
+        labels, bow, images = read_dcmh_mats(self.root, "mirflickr25k")
         # The .mat holds the bag of words itself: tags are its columns' indices.
         tags = [[str(j) for j in np.flatnonzero(row)] for row in bow]
         return (list(range(1, len(labels) + 1)), tags, labels, images, [str(j) for j in range(bow.shape[1])])

@@ -1,0 +1,131 @@
+"""MS-COCO 2014 (Lin et al. 2014): train2014 + val2014 images with at least one of the 80 labels.
+
+Sources:
+- `official` (default): train2014.zip, val2014.zip and annotations_trainval2014.zip (downloaded when
+  absent, MD5-checked, resumable). Labels come from the instance annotations (80 categories in
+  category-id order), texts from the caption annotations. Items are train2014 then val2014 images,
+  each in image-id order, keeping those with at least one labelled instance (about 122,218).
+- `mat`: the community index.mat / caption.mat / label.mat files (image paths relative to the root,
+  one caption per item, multi-hot labels), as the CLIP-based hashing codebases ship them.
+
+caption: `first` (ASSUMPTION: the caption with the smallest annotation id) or `all` (all captions
+joined). text_backbone `clip` (default) or `minilm` encode it; `bow` is a binary bag of the
+`bow_size` most frequent caption words (ASSUMPTION: the field's 2,000-d COCO text, built here).
+"""
+
+import json
+import re
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from datamodules.base import RetrievalDataModule
+from datamodules.download import Remote, download, extract
+from datamodules.features import bag_of_words
+from datamodules.matfiles import mat_variables, read_mat
+from datamodules.records import CrossModalData, DataError
+from datamodules.splits import SplitProtocol
+
+BASE_URL = "http://images.cocodataset.org/"
+REMOTES = (Remote(BASE_URL + "zips/train2014.zip", "train2014.zip", "0da8c0bd3d6becc4dcb32757491aca88"),
+           Remote(BASE_URL + "zips/val2014.zip", "val2014.zip", "a3d79f5ed8d289b7a7554ce06a5782b3"),
+           Remote(BASE_URL + "annotations/annotations_trainval2014.zip", "annotations_trainval2014.zip",
+                  "0a379cfc70b0e71301e0f377548639bd", 252872794))
+PARTS = ("train2014", "val2014")
+
+
+def read_json(path: Path) -> dict:
+    if not path.exists():
+        raise DataError(f"{path}: file not found (extract annotations_trainval2014.zip into the data folder)")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise DataError(f"{path}: not valid JSON ({error})") from error
+
+
+def words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9]+", text.lower())
+
+
+class COCODataModule(RetrievalDataModule):
+    """MS-COCO 2014. Standard protocol: 5,000 queries, 10,000 training items, database = the rest."""
+
+    name = "coco"
+    protocols = {"standard": SplitProtocol("standard-5000q-10000t", n_query=5000, n_train=10000, n_val=1000),
+                 "mini": SplitProtocol("mini-10q-20t", n_query=10, n_train=20, n_val=0)}
+
+    def __init__(self, *args, source: str = "official", download: bool = True, base_url: str = BASE_URL,
+                 checksums: dict | None = None, caption: str = "first", bow_size: int = 2000, **kwargs):
+        super().__init__(*args, **kwargs)
+        if source not in ("official", "mat") or caption not in ("first", "all"):
+            raise ValueError(f"source must be 'official' or 'mat' and caption 'first' or 'all'; got {source!r}, {caption!r}")
+        self.source, self.download, self.caption, self.bow_size = source, download, caption, bow_size
+        self.remotes = [Remote(base_url + r.url.removeprefix(BASE_URL), r.filename,
+                               (checksums or {}).get(r.filename, r.md5), None if checksums else r.size) for r in REMOTES]
+
+    @property
+    def root(self) -> Path:
+        return self.data_dir or Path("data/coco")
+
+    def load(self) -> CrossModalData:
+        ids, paths, texts, labels, names = self._read_official() if self.source == "official" else self._read_mat()
+        missing = [p for p in paths if not Path(p).exists()]
+        if missing:
+            raise DataError(f"{missing[0]}: image not found ({len(missing)} of {len(paths)} missing)")
+        if self.backbones["text"] == "bow":
+            counts = Counter(w for t in texts for w in set(words(t)))
+            vocabulary = [w for w, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:self.bow_size]]
+            texts = bag_of_words([words(t) for t in texts], vocabulary)
+        return CrossModalData(name=self.name, ids=np.array(ids), labels=labels, image=paths, text=texts,
+                              label_names=tuple(names), source=str(self.root))
+
+    def _read_official(self):
+        root = self.root
+        if self.download:
+            for remote in self.remotes:
+                extract(download(remote, root), root)
+        ids, paths, texts, rows = [], [], [], []
+        categories = None
+        for part in PARTS:
+            instances = read_json(root / "annotations" / f"instances_{part}.json")
+            captions = read_json(root / "annotations" / f"captions_{part}.json")
+            part_categories = sorted((c["id"], c["name"]) for c in instances["categories"])
+            if categories is None:
+                categories = part_categories
+            elif part_categories != categories:
+                raise DataError(f"{root / 'annotations'}: train and val instance files list different categories")
+            column = {cid: j for j, (cid, _) in enumerate(categories)}
+            labelled = defaultdict(set)
+            for a in instances["annotations"]:
+                labelled[a["image_id"]].add(column[a["category_id"]])
+            texts_of = defaultdict(list)
+            for a in sorted(captions["annotations"], key=lambda a: a["id"]):
+                texts_of[a["image_id"]].append(a["caption"].strip())
+            for image in sorted(instances["images"], key=lambda i: i["id"]):
+                if not labelled[image["id"]]:
+                    continue
+                if not texts_of[image["id"]]:
+                    raise DataError(f"{root / 'annotations' / f'captions_{part}.json'}: image {image['id']} has no caption")
+                ids.append(f"{part}/{image['id']}")
+                paths.append(str(root / part / image["file_name"]))
+                chosen = texts_of[image["id"]]
+                texts.append(chosen[0] if self.caption == "first" else " ".join(chosen))
+                rows.append(sorted(labelled[image["id"]]))
+        labels = np.zeros((len(rows), len(categories)), np.uint8)
+        for i, row in enumerate(rows):
+            labels[i, row] = 1
+        return ids, paths, texts, labels, [name for _, name in categories]
+
+    def _read_mat(self):
+        root = self.root
+        index = [str(x).strip() for x in np.ravel(read_mat(root / "index.mat", "index"))]
+        captions = [str(x).strip() for x in np.ravel(read_mat(root / "caption.mat", "caption"))]
+        label_file = root / "label.mat"
+        name = next((n for n in ("category", "label", "LAll") if label_file.exists() and n in mat_variables(label_file)), "category")
+        labels = read_mat(label_file, name).astype(np.uint8)
+        if not len(index) == len(captions) == len(labels):
+            raise DataError(f"{root}: index.mat, caption.mat and label.mat have {len(index)}, {len(captions)} and "
+                            f"{len(labels)} rows; they must match row for row")
+        return ([Path(p).stem for p in index], [str(root / p) for p in index], captions, labels,
+                [f"class{j}" for j in range(labels.shape[1])])

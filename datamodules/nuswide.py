@@ -1,0 +1,114 @@
+"""NUS-WIDE (Chua et al. 2009): 269,648 Flickr images, 81 concepts, 1,000 tags. Images are not
+distributed officially, so nothing is downloaded: the user supplies the files.
+
+Sources:
+- `official` (default): the official lists under the data folder,
+    ImageList/Imagelist.txt, Groundtruth/AllLabels/Labels_<concept>.txt, NUS_WID_Tags/AllTags1k.txt and
+    NUS_WID_Tags/TagList1k.txt, with the images under Flickr/<concept>/<file>.jpg (as Imagelist.txt names them).
+  The `concepts` most frequent concepts are kept (ties by name), and the items with at least one of them:
+  21 concepts -> 195,834 pairs (`nuswide`), 10 -> 186,577 (`nuswide_tc10`, the unsupervised papers').
+- `mat`: the DCMH files <mat_prefix>-lall.mat / -yall.mat / -iall.mat.
+Text: the 1,000-d tag bag of words (`bow`, default), or the present tags joined by spaces for `clip` / `minilm`.
+"""
+
+from pathlib import Path
+
+import numpy as np
+
+from datamodules.base import RetrievalDataModule
+from datamodules.features import bag_of_words
+from datamodules.matfiles import read_dcmh_mats
+from datamodules.records import CrossModalData, DataError
+from datamodules.splits import SplitProtocol
+
+IMAGE_HELP = ("NUS-WIDE images are not distributed officially: request them from the dataset's authors and "
+              "place them under {folder} as Flickr/<concept>/<file>.jpg, the paths ImageList/Imagelist.txt names; "
+              "or use source=mat with the community .mat files (IAll pixels or XAll features)")
+
+
+def read_flags(path: Path, rows: int | None = None) -> np.ndarray:
+    if not path.exists():
+        raise DataError(f"{path}: file not found")
+    try:
+        flags = np.loadtxt(path, dtype=np.uint8, ndmin=2)
+    except ValueError as error:
+        raise DataError(f"{path}: expected rows of 0/1 flags ({error})") from error
+    if rows is not None and len(flags) != rows:
+        raise DataError(f"{path}: {len(flags)} rows, but ImageList/Imagelist.txt lists {rows} images")
+    if flags.max(initial=0) > 1:
+        raise DataError(f"{path}: flags must be 0 or 1")
+    return flags
+
+
+class NUSWIDEDataModule(RetrievalDataModule):
+    """NUS-WIDE with the 21 most frequent concepts: 2,100 queries, 10,500 training items."""
+
+    name = "nuswide"
+    concepts = 21
+    mat_prefix = "nus-wide"
+    protocols = {"standard": SplitProtocol("standard-2100q-10500t", n_query=2100, n_train=10500, n_val=1000),
+                 "mini": SplitProtocol("mini-10q-20t", n_query=10, n_train=20, n_val=0)}
+
+    def __init__(self, *args, source: str = "official", text_backbone: str = "bow", **kwargs):
+        super().__init__(*args, text_backbone=text_backbone, **kwargs)
+        if source not in ("official", "mat"):
+            raise ValueError(f"source must be 'official' or 'mat', got {source!r}")
+        self.source = source
+
+    @property
+    def root(self) -> Path:
+        return self.data_dir or Path("data/nuswide")
+
+    def load(self) -> CrossModalData:
+        ids, images, bow, labels, names, vocabulary = self._read_official() if self.source == "official" \
+            else self._read_mat()
+        keep_concepts = sorted(range(len(names)), key=lambda j: (-int(labels[:, j].sum()), names[j]))[:self.concepts]
+        keep_concepts.sort()
+        labels = labels[:, keep_concepts]
+        rows = np.flatnonzero(labels.any(1))
+        if isinstance(images, list):
+            missing = [images[i] for i in rows if not Path(images[i]).exists()]
+            if missing:
+                raise DataError(f"{missing[0]}: image not found ({len(missing)} of {len(rows)} missing). "
+                                + IMAGE_HELP.format(folder=self.root))
+        text = bow[rows].astype(np.float32) if self.backbones["text"] == "bow" \
+            else [" ".join(vocabulary[j] for j in np.flatnonzero(bow[i])) for i in rows]
+        return CrossModalData(name=self.name, ids=np.array([ids[i] for i in rows]), labels=labels[rows],
+                              image=[images[i] for i in rows] if isinstance(images, list) else images[rows], text=text,
+                              label_names=tuple(names[j] for j in keep_concepts), source=str(self.root))
+
+    def _read_official(self):
+        root = self.root
+        listing = root / "ImageList" / "Imagelist.txt"
+        if not listing.exists():
+            raise DataError(f"{listing}: file not found (the official NUS-WIDE image list)")
+        entries = [line.strip().replace("\\", "/") for line in listing.read_text().splitlines() if line.strip()]
+        relative = ["/".join(e.split("/")[-2:]) for e in entries]  # <concept>/<file>.jpg
+        label_files = sorted((root / "Groundtruth" / "AllLabels").glob("Labels_*.txt"))
+        if not label_files:
+            raise DataError(f"{root / 'Groundtruth' / 'AllLabels'}: no Labels_<concept>.txt files")
+        labels = np.concatenate([read_flags(p, len(entries)) for p in label_files], axis=1)
+        bow = read_flags(root / "NUS_WID_Tags" / "AllTags1k.txt", len(entries))
+        tag_list = root / "NUS_WID_Tags" / "TagList1k.txt"
+        vocabulary = tag_list.read_text().split() if tag_list.exists() else [f"tag{j}" for j in range(bow.shape[1])]
+        if len(vocabulary) != bow.shape[1]:
+            raise DataError(f"{tag_list}: {len(vocabulary)} tags but AllTags1k.txt has {bow.shape[1]} columns")
+        names = [p.stem.removeprefix("Labels_") for p in label_files]
+        return relative, [str(root / "Flickr" / r) for r in relative], bow, labels, names, vocabulary
+
+    def _read_mat(self):
+        labels, bow, images = read_dcmh_mats(self.root, self.mat_prefix)
+        vocabulary = [f"tag{j}" for j in range(bow.shape[1])]
+        return ([str(i) for i in range(len(labels))], images, bag_of_words(
+            [[vocabulary[j] for j in np.flatnonzero(row)] for row in bow], vocabulary), labels,
+            [f"concept{j}" for j in range(labels.shape[1])], vocabulary)
+
+
+class NUSWIDETC10DataModule(NUSWIDEDataModule):
+    """NUS-WIDE TC-10 (10 most frequent concepts): 2,000 queries, 5,000 training items."""
+
+    name = "nuswide_tc10"
+    concepts = 10
+    mat_prefix = "nus-wide-tc10"
+    protocols = {"standard": SplitProtocol("standard-2000q-5000t", n_query=2000, n_train=5000, n_val=1000),
+                 "mini": SplitProtocol("mini-10q-20t", n_query=10, n_train=20, n_val=0)}

@@ -1,0 +1,69 @@
+"""MS-COCO 2014 and NUS-WIDE from miniature folders in their official layouts."""
+
+import numpy as np
+import pytest
+
+from datamodules.coco import COCODataModule
+from datamodules.download import md5_file
+from datamodules.nuswide import NUSWIDEDataModule, NUSWIDETC10DataModule
+from datamodules.records import DataError
+from archives import build_coco_archives, build_nuswide_folder
+from conftest import SHARED_DATA
+from servers import FileServer
+
+MIR = SHARED_DATA / "mirflickr25k"
+pytestmark = pytest.mark.skipif(not MIR.is_dir(), reason=f"real test images not found: {MIR}")
+
+
+def test_coco_official_archives_downloaded_selected_and_featurized(tmp_path):
+    served = tmp_path / "served"
+    expected = build_coco_archives(MIR, served)
+    checksums = {p.name: md5_file(p) for p in served.rglob("*.zip")}
+    with FileServer(served) as server:
+        dm = COCODataModule(tmp_path / "coco", base_url=server.url, checksums=checksums, protocol="mini",
+                            image_backbone="efficientnet-lite0", text_backbone="minilm", cache_dir=tmp_path / "cache")
+        dm.setup()
+    data = dm.data
+    assert list(data.ids) == expected["ids"]  # unlabelled images dropped; train then val, by image id
+    assert np.array_equal(data.labels, expected["labels"]) and data.label_names == ("person", "car", "dog")
+    assert (dm.image_dim, dm.text_dim) == (1280, 384)
+    raw = COCODataModule(tmp_path / "coco", download=False, cache_dir=tmp_path / "cache").load()
+    assert raw.text == expected["captions"]
+    joined = COCODataModule(tmp_path / "coco", download=False, caption="all", cache_dir=tmp_path / "cache").load()
+    assert joined.text[0] == expected["captions"][0] + " " + expected["captions"][0].replace("caption 1", "caption 2")
+    bow = COCODataModule(tmp_path / "coco", download=False, text_backbone="bow", bow_size=5,
+                         cache_dir=tmp_path / "cache").load()
+    assert bow.text.shape == (len(expected["ids"]), 5) and set(np.unique(bow.text)) <= {0, 1}
+
+
+def test_coco_missing_annotation_is_named(tmp_path):
+    with pytest.raises(DataError, match="instances_train2014.json: file not found"):
+        COCODataModule(tmp_path, download=False).load()
+
+
+@pytest.mark.parametrize("module,concepts", [(NUSWIDEDataModule, 21), (NUSWIDETC10DataModule, 10)])
+def test_nuswide_keeps_the_most_frequent_concepts(module, concepts, tmp_path):
+    labels = build_nuswide_folder(MIR, tmp_path / "nus")
+    top = sorted(sorted(range(25), key=lambda j: (-int(labels[:, j].sum()), j))[:concepts])
+    dm = module(tmp_path / "nus", protocol="mini", image_backbone="efficientnet-lite0", cache_dir=tmp_path / "cache")
+    dm.setup()
+    rows = np.flatnonzero(labels[:, top].any(1))
+    assert np.array_equal(dm.data.labels, labels[np.ix_(rows, top)])
+    assert dm.data.label_names == tuple(f"c{j:02d}" for j in top)
+    assert 3 not in [int(i.split("_")[0].split("/")[1]) for i in dm.data.ids]
+    assert (dm.image_dim, dm.text_dim, dm.num_classes) == (1280, 1000, concepts)
+
+
+def test_nuswide_missing_images_say_what_to_supply_and_where(tmp_path):
+    build_nuswide_folder(MIR, tmp_path / "nus", with_images=False)
+    with pytest.raises(DataError, match=r"image not found \(\d+ of \d+ missing\)\. NUS-WIDE images are not "
+                                        r"distributed officially.*Flickr/<concept>/<file>.jpg"):
+        NUSWIDEDataModule(tmp_path / "nus").load()
+
+
+def test_nuswide_row_count_mismatch_is_named(tmp_path):
+    build_nuswide_folder(MIR, tmp_path / "nus")
+    tags = tmp_path / "nus" / "NUS_WID_Tags" / "AllTags1k.txt"
+    tags.write_text("\n".join(tags.read_text().splitlines()[:-1]) + "\n")
+    with pytest.raises(DataError, match="AllTags1k.txt: 47 rows, but ImageList/Imagelist.txt lists 48 images"):
+        NUSWIDEDataModule(tmp_path / "nus").load()

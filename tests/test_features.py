@@ -1,0 +1,153 @@
+"""Backbones load through the real from_pretrained path; extraction is cached and resumable; raw mode."""
+
+import json
+
+import h5py
+import numpy as np
+import pytest
+import scipy.io
+import torch
+
+from datamodules import features
+from datamodules.features import cached_features, make_encoder
+from datamodules.mirflickr import MIRFlickrDataModule
+from archives import read_mirflickr_lists
+from conftest import SHARED_DATA
+
+MIR = SHARED_DATA / "mirflickr25k"
+pytestmark = pytest.mark.skipif(not MIR.is_dir(), reason=f"real test data not found: {MIR}")
+
+
+def byte_level_alphabet() -> list[str]:
+    """The 256 printable stand-ins CLIP's byte-level BPE uses for bytes."""
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    extra = [b for b in range(256) if b not in printable]
+    return [chr(c) for c in printable] + [chr(256 + n) for n in range(len(extra))]
+
+
+@pytest.fixture(scope="module")
+def tiny_clip(tmp_path_factory):
+    """A randomly initialised CLIP with a character-level tokenizer, saved as a real checkpoint folder."""
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPTokenizer
+
+    folder = tmp_path_factory.mktemp("tiny-clip")
+    alphabet = byte_level_alphabet()
+    vocab = {token: i for i, token in enumerate(alphabet + [c + "</w>" for c in alphabet]
+                                                 + ["<|startoftext|>", "<|endoftext|>"])}
+    (folder / "vocab.json").write_text(json.dumps(vocab))
+    (folder / "merges.txt").write_text("#version: 0.2\n")
+    tokenizer = CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"))
+    torch.manual_seed(0)
+    config = CLIPConfig(
+        text_config=dict(vocab_size=len(vocab), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=2, max_position_embeddings=77, bos_token_id=vocab["<|startoftext|>"],
+                         eos_token_id=vocab["<|endoftext|>"], pad_token_id=vocab["<|endoftext|>"]),
+        vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+                           image_size=32, patch_size=8), projection_dim=16)
+    CLIPModel(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(folder)
+    return str(folder)
+
+
+def images(n: int) -> list[str]:
+    return [str(p) for p in sorted((MIR / "images").glob("im*.jpg"))[:n]]
+
+
+def test_clip_loads_from_a_local_folder_and_encodes_both_modalities(tiny_clip):
+    image = make_encoder("clip", "image", tiny_clip)
+    text = make_encoder("clip", "text", tiny_clip)
+    assert image.encode(images(3)).shape == (3, 16)
+    out = text.encode(["a dog on the beach", "sky", "sky"])
+    assert out.shape == (3, 16) and np.allclose(out[1], out[2]) and not np.allclose(out[0], out[1])
+    # Padding after the end token does not change a text's features.
+    short = text.forward(text.preprocess("sky")[None])
+    assert torch.allclose(short, torch.from_numpy(out[1:2]), atol=1e-5)
+
+
+def test_offline_encoders_give_real_features():
+    minilm = make_encoder("minilm", "text")
+    out = minilm.encode(["a dog running on the beach", "a puppy playing by the sea", "tax law of 1998"])
+    assert out.shape == (3, 384) and np.allclose(np.linalg.norm(out, axis=1), 1, atol=1e-5)
+    assert out[0] @ out[1] > out[0] @ out[2] + 0.2  # a real sentence encoder, not random weights
+    effnet = make_encoder("efficientnet-lite0", "image")
+    logits = effnet.net(torch.stack([effnet.preprocess(p) for p in images(2)]))
+    assert logits.shape == (2, 1000) and torch.isfinite(logits).all()
+    with pytest.raises(ValueError, match="no text backbone 'efficientnet-lite0'"):
+        make_encoder("efficientnet-lite0", "text")
+
+
+class CountingEncoder(features.Encoder):
+    modality = "text"
+    key = "counting"
+
+    def __init__(self, fail_after: int | None = None):
+        self.calls, self.fail_after = 0, fail_after
+
+    def preprocess(self, item):
+        return torch.tensor([float(len(item))])
+
+    def forward(self, batch):
+        self.calls += 1
+        if self.fail_after is not None and self.calls > self.fail_after:
+            raise KeyboardInterrupt  # as if the user pressed Ctrl-C
+        return batch.repeat(1, 2)
+
+
+def test_extraction_resumes_after_an_interruption_and_is_cached(tmp_path):
+    items = [f"item {i}" * (i % 5 + 1) for i in range(50)]
+    path = tmp_path / "features.npy"
+    with pytest.raises(KeyboardInterrupt):
+        cached_features(CountingEncoder(fail_after=3), items, path, batch_size=5, chunk_size=10)
+    assert not path.exists() and len(list((tmp_path / "features.npy.parts").glob("*.npy"))) == 1
+    resumed = CountingEncoder()
+    result = cached_features(resumed, items, path, batch_size=5, chunk_size=10)
+    assert resumed.calls == 8  # the first chunk (2 batches) was kept
+    assert np.array_equal(result[:, 0], [len(i) for i in items])
+    assert not (tmp_path / "features.npy.parts").exists()
+    again = CountingEncoder()
+    assert np.array_equal(cached_features(again, items, path), result) and again.calls == 0
+
+
+def test_raw_mode_serves_pixels_and_token_ids(tiny_clip, tmp_path):
+    dm = MIRFlickrDataModule(MIR, source="lists", only_with_images=True, image_dir=str(MIR / "images"),
+                             protocol="mini", image_backbone="clip", text_backbone="clip", clip_model=tiny_clip,
+                             raw=True, batch_size=4, cache_dir=tmp_path)
+    dm.setup()
+    batch = next(iter(dm.train_dataloader()))
+    assert batch["image"].shape == (4, 3, 32, 32) and batch["text"].shape == (4, 77)
+    assert batch["text"].dtype == torch.long and dm.image_dim is None
+    assert not (tmp_path / "features").exists()  # nothing was encoded
+
+
+def test_clip_features_of_a_subset_through_the_datamodule(tiny_clip, tmp_path):
+    dm = MIRFlickrDataModule(MIR, source="lists", only_with_images=True, image_dir=str(MIR / "images"),
+                             protocol="mini", subset=150, image_backbone="clip", text_backbone="clip",
+                             clip_model=tiny_clip, cache_dir=tmp_path)
+    dm.setup()
+    assert (dm.image_dim, dm.text_dim) == (16, 16)
+    used = np.union1d(dm.split.query, dm.split.database)
+    assert len(used) == 150 and np.abs(dm.data.image[used]).sum(1).min() > 0
+    assert dm.describe()["backbone"] == f"clip:{tiny_clip}+clip:{tiny_clip}"
+
+
+def test_dcmh_mat_files_with_iall_pixels(tmp_path):
+    """The .mat source on real rows: LAll / YAll (v5) and IAll as MATLAB v7.3 (HDF5) writes it."""
+    numbers, _, _ = read_mirflickr_lists(MIR)
+    have = {int(p.stem[2:]): p for p in (MIR / "images").glob("im*.jpg")}
+    rows = [i for i, k in enumerate(numbers) if k in have][:6]
+    lall = scipy.io.loadmat(MIR / "mirflickr25k-lall.mat")["LAll"][rows]
+    yall = scipy.io.loadmat(MIR / "mirflickr25k-yall.mat")["YAll"][rows]
+    scipy.io.savemat(tmp_path / "mirflickr25k-lall.mat", {"LAll": lall})
+    scipy.io.savemat(tmp_path / "mirflickr25k-yall.mat", {"YAll": yall})
+    from PIL import Image
+
+    pixels = np.stack([np.asarray(Image.open(have[numbers[i]]).convert("RGB").resize((40, 30))) for i in rows], -1)
+    with h5py.File(tmp_path / "mirflickr25k-iall.mat", "w") as f:  # MATLAB: 30 x 40 x 3 x 6, HDF5 reversed
+        f["IAll"] = pixels.transpose(3, 2, 1, 0)
+    dm = MIRFlickrDataModule(tmp_path, source="mat", cache_dir=tmp_path / "cache")
+    data = dm.load()
+    assert np.array_equal(data.labels, lall) and np.array_equal(data.text, yall)
+    assert np.array_equal(data.image[2], pixels[..., 2])
+    encoded = make_encoder("efficientnet-lite0", "image").encode([data.image[0], data.image[1]])
+    assert encoded.shape == (2, 1280)
