@@ -59,8 +59,10 @@ def run(config: dict, results_path: Path | None) -> dict:
     L.seed_everything(spec["seed"], workers=True, verbose=False)
     data = data_cls(**{"drop_last": method_cls.fixed_batch, **config["data"]})
     data.setup()
+    # A method with per-slot parameters (fixed_batch) is built for the loader's batch size.
+    fixed = {"batch_size": data.batch_size} if method_cls.fixed_batch else {}
     model = method_cls(bits=spec["bits"], image_dim=data.image_dim, text_dim=data.text_dim,
-                       num_classes=data.num_classes, **config["method"])
+                       num_classes=data.num_classes, **fixed, **config["method"])
     logger = make_logger(config["logger"], config)
     trainer_settings = {"limit_val_batches": 0 if len(data.split.val) == 0 else None, **config["trainer"]}
     trainer = L.Trainer(logger=logger, enable_checkpointing=False, enable_model_summary=False,

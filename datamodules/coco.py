@@ -25,7 +25,7 @@ from datamodules.download import Remote, download, extract
 from datamodules.features import bag_of_words
 from datamodules.matfiles import mat_variables, read_mat
 from datamodules.records import CrossModalData, DataError
-from datamodules.splits import SplitProtocol
+from datamodules.splits import MINI, SplitProtocol
 
 BASE_URL = "http://images.cocodataset.org/"
 REMOTES = (Remote(BASE_URL + "zips/train2014.zip", "train2014.zip", "0da8c0bd3d6becc4dcb32757491aca88"),
@@ -53,7 +53,7 @@ class COCODataModule(RetrievalDataModule):
 
     name = "coco"
     protocols = {"standard": SplitProtocol("standard-5000q-10000t", n_query=5000, n_train=10000, n_val=1000),
-                 "mini": SplitProtocol("mini-10q-20t", n_query=10, n_train=20, n_val=0)}
+                 "mini": MINI}
 
     def __init__(self, *args, source: str = "official", download: bool = True, base_url: str = BASE_URL,
                  checksums: dict | None = None, caption: str = "first", bow_size: int = 2000, **kwargs):

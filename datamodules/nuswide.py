@@ -19,7 +19,7 @@ from datamodules.base import RetrievalDataModule
 from datamodules.features import bag_of_words
 from datamodules.matfiles import read_dcmh_mats
 from datamodules.records import CrossModalData, DataError
-from datamodules.splits import SplitProtocol
+from datamodules.splits import MINI, SplitProtocol
 
 IMAGE_HELP = ("NUS-WIDE images are not distributed officially: request them from the dataset's authors and "
               "place them under {folder} as Flickr/<concept>/<file>.jpg, the paths ImageList/Imagelist.txt names; "
@@ -47,7 +47,7 @@ class NUSWIDEDataModule(RetrievalDataModule):
     concepts = 21
     mat_prefix = "nus-wide"
     protocols = {"standard": SplitProtocol("standard-2100q-10500t", n_query=2100, n_train=10500, n_val=1000),
-                 "mini": SplitProtocol("mini-10q-20t", n_query=10, n_train=20, n_val=0)}
+                 "mini": MINI}
 
     def __init__(self, *args, source: str = "official", text_backbone: str = "bow", **kwargs):
         super().__init__(*args, text_backbone=text_backbone, **kwargs)
@@ -111,4 +111,4 @@ class NUSWIDETC10DataModule(NUSWIDEDataModule):
     concepts = 10
     mat_prefix = "nus-wide-tc10"
     protocols = {"standard": SplitProtocol("standard-2000q-5000t", n_query=2000, n_train=5000, n_val=1000),
-                 "mini": SplitProtocol("mini-10q-20t", n_query=10, n_train=20, n_val=0)}
+                 "mini": MINI}

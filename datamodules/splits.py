@@ -70,6 +70,10 @@ class SplitProtocol:
         return Split(query=query, train=train, database=database, val=val)
 
 
+# A tiny random protocol for miniature test folders and CI subsets.
+MINI = SplitProtocol("mini-10q-20t", n_query=10, n_train=20)
+
+
 def load_or_make_split(path: Path, protocol: SplitProtocol, data: CrossModalData, seed: int,
                        subset: int | None = None) -> Split:
     """Read the split saved at `path` (checking its checksum and the dataset), or make and save it."""

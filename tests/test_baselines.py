@@ -1,6 +1,5 @@
 """The reference baselines: their parts on tiny inputs, and that cca_itq learns where lsh cannot."""
 
-import lightning as L
 import numpy as np
 import pytest
 import torch
@@ -8,6 +7,7 @@ import torch
 from datamodules import ToyDataModule, WikipediaDataModule
 from methods import METHODS
 from methods.cca_itq import cca, itq_rotation
+from training import chance, fit_and_test
 
 
 def test_cca_finds_a_perfectly_correlated_pair():
@@ -38,31 +38,12 @@ def test_cca_itq_refuses_more_bits_than_dimensions():
         METHODS["cca_itq"](bits=64, image_dim=128, text_dim=10, num_classes=10)
 
 
-def evaluate(name: str, datamodule, bits: int = 32, seed: int = 0) -> dict:
-    L.seed_everything(seed, verbose=False)
-    datamodule.setup()
-    model = METHODS[name](bits=bits, image_dim=datamodule.image_dim, text_dim=datamodule.text_dim,
-                          num_classes=datamodule.num_classes)
-    trainer = L.Trainer(max_epochs=1, logger=False, enable_progress_bar=False, enable_checkpointing=False,
-                        enable_model_summary=False, limit_val_batches=0)
-    trainer.fit(model, datamodule=datamodule)
-    trainer.test(model, datamodule=datamodule, verbose=False)
-    return {d: r.map for d, r in model.results["test"].items()}
-
-
-def chance(datamodule) -> float:
-    """Expected mAP of a random ranking: the mean fraction of relevant database items."""
-    q = datamodule.data.labels[datamodule.split.query].astype(float)
-    d = datamodule.data.labels[datamodule.split.database].astype(float)
-    return float(((q @ d.T) > 0).mean())
-
-
 @pytest.mark.parametrize("datamodule", ["toy", "wikipedia"])
 def test_cca_itq_beats_lsh_and_chance(datamodule, wikipedia_dir, tmp_path):
     make = {"toy": lambda: ToyDataModule(cache_dir=tmp_path),
             "wikipedia": lambda: WikipediaDataModule(wikipedia_dir, cache_dir=tmp_path)}[datamodule]
     dm = make()
-    lsh, cca_itq = evaluate("lsh", dm), evaluate("cca_itq", dm)
+    lsh, cca_itq = fit_and_test("lsh", dm), fit_and_test("cca_itq", dm)
     floor = chance(dm)
     margin = {"toy": 0.2, "wikipedia": 0.02}[datamodule]
     for direction in ("i2t", "t2i"):
@@ -72,6 +53,6 @@ def test_cca_itq_beats_lsh_and_chance(datamodule, wikipedia_dir, tmp_path):
 
 
 def test_same_seed_same_numbers(tmp_path):
-    assert evaluate("cca_itq", ToyDataModule(cache_dir=tmp_path), bits=16) == \
-        evaluate("cca_itq", ToyDataModule(cache_dir=tmp_path), bits=16)
-    assert np.isfinite(list(evaluate("lsh", ToyDataModule(cache_dir=tmp_path), bits=16).values())).all()
+    assert fit_and_test("cca_itq", ToyDataModule(cache_dir=tmp_path), bits=16) == \
+        fit_and_test("cca_itq", ToyDataModule(cache_dir=tmp_path), bits=16)
+    assert np.isfinite(list(fit_and_test("lsh", ToyDataModule(cache_dir=tmp_path), bits=16).values())).all()

@@ -2,7 +2,6 @@
 
 import collections
 
-import lightning as L
 import numpy as np
 import pytest
 import scipy.io
@@ -14,6 +13,7 @@ from datamodules.records import DataError
 from archives import build_mirflickr_archives, read_mirflickr_lists
 from conftest import SHARED_DATA
 from servers import FileServer
+from training import chance, fit_and_test
 
 MIR = SHARED_DATA / "mirflickr25k"
 pytestmark = pytest.mark.skipif(not MIR.is_dir(), reason=f"real test data not found: {MIR}")
@@ -93,17 +93,6 @@ def test_features_are_computed_once(official, monkeypatch):
 
 
 def test_cca_itq_beats_random_codes_on_the_real_subset(official):
-    from methods import METHODS
-
-    L.seed_everything(0, verbose=False)
-    model = METHODS["cca_itq"](bits=32, image_dim=official.image_dim, text_dim=official.text_dim,
-                               num_classes=official.num_classes)
-    trainer = L.Trainer(max_epochs=1, logger=False, enable_progress_bar=False, enable_checkpointing=False,
-                        enable_model_summary=False, limit_val_batches=0)
-    trainer.fit(model, datamodule=official)
-    trainer.test(model, datamodule=official, verbose=False)
-    q = official.data.labels[official.split.query].astype(float)
-    d = official.data.labels[official.split.database].astype(float)
-    chance = ((q @ d.T) > 0).mean()
-    for direction, result in model.results["test"].items():
-        assert result.map > chance + 0.03, (direction, result.map, chance)
+    floor = chance(official)
+    for direction, value in fit_and_test("cca_itq", official, bits=32).items():
+        assert value > floor + 0.03, (direction, value, floor)

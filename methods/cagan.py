@@ -1,0 +1,73 @@
+"""CAGAN: CLIP-based adaptive graph attention network hashing (Li et al., Sensors 2023). Unsupervised.
+
+Follows shared/docs/methods.md section 1 (the authors' code, descending from DJSRH).
+"""
+
+import torch
+
+from methods.base import HashingModule
+from methods.graphs import fused_similarity
+from methods.heads import HashMLP, epoch_alpha
+from methods.layers import AdaptiveGraphNetwork
+from methods.losses import paired_cosine, similarity_mse
+
+
+class CAGAN(HashingModule):
+    """Frozen image features (CLIP) and tag bag-of-words texts through two hash MLPs; two adaptive graph
+    networks (training only) over the fused similarity S plus a learnable batch-slot matrix.
+
+    L1 = mse(B_I B_I', S) + mse(B_T B_T', S); L2 = mse(B_I B_T', S) + mse(B_T B_I', S) - mean diag(B_I B_T');
+    L3 = mse(G_I G_T', S); L4 = mse(G_I B_I', S) + mse(G_I B_T', S) (rows normalised);
+    L = w1 L1 + w23 (L2 + L3) + w4 L4. Codes at test time: sign of the hash MLPs' outputs.
+
+    ASSUMPTIONS (config options): `graph_input` (the graph networks read the modality's input features);
+    `text_similarity` (`shared_tags` for bags of words, the code's choice; `cosine` for dense text
+    features such as CLIP text, which methods.md offers as an option but does not define S_T for).
+    """
+
+    name = "cagan"
+    fixed_batch = True  # W is indexed by batch slot: `batch_size` is the loader's, passed by the runner
+
+    def __init__(self, bits: int, image_dim: int, text_dim: int, num_classes: int, batch_size: int = 32,
+                 hidden: int = 4096, eta: float = 0.5, beta: float = 0.2, lam: float = 0.3, mu: float = 1.4,
+                 gamma: float = 0.45, w1: float = 0.1, w23: float = 1.0, w4: float = 0.15, lr: float = 0.01,
+                 momentum: float = 0.9, weight_decay: float = 5e-4, text_similarity: str = "shared_tags",
+                 graph_input: str = "features", **kwargs):
+        super().__init__(bits, image_dim, text_dim, num_classes, **kwargs)
+        self.save_hyperparameters()
+        if graph_input != "features":
+            raise ValueError(f"graph_input: only 'features' is implemented, got {graph_input!r}")
+        self.image_hash, self.text_hash = HashMLP(image_dim, bits, hidden), HashMLP(text_dim, bits, hidden)
+        self.image_graph = AdaptiveGraphNetwork(image_dim, bits, batch_size, gamma)
+        self.text_graph = AdaptiveGraphNetwork(text_dim, bits, batch_size, gamma)
+
+    def encode_image(self, image):
+        return self.image_hash(image)[0]
+
+    def encode_text(self, text):
+        return self.text_hash(text)[0]
+
+    def losses(self, image: torch.Tensor, text: torch.Tensor, alpha: float) -> dict[str, torch.Tensor]:
+        hp = self.hparams
+        s = fused_similarity(image, text, hp.eta, hp.beta, hp.lam, hp.mu, hp.text_similarity)
+        b_i = torch.tanh(alpha * self.image_hash(image)[0])
+        b_t = torch.tanh(alpha * self.text_hash(text)[0])
+        g_i = torch.tanh(alpha * self.image_graph(image, s))
+        g_t = torch.tanh(alpha * self.text_graph(text, s))
+        terms = {
+            "l1": similarity_mse(b_i, b_i, s) + similarity_mse(b_t, b_t, s),
+            "l2": similarity_mse(b_i, b_t, s) + similarity_mse(b_t, b_i, s) - paired_cosine(b_i, b_t),
+            "l3": similarity_mse(g_i, g_t, s),
+            "l4": similarity_mse(g_i, b_i, s) + similarity_mse(g_i, b_t, s),
+        }
+        terms["loss"] = hp.w1 * terms["l1"] + hp.w23 * (terms["l2"] + terms["l3"]) + hp.w4 * terms["l4"]
+        return terms
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        terms = self.losses(batch["image"], batch["text"], epoch_alpha(self.current_epoch))
+        self.log_dict({f"train/{k}": v for k, v in terms.items()}, prog_bar=False, on_epoch=True, on_step=False)
+        return terms["loss"]
+
+    def configure_optimizers(self):
+        hp = self.hparams
+        return torch.optim.SGD(self.parameters(), lr=hp.lr, momentum=hp.momentum, weight_decay=hp.weight_decay)

@@ -1,0 +1,26 @@
+"""Hash heads: networks that map a modality's features to continuous codes."""
+
+import math
+
+import torch
+from torch import nn
+
+
+class HashMLP(nn.Module):
+    """in_dim -> hidden -> ReLU -> bits. `forward` gives the pre-activation h and the hidden layer Z;
+    codes are tanh(alpha * h)."""
+
+    def __init__(self, in_dim: int, bits: int, hidden: int = 4096):
+        super().__init__()
+        self.hidden = nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU())
+        self.out = nn.Linear(hidden, bits)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        z = self.hidden(x)
+        return self.out(z), z
+
+
+def epoch_alpha(epoch: int) -> float:
+    """The tanh sharpness schedule alpha = sqrt(epoch + 1) ("iterative approximate optimization"):
+    tanh(alpha h) approaches sign(h) as training goes on."""
+    return math.sqrt(epoch + 1)

@@ -1,0 +1,29 @@
+"""Train a registered method on a datamodule and return its test mAP per direction (for learning tests)."""
+
+import lightning as L
+import numpy as np
+
+from methods import METHODS
+
+
+def fit_and_test(name: str, datamodule, bits: int = 32, epochs: int = 1, seed: int = 0, **hparams) -> dict:
+    """mAP@all per direction after `epochs` epochs (0: the untrained model)."""
+    L.seed_everything(seed, verbose=False)
+    datamodule.drop_last = METHODS[name].fixed_batch
+    datamodule.setup()
+    fixed = {"batch_size": datamodule.batch_size} if METHODS[name].fixed_batch else {}
+    model = METHODS[name](bits=bits, image_dim=datamodule.image_dim, text_dim=datamodule.text_dim,
+                          num_classes=datamodule.num_classes, **fixed, **hparams)
+    trainer = L.Trainer(max_epochs=epochs, logger=False, enable_progress_bar=False, enable_checkpointing=False,
+                        enable_model_summary=False, limit_val_batches=0)
+    if epochs:
+        trainer.fit(model, datamodule=datamodule)
+    trainer.test(model, datamodule=datamodule, verbose=False)
+    return {direction: result.map for direction, result in model.results["test"].items()}
+
+
+def chance(datamodule) -> float:
+    """Expected mAP of a random ranking: the mean fraction of relevant database items per query."""
+    q = datamodule.data.labels[datamodule.split.query].astype(float)
+    d = datamodule.data.labels[datamodule.split.database].astype(float)
+    return float(((q @ d.T) > 0).mean())
