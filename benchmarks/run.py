@@ -9,6 +9,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import lightning as L
+import torch
 
 from benchmarks.config import config_hash
 from benchmarks.results import append_row
@@ -60,7 +61,10 @@ def run(config: dict, results_path: Path | None) -> dict:
     data = data_cls(**{"drop_last": method_cls.fixed_batch, **config["data"]})
     data.setup()
     # A method with per-slot parameters (fixed_batch) is built for the loader's batch size.
+    # Supervised methods may build label statistics (label graphs) from the training labels.
     fixed = {"batch_size": data.batch_size} if method_cls.fixed_batch else {}
+    if method_cls.supervised:
+        fixed["train_labels"] = torch.as_tensor(data.data.labels[data.split.train])
     model = method_cls(bits=spec["bits"], image_dim=data.image_dim, text_dim=data.text_dim,
                        num_classes=data.num_classes, **fixed, **config["method"])
     logger = make_logger(config["logger"], config)

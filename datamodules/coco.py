@@ -23,7 +23,7 @@ import numpy as np
 from datamodules.base import RetrievalDataModule
 from datamodules.download import Remote, download, extract
 from datamodules.features import bag_of_words
-from datamodules.matfiles import mat_variables, read_mat
+from datamodules.matfiles import mat_strings, mat_variables, read_mat
 from datamodules.records import CrossModalData, DataError
 from datamodules.splits import MINI, SplitProtocol
 
@@ -119,8 +119,8 @@ class COCODataModule(RetrievalDataModule):
 
     def _read_mat(self):
         root = self.root
-        index = [str(x).strip() for x in np.ravel(read_mat(root / "index.mat", "index"))]
-        captions = [str(x).strip() for x in np.ravel(read_mat(root / "caption.mat", "caption"))]
+        index = mat_strings(read_mat(root / "index.mat", "index"))
+        captions = mat_strings(read_mat(root / "caption.mat", "caption"))
         label_file = root / "label.mat"
         name = next((n for n in ("category", "label", "LAll") if label_file.exists() and n in mat_variables(label_file)), "category")
         labels = read_mat(label_file, name).astype(np.uint8)

@@ -25,6 +25,16 @@ def read_mat(path: Path, name: str) -> np.ndarray:
     return mat[name]
 
 
+def mat_strings(array: np.ndarray) -> list[str]:
+    """The strings of a MATLAB cell array (nested object arrays) or char matrix, one per item."""
+    out = []
+    for item in np.ravel(array) if array.dtype == object else array:
+        while isinstance(item, np.ndarray):
+            item = item.ravel()[0] if item.size else ""
+        out.append(str(item).strip())
+    return out
+
+
 def mat_variables(path: Path) -> list[str]:
     if h5py.is_hdf5(path):
         with h5py.File(path, "r") as f:

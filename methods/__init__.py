@@ -1,10 +1,12 @@
 """Hashing methods as LightningModules on one base class, and the registry that names them."""
 
-from methods.base import ClosedFormHashing, HashingModule
+from methods.base import ClosedFormHashing, HashingModule, HashMLPPair
 from methods.cagan import CAGAN
 from methods.cca_itq import CCAITQ
+from methods.egath import EGATH
 from methods.lsh import LSH
+from methods.sgrn import SGRN
 
-METHODS: dict[str, type[HashingModule]] = {m.name: m for m in (LSH, CCAITQ, CAGAN)}
+METHODS: dict[str, type[HashingModule]] = {m.name: m for m in (LSH, CCAITQ, CAGAN, SGRN, EGATH)}
 
-__all__ = ["CAGAN", "CCAITQ", "LSH", "METHODS", "ClosedFormHashing", "HashingModule"]
+__all__ = ["CAGAN", "CCAITQ", "EGATH", "LSH", "METHODS", "SGRN", "ClosedFormHashing", "HashMLPPair", "HashingModule"]

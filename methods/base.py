@@ -7,6 +7,7 @@ import torch
 from lightning import LightningModule
 from torch import nn
 
+from methods.heads import HashMLP, epoch_alpha
 from metrics import MAP_KS, HammingRetrieval, RetrievalResult
 
 DIRECTIONS = ("i2t", "t2i")  # image queries against the text database, and the reverse
@@ -69,6 +70,33 @@ class HashingModule(LightningModule):
 
     def on_test_epoch_end(self) -> None:
         self._evaluation_end("test")
+
+
+class HashMLPPair(HashingModule):
+    """Methods whose codes come from one hash MLP per modality, trained with tanh(alpha h) and the
+    alpha = sqrt(epoch + 1) schedule (the DJSRH family). Subclasses give `losses(image, text, alpha)`,
+    a dict of named terms with the total under "loss"."""
+
+    def __init__(self, bits: int, image_dim: int, text_dim: int, num_classes: int, hidden: int = 4096,
+                 batch_norm: bool = False, **kwargs):
+        super().__init__(bits, image_dim, text_dim, num_classes, **kwargs)
+        self.image_hash = HashMLP(image_dim, bits, hidden, batch_norm)
+        self.text_hash = HashMLP(text_dim, bits, hidden, batch_norm)
+
+    @abstractmethod
+    def losses(self, image: torch.Tensor, text: torch.Tensor, alpha: float) -> dict[str, torch.Tensor]:
+        """Loss terms of a training batch."""
+
+    def encode_image(self, image):
+        return self.image_hash(image)[0]
+
+    def encode_text(self, text):
+        return self.text_hash(text)[0]
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        terms = self.losses(batch["image"], batch["text"], epoch_alpha(self.current_epoch))
+        self.log_dict({f"train/{k}": v for k, v in terms.items()}, on_epoch=True, on_step=False)
+        return terms["loss"]
 
 
 class ClosedFormHashing(HashingModule):

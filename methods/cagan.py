@@ -5,14 +5,13 @@ Follows shared/docs/methods.md section 1 (the authors' code, descending from DJS
 
 import torch
 
-from methods.base import HashingModule
+from methods.base import HashMLPPair
 from methods.graphs import fused_similarity
-from methods.heads import HashMLP, epoch_alpha
 from methods.layers import AdaptiveGraphNetwork
 from methods.losses import paired_cosine, similarity_mse
 
 
-class CAGAN(HashingModule):
+class CAGAN(HashMLPPair):
     """Frozen image features (CLIP) and tag bag-of-words texts through two hash MLPs; two adaptive graph
     networks (training only) over the fused similarity S plus a learnable batch-slot matrix.
 
@@ -23,6 +22,8 @@ class CAGAN(HashingModule):
     ASSUMPTIONS (config options): `graph_input` (the graph networks read the modality's input features);
     `text_similarity` (`shared_tags` for bags of words, the code's choice; `cosine` for dense text
     features such as CLIP text, which methods.md offers as an option but does not define S_T for).
+    Not in the code, off by default: `batch_norm` standardises the hash outputs per bit (see
+    results/README.md: at the code's settings the codes collapse at 16 bits).
     """
 
     name = "cagan"
@@ -32,20 +33,13 @@ class CAGAN(HashingModule):
                  hidden: int = 4096, eta: float = 0.5, beta: float = 0.2, lam: float = 0.3, mu: float = 1.4,
                  gamma: float = 0.45, w1: float = 0.1, w23: float = 1.0, w4: float = 0.15, lr: float = 0.01,
                  momentum: float = 0.9, weight_decay: float = 5e-4, text_similarity: str = "shared_tags",
-                 graph_input: str = "features", **kwargs):
-        super().__init__(bits, image_dim, text_dim, num_classes, **kwargs)
+                 graph_input: str = "features", batch_norm: bool = False, **kwargs):
+        super().__init__(bits, image_dim, text_dim, num_classes, hidden, batch_norm, **kwargs)
         self.save_hyperparameters()
         if graph_input != "features":
             raise ValueError(f"graph_input: only 'features' is implemented, got {graph_input!r}")
-        self.image_hash, self.text_hash = HashMLP(image_dim, bits, hidden), HashMLP(text_dim, bits, hidden)
         self.image_graph = AdaptiveGraphNetwork(image_dim, bits, batch_size, gamma)
         self.text_graph = AdaptiveGraphNetwork(text_dim, bits, batch_size, gamma)
-
-    def encode_image(self, image):
-        return self.image_hash(image)[0]
-
-    def encode_text(self, text):
-        return self.text_hash(text)[0]
 
     def losses(self, image: torch.Tensor, text: torch.Tensor, alpha: float) -> dict[str, torch.Tensor]:
         hp = self.hparams
@@ -62,11 +56,6 @@ class CAGAN(HashingModule):
         }
         terms["loss"] = hp.w1 * terms["l1"] + hp.w23 * (terms["l2"] + terms["l3"]) + hp.w4 * terms["l4"]
         return terms
-
-    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        terms = self.losses(batch["image"], batch["text"], epoch_alpha(self.current_epoch))
-        self.log_dict({f"train/{k}": v for k, v in terms.items()}, prog_bar=False, on_epoch=True, on_step=False)
-        return terms["loss"]
 
     def configure_optimizers(self):
         hp = self.hparams

@@ -28,3 +28,40 @@ def fused_similarity(image: torch.Tensor, text: torch.Tensor, eta: float, beta: 
     else:
         raise ValueError(f"text_similarity must be 'shared_tags' or 'cosine', got {text_similarity!r}")
     return mu * (eta * s_image + beta * s_text + lam * cosine(s_image, s_text))
+
+
+def keep_top_k(similarity: torch.Tensor, k: int) -> torch.Tensor:
+    """Each row's k largest entries kept, the rest set to 0 (a kNN graph built with torch.topk)."""
+    values, columns = similarity.topk(k, dim=1)
+    return torch.zeros_like(similarity).scatter_(1, columns, values)
+
+
+def local_rebased_similarity(features: torch.Tensor, k: int, a: float) -> torch.Tensor:
+    """SGRN's local relation graph of one modality: S = cos(F, F); K = S with each row's top-k kept;
+    second-order evidence R = cos(K, K); result 2 (a S + (1 - a) R) - 1."""
+    s = cosine(features)
+    kept = keep_top_k(s, k)
+    return 2 * (a * s + (1 - a) * cosine(kept)) - 1
+
+
+def global_reconstruction(image_local: torch.Tensor, text_local: torch.Tensor, b: float, e: float) -> torch.Tensor:
+    """SGRN's global relation graph: S_J = b S_I + (1 - b) S_T, diffused once: (1 - e) S_J + e S_J S_J' / n."""
+    joint = b * image_local + (1 - b) * text_local
+    return (1 - e) * joint + e * joint @ joint.T / joint.shape[0]
+
+
+def label_cooccurrence_graph(labels: torch.Tensor, threshold: float) -> torch.Tensor:
+    """Binarised conditional co-occurrence of training labels, with self-loops: A[i, j] = 1 when
+    P(j | i) = n_ij / n_i >= threshold (n_ij: items with both labels, n_i: items with label i).
+    Returns edge_index (2, E) with an edge j -> i for each A[i, j] = 1 (label i gathers from label j)."""
+    labels = labels.float()
+    counts = labels.T @ labels
+    conditional = counts / counts.diagonal().clamp_min(1)[:, None]
+    adjacency = (conditional >= threshold) | torch.eye(len(counts), dtype=torch.bool)
+    target, source = adjacency.nonzero(as_tuple=True)
+    return torch.stack([source, target])
+
+
+def label_similarity(labels_a: torch.Tensor, labels_b: torch.Tensor) -> torch.Tensor:
+    """+1 where two items share at least one label, -1 elsewhere."""
+    return 2 * ((labels_a.float() @ labels_b.float().T) > 0).float() - 1

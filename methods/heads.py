@@ -8,12 +8,14 @@ from torch import nn
 
 class HashMLP(nn.Module):
     """in_dim -> hidden -> ReLU -> bits. `forward` gives the pre-activation h and the hidden layer Z;
-    codes are tanh(alpha * h)."""
+    codes are tanh(alpha * h). With `batch_norm`, h is standardised per bit over the batch (running
+    statistics at test time), so no bit can drift to one constant sign for every item."""
 
-    def __init__(self, in_dim: int, bits: int, hidden: int = 4096):
+    def __init__(self, in_dim: int, bits: int, hidden: int = 4096, batch_norm: bool = False):
         super().__init__()
         self.hidden = nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU())
-        self.out = nn.Linear(hidden, bits)
+        self.out = nn.Sequential(nn.Linear(hidden, bits), nn.BatchNorm1d(bits, affine=False)) if batch_norm \
+            else nn.Linear(hidden, bits)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         z = self.hidden(x)

@@ -38,3 +38,30 @@ class AdaptiveGraphNetwork(nn.Module):
                              "(the last incomplete batch must be dropped)")
         adjacency = similarity + self.gamma * self.adaptive
         return self.out(torch.relu(self.conv2(torch.relu(self.conv1(x, adjacency)), adjacency)))
+
+
+class LabelGraphAttention(nn.Module):
+    """Two single-head graph attention layers over the label graph (EGATH's label classifier):
+    label embeddings -> hidden -> LeakyReLU(0.2) -> out. The output row of each label is its classifier."""
+
+    def __init__(self, in_dim: int, hidden: int, out_dim: int, attention_dropout: float):
+        super().__init__()
+        from torch_geometric.nn import GATConv
+
+        self.gat1 = GATConv(in_dim, hidden, heads=1, dropout=attention_dropout, add_self_loops=False)
+        self.gat2 = GATConv(hidden, out_dim, heads=1, dropout=attention_dropout, add_self_loops=False)
+
+    def forward(self, nodes: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:
+        return self.gat2(nn.functional.leaky_relu(self.gat1(nodes, edge_index), 0.2), edge_index)
+
+
+class TokenContext(nn.Module):
+    """One transformer encoder layer over a token sequence (global context), read out at one position."""
+
+    def __init__(self, dim: int, heads: int = 8):
+        super().__init__()
+        self.layer = nn.TransformerEncoderLayer(dim, heads, dim_feedforward=4 * dim, batch_first=True)
+
+    def forward(self, tokens: torch.Tensor, readout: torch.Tensor, padding: torch.Tensor | None = None) -> torch.Tensor:
+        out = self.layer(tokens, src_key_padding_mask=padding)
+        return out[torch.arange(len(out), device=out.device), readout]

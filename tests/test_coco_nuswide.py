@@ -67,3 +67,22 @@ def test_nuswide_row_count_mismatch_is_named(tmp_path):
     tags.write_text("\n".join(tags.read_text().splitlines()[:-1]) + "\n")
     with pytest.raises(DataError, match="AllTags1k.txt: 47 rows, but ImageList/Imagelist.txt lists 48 images"):
         NUSWIDEDataModule(tmp_path / "nus").load()
+
+
+def test_coco_community_mat_files(tmp_path):
+    """index.mat / caption.mat / label.mat as the CLIP-based hashing codebases ship them."""
+    import scipy.io
+
+    photos = sorted((MIR / "images").glob("im*.jpg"))[:3]
+    for photo in photos:
+        (tmp_path / "images").mkdir(exist_ok=True)
+        (tmp_path / "images" / photo.name).write_bytes(photo.read_bytes())
+    scipy.io.savemat(tmp_path / "index.mat", {"index": np.array([f"images/{p.name}" for p in photos], dtype=object)})
+    scipy.io.savemat(tmp_path / "caption.mat", {"caption": np.array(["a dog", "two cats", "a red car"], dtype=object)})
+    scipy.io.savemat(tmp_path / "label.mat", {"category": np.array([[1, 0], [0, 1], [1, 1]], np.uint8)})
+    data = COCODataModule(tmp_path, source="mat").load()
+    assert data.text == ["a dog", "two cats", "a red car"] and data.labels.tolist() == [[1, 0], [0, 1], [1, 1]]
+    assert data.image == [str(tmp_path / "images" / p.name) for p in photos]
+    scipy.io.savemat(tmp_path / "caption.mat", {"caption": np.array(["a dog", "two cats"], dtype=object)})
+    with pytest.raises(DataError, match="have 3, 2 and 3 rows"):
+        COCODataModule(tmp_path, source="mat").load()

@@ -1,7 +1,6 @@
 """Train a registered method on a datamodule and return its test mAP per direction (for learning tests)."""
 
 import lightning as L
-import numpy as np
 
 from methods import METHODS
 
@@ -12,6 +11,8 @@ def fit_and_test(name: str, datamodule, bits: int = 32, epochs: int = 1, seed: i
     datamodule.drop_last = METHODS[name].fixed_batch
     datamodule.setup()
     fixed = {"batch_size": datamodule.batch_size} if METHODS[name].fixed_batch else {}
+    if METHODS[name].supervised:
+        fixed["train_labels"] = datamodule.data.labels[datamodule.split.train]
     model = METHODS[name](bits=bits, image_dim=datamodule.image_dim, text_dim=datamodule.text_dim,
                           num_classes=datamodule.num_classes, **fixed, **hparams)
     trainer = L.Trainer(max_epochs=epochs, logger=False, enable_progress_bar=False, enable_checkpointing=False,

@@ -1,0 +1,65 @@
+"""SGRN: similarity graph-correlation reconstruction network (Yao, Li, Li, Zhang, Ma; ESWA 237, 2024).
+Unsupervised. RE-IMPLEMENTATION FROM THE ABSTRACT: no public code exists, and the design below
+(shared/docs/methods.md section 2) places the abstract's parts in the DJSRH / JDSH / DGCPN family.
+"""
+
+import torch
+
+from methods.base import HashMLPPair
+from methods.graphs import global_reconstruction, local_rebased_similarity
+from methods.losses import quantization, similarity_mse
+
+
+class SGRN(HashMLPPair):
+    """Two hash MLPs (Z = their hidden layer, H = tanh(alpha h)) trained to reproduce a target graph
+    S* = mu S_G, where S_G reconstructs a global relation graph from each modality's locally rebased
+    graph (top-k neighbours plus second-order evidence).
+
+    intra = sum over modalities of mse(cos(H_m, H_m), S*) + l_r mse(cos(Z_m, Z_m), S*)
+    inter = mse(cos(H_I, H_T), S*) + l_r mse(cos(Z_I, Z_T), S*) + mse(cos(h_I, H_T), S*) + mse(cos(H_I, h_T), S*)
+    loss = w_intra intra + w_inter inter + w_quant mean (H - sign H)^2
+
+    ASSUMPTIONS (all config options; the paper's full text was not available): k_ratio (k = k_ratio x
+    batch), a, b, e, mu, the weights, the optimiser settings, and `mixed_feature`: the abstract's
+    terms between one modality's real-valued features and the other's codes need equal widths, so they
+    use h, the real-valued output of the hash layer before tanh (the 4,096-d Z cannot be compared with
+    c-bit codes).
+    """
+
+    name = "sgrn"
+
+    def __init__(self, bits: int, image_dim: int, text_dim: int, num_classes: int, hidden: int = 4096,
+                 k_ratio: float = 0.15, a: float = 0.6, b: float = 0.5, e: float = 0.3, mu: float = 1.4,
+                 w_intra: float = 0.1, w_inter: float = 1.0, l_r: float = 0.5, w_quant: float = 0.1,
+                 image_lr: float = 0.001, text_lr: float = 0.01, momentum: float = 0.9, weight_decay: float = 5e-4,
+                 mixed_feature: str = "projection", batch_norm: bool = True, **kwargs):
+        super().__init__(bits, image_dim, text_dim, num_classes, hidden, batch_norm, **kwargs)
+        self.save_hyperparameters()
+        if mixed_feature != "projection":
+            raise ValueError(f"mixed_feature: only 'projection' is implemented, got {mixed_feature!r}")
+
+    def target(self, image: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+        hp = self.hparams
+        k = max(1, round(hp.k_ratio * image.shape[0]))
+        return hp.mu * global_reconstruction(local_rebased_similarity(image, k, hp.a),
+                                             local_rebased_similarity(text, k, hp.a), hp.b, hp.e)
+
+    def losses(self, image: torch.Tensor, text: torch.Tensor, alpha: float) -> dict[str, torch.Tensor]:
+        hp = self.hparams
+        s = self.target(image, text)
+        (h_i, z_i), (h_t, z_t) = self.image_hash(image), self.text_hash(text)
+        b_i, b_t = torch.tanh(alpha * h_i), torch.tanh(alpha * h_t)
+        terms = {
+            "intra": sum(similarity_mse(b, b, s) + hp.l_r * similarity_mse(z, z, s) for b, z in ((b_i, z_i), (b_t, z_t))),
+            "inter": (similarity_mse(b_i, b_t, s) + hp.l_r * similarity_mse(z_i, z_t, s)
+                      + similarity_mse(h_i, b_t, s) + similarity_mse(b_i, h_t, s)),
+            "quant": quantization(b_i) + quantization(b_t),
+        }
+        terms["loss"] = hp.w_intra * terms["intra"] + hp.w_inter * terms["inter"] + hp.w_quant * terms["quant"]
+        return terms
+
+    def configure_optimizers(self):
+        hp = self.hparams
+        return torch.optim.SGD([{"params": self.image_hash.parameters(), "lr": hp.image_lr},
+                                {"params": self.text_hash.parameters(), "lr": hp.text_lr}],
+                               momentum=hp.momentum, weight_decay=hp.weight_decay)
