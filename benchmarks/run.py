@@ -64,7 +64,7 @@ def run(config: dict, results_path: Path | None) -> dict:
     # Supervised methods may build label statistics (label graphs) from the training labels.
     fixed = {"batch_size": data.batch_size} if method_cls.fixed_batch else {}
     if method_cls.supervised:
-        fixed["train_labels"] = torch.as_tensor(data.data.labels[data.split.train])
+        fixed["train_labels"] = torch.as_tensor(data.train_labels)
     model = method_cls(bits=spec["bits"], image_dim=data.image_dim, text_dim=data.text_dim,
                        num_classes=data.num_classes, **fixed, **config["method"])
     logger = make_logger(config["logger"], config)

@@ -101,6 +101,16 @@ class RetrievalDataModule(LightningDataModule, ABC):
         return self.cache_dir / "splits" / ("-".join(parts) + ".npz")
 
     @property
+    def root(self) -> Path:
+        """The dataset's folder: data_dir, or data/<name> under the working directory."""
+        return self.data_dir or Path("data") / self.name
+
+    @property
+    def train_labels(self) -> np.ndarray:
+        """Labels of the training items (supervised methods build label graphs from them)."""
+        return self.data.labels[self.split.train]
+
+    @property
     def backbone(self) -> str:
         """What produced the features, recorded in every result row."""
         return "+".join(self.backbones[m] if self.backbones[m] != "clip" else f"clip:{self.clip_model}"

@@ -21,10 +21,10 @@ from pathlib import Path
 import numpy as np
 
 from datamodules.base import RetrievalDataModule
-from datamodules.download import Remote, download, extract
+from datamodules.download import Remote, download, extract, mirrored
 from datamodules.features import bag_of_words
 from datamodules.matfiles import mat_strings, mat_variables, read_mat
-from datamodules.records import CrossModalData, DataError
+from datamodules.records import CrossModalData, DataError, require_images
 from datamodules.splits import MINI, SplitProtocol
 
 BASE_URL = "http://images.cocodataset.org/"
@@ -61,18 +61,11 @@ class COCODataModule(RetrievalDataModule):
         if source not in ("official", "mat") or caption not in ("first", "all"):
             raise ValueError(f"source must be 'official' or 'mat' and caption 'first' or 'all'; got {source!r}, {caption!r}")
         self.source, self.download, self.caption, self.bow_size = source, download, caption, bow_size
-        self.remotes = [Remote(base_url + r.url.removeprefix(BASE_URL), r.filename,
-                               (checksums or {}).get(r.filename, r.md5), None if checksums else r.size) for r in REMOTES]
-
-    @property
-    def root(self) -> Path:
-        return self.data_dir or Path("data/coco")
+        self.remotes = mirrored(REMOTES, BASE_URL, base_url, checksums)
 
     def load(self) -> CrossModalData:
         ids, paths, texts, labels, names = self._read_official() if self.source == "official" else self._read_mat()
-        missing = [p for p in paths if not Path(p).exists()]
-        if missing:
-            raise DataError(f"{missing[0]}: image not found ({len(missing)} of {len(paths)} missing)")
+        require_images(paths)
         if self.backbones["text"] == "bow":
             counts = Counter(w for t in texts for w in set(words(t)))
             vocabulary = [w for w, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:self.bow_size]]

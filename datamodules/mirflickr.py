@@ -19,19 +19,19 @@ from pathlib import Path
 import numpy as np
 
 from datamodules.base import RetrievalDataModule
-from datamodules.download import Remote, download, extract
+from datamodules.download import Remote, download, extract, mirrored
 from datamodules.features import bag_of_words
 from datamodules.matfiles import read_dcmh_mats
-from datamodules.records import CrossModalData, DataError
+from datamodules.records import CrossModalData, DataError, require_images, take
 from datamodules.splits import SplitProtocol
 
 LABELS = ("animals", "baby", "bird", "car", "clouds", "dog", "female", "flower", "food", "indoor", "lake", "male",
           "night", "people", "plant_life", "portrait", "river", "sea", "sky", "structures", "sunset", "transport",
           "tree", "water")
 BASE_URL = "http://press.liacs.nl/mirflickr/mirflickr25k.v3b/"
-REMOTES = {"images": Remote(BASE_URL + "mirflickr25k.zip", "mirflickr25k.zip", "a23d0a8564ee84cda5622a6c2f947785", 3069184257),
-           "annotations": Remote(BASE_URL + "mirflickr25k_annotations_v080.zip", "mirflickr25k_annotations_v080.zip",
-                                 "aa0138c79892b1b670184d142380948f", 207220)}
+ANNOTATIONS = "mirflickr25k_annotations_v080.zip"
+REMOTES = (Remote(BASE_URL + "mirflickr25k.zip", "mirflickr25k.zip", "a23d0a8564ee84cda5622a6c2f947785", 3069184257),
+           Remote(BASE_URL + ANNOTATIONS, ANNOTATIONS, "aa0138c79892b1b670184d142380948f", 207220))
 SOURCES = ("official", "lists", "mat")
 
 
@@ -76,13 +76,7 @@ class MIRFlickrDataModule(RetrievalDataModule):
             raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
         self.source, self.download, self.only_with_images = source, download, only_with_images
         self.image_dir = Path(image_dir) if image_dir else None
-        # A mirror may be given; `checksums` ({file name: md5}) only for a mirror serving other bytes.
-        self.remotes = {key: Remote(base_url + r.filename, r.filename, (checksums or {}).get(r.filename, r.md5),
-                                    None if checksums else r.size) for key, r in REMOTES.items()}
-
-    @property
-    def root(self) -> Path:
-        return self.data_dir or Path("data/mirflickr25k")
+        self.remotes = mirrored(REMOTES, BASE_URL, base_url, checksums)
 
     def load(self) -> CrossModalData:
         numbers, tags, labels, images, vocabulary = getattr(self, f"_read_{self.source}")()
@@ -92,16 +86,13 @@ class MIRFlickrDataModule(RetrievalDataModule):
             if not keep.any():
                 raise DataError(f"{self.root}: none of the {len(images)} images exists (looked for e.g. {images[0]})")
         elif isinstance(images, list):
-            missing = [p for p in images if not Path(p).exists()]
-            if missing:
-                raise DataError(f"{missing[0]}: image not found ({len(missing)} of {len(images)} missing); "
-                                "supply the images or set only_with_images=true")
+            require_images(images, "; supply the images or set only_with_images=true")
         rows = np.flatnonzero(keep)
         text = bag_of_words([tags[i] for i in rows], vocabulary) if self.backbones["text"] == "bow" \
             else [" ".join(tags[i]) for i in rows]
         return CrossModalData(
             name=self.name, ids=np.array([f"im{numbers[i]}" for i in rows]), labels=labels[rows],
-            image=images[rows] if isinstance(images, np.ndarray) else [images[i] for i in rows], text=text,
+            image=take(images, rows), text=text,
             label_names=LABELS, source=str(self.root))
 
     def _image_path(self, relative: str) -> str:
@@ -112,7 +103,7 @@ class MIRFlickrDataModule(RetrievalDataModule):
     def _read_official(self):
         root = self.root
         if self.download:
-            for remote in self.remotes.values():
+            for remote in self.remotes:
                 extract(download(remote, root), root)
         base = root / "mirflickr"
         vocabulary = read_vocabulary(base / "doc" / "common_tags.txt")
@@ -141,7 +132,7 @@ class MIRFlickrDataModule(RetrievalDataModule):
         found = [p for p in found if p.parent.name != "mirflickr"]
         if not found:
             raise DataError(f"{self.root}: annotation file {label}.txt not found "
-                            f"(extract {REMOTES['annotations'].filename} here)")
+                            f"(extract {ANNOTATIONS} here)")
         return found[0]
 
     def _read_lists(self):

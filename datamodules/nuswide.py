@@ -18,7 +18,7 @@ import numpy as np
 from datamodules.base import RetrievalDataModule
 from datamodules.features import bag_of_words
 from datamodules.matfiles import read_dcmh_mats
-from datamodules.records import CrossModalData, DataError
+from datamodules.records import CrossModalData, DataError, require_images, take
 from datamodules.splits import MINI, SplitProtocol
 
 IMAGE_HELP = ("NUS-WIDE images are not distributed officially: request them from the dataset's authors and "
@@ -55,10 +55,6 @@ class NUSWIDEDataModule(RetrievalDataModule):
             raise ValueError(f"source must be 'official' or 'mat', got {source!r}")
         self.source = source
 
-    @property
-    def root(self) -> Path:
-        return self.data_dir or Path("data/nuswide")
-
     def load(self) -> CrossModalData:
         ids, images, bow, labels, names, vocabulary = self._read_official() if self.source == "official" \
             else self._read_mat()
@@ -67,14 +63,11 @@ class NUSWIDEDataModule(RetrievalDataModule):
         labels = labels[:, keep_concepts]
         rows = np.flatnonzero(labels.any(1))
         if isinstance(images, list):
-            missing = [images[i] for i in rows if not Path(images[i]).exists()]
-            if missing:
-                raise DataError(f"{missing[0]}: image not found ({len(missing)} of {len(rows)} missing). "
-                                + IMAGE_HELP.format(folder=self.root))
+            require_images(take(images, rows), ". " + IMAGE_HELP.format(folder=self.root))
         text = bow[rows].astype(np.float32) if self.backbones["text"] == "bow" \
             else [" ".join(vocabulary[j] for j in np.flatnonzero(bow[i])) for i in rows]
         return CrossModalData(name=self.name, ids=np.array([ids[i] for i in rows]), labels=labels[rows],
-                              image=[images[i] for i in rows] if isinstance(images, list) else images[rows], text=text,
+                              image=take(images, rows), text=text,
                               label_names=tuple(names[j] for j in keep_concepts), source=str(self.root))
 
     def _read_official(self):

@@ -1,6 +1,7 @@
 """The one record type every dataset is read into."""
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -10,6 +11,18 @@ class DataError(ValueError):
 
 
 Payload = np.ndarray | list  # a feature matrix (n, d), or raw references (image paths, tag or caption strings)
+
+
+def take(payload, rows) -> Payload:
+    """The given rows of a feature matrix, or of a sequence of raw references (kept a list)."""
+    return payload[rows] if isinstance(payload, np.ndarray) else [payload[i] for i in rows]
+
+
+def require_images(paths: list[str], hint: str = "") -> None:
+    """One error naming the first missing image file and how many are missing."""
+    missing = [p for p in paths if not Path(p).exists()]
+    if missing:
+        raise DataError(f"{missing[0]}: image not found ({len(missing)} of {len(paths)} missing){hint}")
 
 
 @dataclass(frozen=True)

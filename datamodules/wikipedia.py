@@ -70,7 +70,7 @@ class WikipediaDataModule(RetrievalDataModule):
         return f"sift-bovw128+{self.text_features}"
 
     def load(self) -> CrossModalData:
-        root = self.data_dir or Path("data/wikipedia")
+        root = self.root
         text_var = TEXT_FEATURES[self.text_features]
         mat_path = root / "raw_features.mat"
         mat = read_matrices(mat_path, ["I_tr", "I_te", f"{text_var}_tr", f"{text_var}_te"])

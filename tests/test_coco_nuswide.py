@@ -86,3 +86,23 @@ def test_coco_community_mat_files(tmp_path):
     scipy.io.savemat(tmp_path / "caption.mat", {"caption": np.array(["a dog", "two cats"], dtype=object)})
     with pytest.raises(DataError, match="have 3, 2 and 3 rows"):
         COCODataModule(tmp_path, source="mat").load()
+
+
+def test_nuswide_dcmh_mat_files_with_lazy_iall_pixels(tmp_path):
+    """The .mat source keeps IAll lazy (read one image at a time) through the concept selection."""
+    import h5py
+    import scipy.io
+
+    rng = np.random.default_rng(0)
+    labels = (rng.random((12, 12)) < 0.3).astype(np.uint8)
+    labels[0] = 0  # no label among any concept: dropped
+    scipy.io.savemat(tmp_path / "nus-wide-tc10-lall.mat", {"LAll": labels})
+    scipy.io.savemat(tmp_path / "nus-wide-tc10-yall.mat", {"YAll": (rng.random((12, 30)) < 0.2).astype(np.uint8)})
+    pixels = rng.integers(0, 255, (8, 6, 3, 12), dtype=np.uint8)  # MATLAB order: h x w x 3 x n
+    with h5py.File(tmp_path / "nus-wide-tc10-iall.mat", "w") as f:
+        f["IAll"] = pixels.transpose(3, 2, 1, 0)
+    data = NUSWIDETC10DataModule(tmp_path, source="mat").load()
+    rows = np.flatnonzero(data.labels.any(1))
+    assert len(data) == len(rows) and len(data) < 12
+    kept = [int(i) for i in data.ids]
+    assert np.array_equal(data.image[1], pixels[..., kept[1]])

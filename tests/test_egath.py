@@ -75,7 +75,7 @@ def test_end_to_end_step_fine_tunes_clip_on_real_images(tiny_clip, tmp_path):
     dm.setup()
     torch.manual_seed(0)
     model = METHODS["egath"](bits=16, image_dim=None, text_dim=None, num_classes=dm.num_classes, mode="end_to_end",
-                             clip_model=tiny_clip, train_labels=dm.data.labels[dm.split.train], backbone_lr=1e-4,
+                             clip_model=tiny_clip, train_labels=dm.train_labels, backbone_lr=1e-4,
                              weight_decay=0.0, warmup=0.0)
     batch = next(iter(dm.train_dataloader()))
     optimizer = model.configure_optimizers()["optimizer"]

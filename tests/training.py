@@ -12,7 +12,7 @@ def fit_and_test(name: str, datamodule, bits: int = 32, epochs: int = 1, seed: i
     datamodule.setup()
     fixed = {"batch_size": datamodule.batch_size} if METHODS[name].fixed_batch else {}
     if METHODS[name].supervised:
-        fixed["train_labels"] = datamodule.data.labels[datamodule.split.train]
+        fixed["train_labels"] = datamodule.train_labels
     model = METHODS[name](bits=bits, image_dim=datamodule.image_dim, text_dim=datamodule.text_dim,
                           num_classes=datamodule.num_classes, **fixed, **hparams)
     trainer = L.Trainer(max_epochs=epochs, logger=False, enable_progress_bar=False, enable_checkpointing=False,
