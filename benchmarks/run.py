@@ -1,5 +1,6 @@
 """One run: train a method on a dataset at one code length, evaluate it, record one result row."""
 
+import inspect
 import os
 import subprocess
 import time
@@ -14,7 +15,7 @@ import torch
 from benchmarks.config import config_hash
 from benchmarks.results import append_row
 from datamodules import DATAMODULES
-from methods import METHODS
+from methods import METHODS, ClosedFormHashing, HashingModule
 
 
 def code_revision() -> str:
@@ -49,6 +50,32 @@ def make_logger(settings: dict, config: dict):
                        group=settings.pop("group", None), offline=offline, config=config, **settings)
 
 
+def log_to_wandb(experiment, row: dict) -> None:
+    """Final metrics into the run summary (a dashboard's columns) and each direction's PR curve as a chart."""
+    import wandb
+
+    experiment.summary.update({k: v for k, v in row.items() if not k.startswith("curves_") and k != "config"})
+    for direction in ("i2t", "t2i"):
+        curves = row[f"curves_{direction}"]
+        table = wandb.Table(columns=["radius", "recall", "precision"],
+                            data=[[r, rec, prec] for r, (rec, prec) in enumerate(zip(curves["pr_recall"], curves["pr_precision"]))])
+        experiment.log({f"test/pr_curve_{direction}": wandb.plot.line(table, "recall", "precision",
+                                                                     title=f"precision-recall {direction}")})
+    experiment.finish()
+
+
+def build_method(method_cls: type[HashingModule], data, bits: int, **hparams) -> HashingModule:
+    """The method for a set-up datamodule. A method with per-slot parameters (fixed_batch) is built for the
+    loader's batch size; supervised ones may read the training labels (label graphs) and label names."""
+    fixed = {"batch_size": data.batch_size} if method_cls.fixed_batch else {}
+    if method_cls.supervised:
+        fixed["train_labels"] = torch.as_tensor(data.train_labels)
+        if "label_names" in inspect.signature(method_cls).parameters:
+            fixed["label_names"] = tuple(data.data.label_names)
+    return method_cls(bits=bits, image_dim=data.image_dim, text_dim=data.text_dim, num_classes=data.num_classes,
+                      **fixed, **hparams)
+
+
 def run(config: dict, results_path: Path | None) -> dict:
     """Train and test as `config` says (benchmarks.config.resolve); return the row, appended to `results_path`."""
     spec = config["run"]
@@ -60,15 +87,14 @@ def run(config: dict, results_path: Path | None) -> dict:
     L.seed_everything(spec["seed"], workers=True, verbose=False)
     data = data_cls(**{"drop_last": method_cls.fixed_batch, **config["data"]})
     data.setup()
-    # A method with per-slot parameters (fixed_batch) is built for the loader's batch size.
-    # Supervised methods may build label statistics (label graphs) from the training labels.
-    fixed = {"batch_size": data.batch_size} if method_cls.fixed_batch else {}
-    if method_cls.supervised:
-        fixed["train_labels"] = torch.as_tensor(data.train_labels)
-    model = method_cls(bits=spec["bits"], image_dim=data.image_dim, text_dim=data.text_dim,
-                       num_classes=data.num_classes, **fixed, **config["method"])
+    model = build_method(method_cls, data, spec["bits"], **config["method"])
     logger = make_logger(config["logger"], config)
     trainer_settings = {"limit_val_batches": 0 if len(data.split.val) == 0 else None, **config["trainer"]}
+    if issubclass(method_cls, ClosedFormHashing) and (str(trainer_settings.get("devices", 1)) != "1"
+                                                      or trainer_settings.get("num_nodes", 1) != 1):
+        # A closed-form fit has nothing for DDP to synchronise (torch refuses a model without gradients).
+        print(f"{spec['method']} is solved in closed form in one process: running on one device")
+        trainer_settings.update(devices=1, num_nodes=1, strategy="auto")
     trainer = L.Trainer(logger=logger, enable_checkpointing=False, enable_model_summary=False,
                         num_sanity_val_steps=0, default_root_dir=config["logger"].get("save_dir"),
                         **trainer_settings)
@@ -86,15 +112,17 @@ def run(config: dict, results_path: Path | None) -> dict:
     row = {**spec, "supervised": method_cls.supervised, **data.describe(), "dataset_config": spec["dataset"],
            "epochs": trainer.current_epoch, "train_seconds": round(train_seconds, 3),
            "eval_seconds": round(eval_seconds, 3), "config_hash": config_hash(config),
-           "revision": code_revision(), "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+           "revision": code_revision(), "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+           "config": {k: v for k, v in config.items() if k != "logger"}}
     for direction, result in results.items():
         row.update(result.scalars(suffix=f"_{direction}"))
         row[f"curves_{direction}"] = {
             "precision_at": {str(k): v for k, v in result.precision_at.items()},
             "pr_precision": result.pr_precision.tolist(), "pr_recall": result.pr_recall.tolist()}
+    if method_cls.real_valued:  # labelled: cosine mAP@all of the real-valued features, not of the codes
+        row.update({f"cosine_map_{direction}": value for direction, value in model.cosine_map["test"].items()})
     if logger:
-        logger.experiment.summary.update({k: v for k, v in row.items() if not k.startswith("curves_")})
-        logger.experiment.finish()
+        log_to_wandb(logger.experiment, row)
     if results_path is not None and trainer.is_global_zero:
         append_row(results_path, row)
     return row

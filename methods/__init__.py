@@ -3,10 +3,11 @@
 from methods.base import ClosedFormHashing, HashingModule, HashMLPPair
 from methods.cagan import CAGAN
 from methods.cca_itq import CCAITQ
+from methods.dagnn import DAGNN
 from methods.egath import EGATH
 from methods.lsh import LSH
 from methods.sgrn import SGRN
 
-METHODS: dict[str, type[HashingModule]] = {m.name: m for m in (LSH, CCAITQ, CAGAN, SGRN, EGATH)}
+METHODS: dict[str, type[HashingModule]] = {m.name: m for m in (LSH, CCAITQ, CAGAN, SGRN, EGATH, DAGNN)}
 
-__all__ = ["CAGAN", "CCAITQ", "EGATH", "LSH", "METHODS", "SGRN", "ClosedFormHashing", "HashMLPPair", "HashingModule"]
+__all__ = ["CAGAN", "CCAITQ", "DAGNN", "EGATH", "LSH", "METHODS", "SGRN", "ClosedFormHashing", "HashMLPPair", "HashingModule"]

@@ -8,7 +8,7 @@ from lightning import LightningModule
 from torch import nn
 
 from methods.heads import HashMLP, epoch_alpha
-from metrics import MAP_KS, HammingRetrieval, RetrievalResult
+from metrics import MAP_KS, CosineRetrieval, HammingRetrieval, RetrievalResult
 
 DIRECTIONS = ("i2t", "t2i")  # image queries against the text database, and the reverse
 
@@ -19,12 +19,15 @@ class HashingModule(LightningModule):
     Evaluation (validation and test alike): the first loader holds the queries, the second the
     retrieval set. Query images are ranked against database texts (i2t) and query texts against
     database images (t2i). Results are logged as `<stage>/map_i2t`, `<stage>/map@50_t2i`, ... and
-    kept whole (curves too) in `self.results[stage]`.
+    kept whole (curves too) in `self.results[stage]`. A `real_valued` method also gives `embed_image` /
+    `embed_text` (its real-valued common features); their cosine mAP@all is logged as
+    `<stage>/cosine_map_i2t` ... and kept in `self.cosine_map[stage]`.
     """
 
     name: ClassVar[str]
     supervised: ClassVar[bool] = False  # reads labels during training
     fixed_batch: ClassVar[bool] = False  # needs every training batch full (drops the last one)
+    real_valued: ClassVar[bool] = False  # also retrieves with real-valued features (embed_image / embed_text)
 
     def __init__(self, bits: int, image_dim: int, text_dim: int, num_classes: int, map_ks=MAP_KS):
         super().__init__()
@@ -33,6 +36,9 @@ class HashingModule(LightningModule):
         self.bits, self.image_dim, self.text_dim, self.num_classes = bits, image_dim, text_dim, num_classes
         self.retrieval = nn.ModuleDict({d: HammingRetrieval(map_ks=map_ks) for d in DIRECTIONS})
         self.results: dict[str, dict[str, RetrievalResult]] = {}
+        if self.real_valued:
+            self.cosine = nn.ModuleDict({d: CosineRetrieval() for d in DIRECTIONS})
+            self.cosine_map: dict[str, dict[str, float]] = {}
 
     @abstractmethod
     def encode_image(self, image: torch.Tensor) -> torch.Tensor:
@@ -42,21 +48,39 @@ class HashingModule(LightningModule):
     def encode_text(self, text: torch.Tensor) -> torch.Tensor:
         """Continuous codes (batch, bits) of a text batch."""
 
+    def losses(self, batch: dict) -> dict[str, torch.Tensor]:
+        """Named loss terms of a training batch, the total under "loss" (methods trained by gradient)."""
+        raise NotImplementedError(f"{type(self).__name__} is not trained by gradient descent")
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        terms = self.losses(batch)
+        self.log_dict({f"train/{k}": v for k, v in terms.items()}, on_epoch=True, on_step=False)
+        return terms["loss"]
+
     def _evaluation_step(self, batch: dict, dataloader_idx: int) -> None:
-        database = dataloader_idx == 1
-        image, text = self.encode_image(batch["image"]), self.encode_text(batch["text"])
-        query_codes = {"i2t": image, "t2i": text}
-        database_codes = {"i2t": text, "t2i": image}
-        for direction, metric in self.retrieval.items():
-            codes = database_codes[direction] if database else query_codes[direction]
-            metric.update(batch["index"], codes, batch["labels"], database=database)
+        self._update(self.retrieval, self.encode_image(batch["image"]), self.encode_text(batch["text"]),
+                     batch, database=dataloader_idx == 1)
+        if self.real_valued:
+            self._update(self.cosine, self.embed_image(batch["image"]), self.embed_text(batch["text"]),
+                         batch, database=dataloader_idx == 1)
+
+    @staticmethod
+    def _update(metrics: nn.ModuleDict, image: torch.Tensor, text: torch.Tensor, batch: dict, database: bool) -> None:
+        # i2t: image queries against database texts; t2i the reverse.
+        items = {"i2t": text if database else image, "t2i": image if database else text}
+        for direction, metric in metrics.items():
+            metric.update(batch["index"], items[direction], batch["labels"], database=database)
 
     def _evaluation_end(self, stage: str) -> None:
         self.results[stage] = {direction: metric.compute() for direction, metric in self.retrieval.items()}
         for direction, result in self.results[stage].items():
             for name, value in result.scalars(suffix=f"_{direction}").items():
                 self.log(f"{stage}/{name}", value, sync_dist=False)
-        for metric in self.retrieval.values():
+        if self.real_valued:
+            self.cosine_map[stage] = {direction: metric.compute() for direction, metric in self.cosine.items()}
+            for direction, value in self.cosine_map[stage].items():
+                self.log(f"{stage}/cosine_map_{direction}", value, sync_dist=False)
+        for metric in [*self.retrieval.values(), *(self.cosine.values() if self.real_valued else ())]:
             metric.reset()
 
     def validation_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> None:
@@ -74,7 +98,7 @@ class HashingModule(LightningModule):
 
 class HashMLPPair(HashingModule):
     """Methods whose codes come from one hash MLP per modality, trained with tanh(alpha h) and the
-    alpha = sqrt(epoch + 1) schedule (the DJSRH family). Subclasses give `losses(image, text, alpha)`,
+    alpha = sqrt(epoch + 1) schedule (the DJSRH family). Subclasses give `pair_losses(image, text, alpha)`,
     a dict of named terms with the total under "loss"."""
 
     def __init__(self, bits: int, image_dim: int, text_dim: int, num_classes: int, hidden: int = 4096,
@@ -84,7 +108,7 @@ class HashMLPPair(HashingModule):
         self.text_hash = HashMLP(text_dim, bits, hidden, batch_norm)
 
     @abstractmethod
-    def losses(self, image: torch.Tensor, text: torch.Tensor, alpha: float) -> dict[str, torch.Tensor]:
+    def pair_losses(self, image: torch.Tensor, text: torch.Tensor, alpha: float) -> dict[str, torch.Tensor]:
         """Loss terms of a training batch."""
 
     def encode_image(self, image):
@@ -93,10 +117,8 @@ class HashMLPPair(HashingModule):
     def encode_text(self, text):
         return self.text_hash(text)[0]
 
-    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        terms = self.losses(batch["image"], batch["text"], epoch_alpha(self.current_epoch))
-        self.log_dict({f"train/{k}": v for k, v in terms.items()}, on_epoch=True, on_step=False)
-        return terms["loss"]
+    def losses(self, batch: dict) -> dict[str, torch.Tensor]:
+        return self.pair_losses(batch["image"], batch["text"], epoch_alpha(self.current_epoch))
 
 
 class ClosedFormHashing(HashingModule):

@@ -41,7 +41,7 @@ class CAGAN(HashMLPPair):
         self.image_graph = AdaptiveGraphNetwork(image_dim, bits, batch_size, gamma)
         self.text_graph = AdaptiveGraphNetwork(text_dim, bits, batch_size, gamma)
 
-    def losses(self, image: torch.Tensor, text: torch.Tensor, alpha: float) -> dict[str, torch.Tensor]:
+    def pair_losses(self, image: torch.Tensor, text: torch.Tensor, alpha: float) -> dict[str, torch.Tensor]:
         hp = self.hparams
         s = fused_similarity(image, text, hp.eta, hp.beta, hp.lam, hp.mu, hp.text_similarity)
         b_i = torch.tanh(alpha * self.image_hash(image)[0])

@@ -119,11 +119,6 @@ class EGATH(HashingModule):
         terms["loss"] = hp.w_cls * terms["cls"] + hp.w_sim * terms["sim"] + hp.w_tri * terms["tri"] + hp.w_quant * terms["quant"]
         return terms
 
-    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        terms = self.losses(batch)
-        self.log_dict({f"train/{k}": v for k, v in terms.items()}, on_epoch=True, on_step=False)
-        return terms["loss"]
-
     def configure_optimizers(self):
         hp = self.hparams
         backbone = [p for n, p in self.named_parameters() if n.startswith("backbone.")]

@@ -50,16 +50,51 @@ def global_reconstruction(image_local: torch.Tensor, text_local: torch.Tensor, b
     return (1 - e) * joint + e * joint @ joint.T / joint.shape[0]
 
 
-def label_cooccurrence_graph(labels: torch.Tensor, threshold: float) -> torch.Tensor:
-    """Binarised conditional co-occurrence of training labels, with self-loops: A[i, j] = 1 when
-    P(j | i) = n_ij / n_i >= threshold (n_ij: items with both labels, n_i: items with label i).
-    Returns edge_index (2, E) with an edge j -> i for each A[i, j] = 1 (label i gathers from label j)."""
+def label_cooccurrence(labels: torch.Tensor, threshold: float) -> torch.Tensor:
+    """Binarised conditional co-occurrence of training labels, without self-loops: A[i, j] = 1 when
+    i != j and P(j | i) = n_ij / n_i >= threshold (n_ij: items with both labels, n_i: items with label i)."""
     labels = labels.float()
     counts = labels.T @ labels
     conditional = counts / counts.diagonal().clamp_min(1)[:, None]
-    adjacency = (conditional >= threshold) | torch.eye(len(counts), dtype=torch.bool)
+    return (conditional >= threshold) & ~torch.eye(len(counts), dtype=torch.bool)
+
+
+def label_cooccurrence_graph(labels: torch.Tensor, threshold: float) -> torch.Tensor:
+    """label_cooccurrence with self-loops as edge_index (2, E): an edge j -> i for each A[i, j] = 1
+    (label i gathers from label j)."""
+    adjacency = label_cooccurrence(labels, threshold) | torch.eye(labels.shape[1], dtype=torch.bool)
     target, source = adjacency.nonzero(as_tuple=True)
     return torch.stack([source, target])
+
+
+def symmetric_normalized(adjacency: torch.Tensor) -> torch.Tensor:
+    """D^-1/2 A' D^-1/2 with D the row sums of A (Kipf & Welling's propagation matrix, in the transposed
+    form of the ML-GCN lineage's gen_adj; the same for a symmetric A)."""
+    scale = adjacency.sum(1).rsqrt()
+    return scale[:, None] * adjacency.T * scale[None, :]
+
+
+def probabilistic_label_adjacency(labels: torch.Tensor, threshold: float, weight: float = 0.5) -> torch.Tensor:
+    """P-GNN's label graph: `weight` times the binarised conditional co-occurrence plus the identity,
+    normalised by symmetric_normalized, so label i gathers from label j when P(i | j) >= threshold."""
+    adjacency = weight * label_cooccurrence(labels, threshold).float() + torch.eye(labels.shape[1])
+    return symmetric_normalized(adjacency)
+
+
+def thresholded_cosine(x: torch.Tensor, threshold: float) -> torch.Tensor:
+    """cos(x, x) with entries below `threshold` set to 0."""
+    s = cosine(x)
+    return s * (s >= threshold)
+
+
+def iterative_label_adjacency(embeddings: torch.Tensor, reweightings: torch.Tensor, initial: torch.Tensor,
+                              threshold: float, mix: float = 0.5) -> torch.Tensor:
+    """I-GNN's label graph, rebuilt from the current label embeddings E (C x d) at every step:
+    S = mean over the k rows w of `reweightings` of cos(E * w, E * w), entries below `threshold` zeroed;
+    A = mix A0 + (1 - mix) S with A0 the thresholded cosine of the initial embeddings; symmetrically normalised."""
+    learned = torch.stack([cosine(embeddings * w) for w in reweightings]).mean(0)
+    learned = learned * (learned >= threshold)
+    return symmetric_normalized(mix * initial + (1 - mix) * learned)
 
 
 def label_similarity(labels_a: torch.Tensor, labels_b: torch.Tensor) -> torch.Tensor:

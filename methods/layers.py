@@ -1,4 +1,4 @@
-"""Graph layers on dense batch adjacencies."""
+"""Graph layers on dense adjacencies (batch or label graphs) and the adversarial building blocks."""
 
 import math
 
@@ -7,16 +7,17 @@ from torch import nn
 
 
 class DenseGraphConvolution(nn.Module):
-    """A (X W) + b over a dense (batch x batch) adjacency A, without normalisation (as in Kipf & Welling's
+    """A (X W) + b over a dense (nodes x nodes) adjacency A, without normalisation (as in Kipf & Welling's
     layer with the adjacency given as is)."""
 
-    def __init__(self, in_dim: int, out_dim: int):
+    def __init__(self, in_dim: int, out_dim: int, bias: bool = True):
         super().__init__()
         self.linear = nn.Linear(in_dim, out_dim, bias=False)
-        self.bias = nn.Parameter(torch.zeros(out_dim))
+        self.bias = nn.Parameter(torch.zeros(out_dim)) if bias else None
 
     def forward(self, x: torch.Tensor, adjacency: torch.Tensor) -> torch.Tensor:
-        return adjacency @ self.linear(x) + self.bias
+        out = adjacency @ self.linear(x)
+        return out if self.bias is None else out + self.bias
 
 
 class AdaptiveGraphNetwork(nn.Module):
@@ -65,3 +66,47 @@ class TokenContext(nn.Module):
     def forward(self, tokens: torch.Tensor, readout: torch.Tensor, padding: torch.Tensor | None = None) -> torch.Tensor:
         out = self.layer(tokens, src_key_padding_mask=padding)
         return out[torch.arange(len(out), device=out.device), readout]
+
+
+class MultiHopLabelGCN(nn.Module):
+    """Graph convolutions (no bias) each followed by LeakyReLU(0.2), the outputs of all layers (1 to n hops)
+    concatenated and projected to `width`: one classifier row per label node."""
+
+    def __init__(self, in_dim: int, width: int, layers: int):
+        super().__init__()
+        self.convs = nn.ModuleList(DenseGraphConvolution(in_dim if i == 0 else width, width, bias=False)
+                                   for i in range(layers))
+        self.aggregate = nn.Linear(layers * width, width)
+
+    def forward(self, nodes: torch.Tensor, adjacency: torch.Tensor) -> torch.Tensor:
+        hops = []
+        for conv in self.convs:
+            nodes = nn.functional.leaky_relu(conv(nodes, adjacency), 0.2)
+            hops.append(nodes)
+        return self.aggregate(torch.cat(hops, 1))
+
+
+class GradientReversal(torch.autograd.Function):
+    """Identity forward; the gradient is negated backward, so what precedes a discriminator learns to fool it."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad.neg()
+
+
+class ModalityDiscriminator(nn.Module):
+    """Gradient reversal -> BatchNorm(d) -> d/4 -> d/16 -> 2 logits (ReLU between): tells real features of a
+    modality from reconstructions decoded out of the other modality's common features."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        hidden = max(dim // 4, 1), max(dim // 16, 1)
+        self.net = nn.Sequential(nn.BatchNorm1d(dim), nn.Linear(dim, hidden[0]), nn.ReLU(),
+                                 nn.Linear(hidden[0], hidden[1]), nn.ReLU(), nn.Linear(hidden[1], 2))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(GradientReversal.apply(x))

@@ -44,7 +44,7 @@ class SGRN(HashMLPPair):
         return hp.mu * global_reconstruction(local_rebased_similarity(image, k, hp.a),
                                              local_rebased_similarity(text, k, hp.a), hp.b, hp.e)
 
-    def losses(self, image: torch.Tensor, text: torch.Tensor, alpha: float) -> dict[str, torch.Tensor]:
+    def pair_losses(self, image: torch.Tensor, text: torch.Tensor, alpha: float) -> dict[str, torch.Tensor]:
         hp = self.hparams
         s = self.target(image, text)
         (h_i, z_i), (h_t, z_t) = self.image_hash(image), self.text_hash(text)

@@ -138,6 +138,24 @@ def retrieval_metrics(query_codes, query_labels, database_codes, database_labels
         empty_queries=int((~has_rel).sum()), ap=ap)
 
 
+def cosine_mean_average_precision(query, query_labels, database, database_labels, chunk: int = 256) -> float:
+    """mAP@all of real-valued features ranked by descending cosine similarity, ties by database position
+    (protocol.md: the additional number a real-valued method may report, labelled as such)."""
+    q, ql = torch.as_tensor(_numpy(query), dtype=torch.float64), torch.as_tensor(_numpy(query_labels) > 0)
+    d, dl = torch.as_tensor(_numpy(database), dtype=torch.float64), torch.as_tensor(_numpy(database_labels) > 0)
+    _check(q, ql, d, dl)
+    q, d = torch.nn.functional.normalize(q, dim=1), torch.nn.functional.normalize(d, dim=1)
+    ranks = torch.arange(1, d.shape[0] + 1, dtype=torch.float64)
+    total = 0.0
+    for start in range(0, q.shape[0], chunk):
+        order = torch.sort(q[start:start + chunk] @ d.T, dim=1, descending=True, stable=True).indices
+        relevant = ((ql[start:start + chunk].double() @ dl.double().T) > 0)[torch.arange(len(order))[:, None], order]
+        hits = relevant.double().cumsum(1)
+        n_rel = hits[:, -1]
+        total += float(((hits / ranks * relevant).sum(1) / n_rel.clamp_min(1)).sum())
+    return total / q.shape[0]
+
+
 def mean_average_precision(query_codes, query_labels, database_codes, database_labels, k: int | None = None,
                            variant: str = "protocol") -> float:
     """mAP@all (k=None) or mAP@k of one direction."""

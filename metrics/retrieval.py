@@ -4,7 +4,7 @@ import torch
 from torchmetrics import Metric
 from torchmetrics.utilities.data import dim_zero_cat
 
-from metrics.functional import MAP_KS, PRECISION_KS, RetrievalResult, retrieval_metrics
+from metrics.functional import MAP_KS, PRECISION_KS, RetrievalResult, cosine_mean_average_precision, retrieval_metrics
 
 
 class HammingRetrieval(Metric):
@@ -34,16 +34,20 @@ class HammingRetrieval(Metric):
     def update(self, index: torch.Tensor, codes: torch.Tensor, labels: torch.Tensor, *, database: bool) -> None:
         role = "database" if database else "query"
         getattr(self, f"{role}_index").append(index.detach().long())
-        # Binarized on arrival (sign, 0 -> +1): a quarter of the memory, and gathered across processes as is.
-        getattr(self, f"{role}_codes").append(torch.where(codes.detach() >= 0, 1, -1).to(torch.int8))
+        getattr(self, f"{role}_codes").append(self._stored(codes.detach()))
         getattr(self, f"{role}_labels").append(labels.detach())
 
+    @staticmethod
+    def _stored(codes: torch.Tensor) -> torch.Tensor:
+        # Binarized on arrival (sign, 0 -> +1): a quarter of the memory, and gathered across processes as is.
+        return torch.where(codes >= 0, 1, -1).to(torch.int8)
+
     def _collected(self, role: str) -> tuple[torch.Tensor, torch.Tensor]:
-        index = getattr(self, f"{role}_index")
-        if not index:
-            raise RuntimeError(f"HammingRetrieval: no {role} items were given to update()")
+        index = getattr(self, f"{role}_index")  # a list, or one tensor once synced across processes
+        if isinstance(index, list) and not index:
+            raise RuntimeError(f"{type(self).__name__}: no {role} items were given to update()")
         index = dim_zero_cat(index)
-        order = _first_occurrence_in_index_order(index)
+        order = first_occurrence_in_index_order(index)
         return dim_zero_cat(getattr(self, f"{role}_codes"))[order], dim_zero_cat(getattr(self, f"{role}_labels"))[order]
 
     def compute(self) -> RetrievalResult:
@@ -53,7 +57,18 @@ class HammingRetrieval(Metric):
                                  map_ks=self.map_ks, precision_ks=self.precision_ks, variant=self.variant)
 
 
-def _first_occurrence_in_index_order(index: torch.Tensor) -> torch.Tensor:
+class CosineRetrieval(HammingRetrieval):
+    """The same accumulation for real-valued features, scored by cosine mAP@all (a float)."""
+
+    @staticmethod
+    def _stored(codes: torch.Tensor) -> torch.Tensor:
+        return codes.float()
+
+    def compute(self) -> float:
+        return cosine_mean_average_precision(*self._collected("query"), *self._collected("database"))
+
+
+def first_occurrence_in_index_order(index: torch.Tensor) -> torch.Tensor:
     """Positions of the first occurrence of each distinct index value, sorted by that value."""
     unique, inverse = torch.unique(index, sorted=True, return_inverse=True)
     first = torch.full((len(unique),), len(index), dtype=torch.long, device=index.device)

@@ -67,7 +67,7 @@ def test_loss_is_the_weighted_sum_of_its_terms():
     torch.manual_seed(0)
     model = METHODS["cagan"](bits=8, image_dim=6, text_dim=5, num_classes=3, batch_size=4, hidden=16)
     image, text = torch.randn(4, 6), (torch.rand(4, 5) < 0.5).float()
-    terms = model.losses(image, text, alpha=1.5)
+    terms = model.pair_losses(image, text, alpha=1.5)
     assert terms["loss"].item() == pytest.approx(
         0.1 * terms["l1"].item() + terms["l2"].item() + terms["l3"].item() + 0.15 * terms["l4"].item(), rel=1e-6)
     s = fused_similarity(image, text, 0.5, 0.2, 0.3, 1.4)

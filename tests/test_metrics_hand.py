@@ -20,7 +20,8 @@ import numpy as np
 import pytest
 import torch
 
-from metrics import hamming_distance, mean_average_precision, retrieval_metrics
+from metrics import (CosineRetrieval, cosine_mean_average_precision, hamming_distance, mean_average_precision,
+                     retrieval_metrics)
 
 DATABASE = torch.tensor([[-1, 1, 1, 1], [0, 1, 1, 1], [1, -1, 1, 1], [-1, -1, 1, 1], [1, 1, -1, 1],
                          [-1, -1, -1, -1]], dtype=torch.float32)
@@ -86,3 +87,20 @@ def test_bad_input_is_refused():
         retrieval_metrics(QUERY, QUERY_LABELS[:1], DATABASE, DATABASE_LABELS)
     with pytest.raises(ValueError, match="unknown mAP variant"):
         metrics("dcmh")
+
+
+def test_cosine_map_by_hand():
+    """Query (1, 0) with label A: database (1, 0) [B], (0, 1) [A], (2, 0) [A, B]. Cosines 1, 0, 1: the tie
+    is broken by position, ranking irrelevant, relevant, relevant: AP = (1/2 + 2/3) / 2 = 7/12.
+    A second query with label C has no relevant item and counts 0: mAP = 7/24."""
+    database = torch.tensor([[1.0, 0.0], [0.0, 1.0], [2.0, 0.0]])
+    database_labels = torch.tensor([[0, 1, 0], [1, 0, 0], [1, 1, 0]])
+    query, query_labels = torch.tensor([[1.0, 0.0], [1.0, 1.0]]), torch.tensor([[1, 0, 0], [0, 0, 1]])
+    assert cosine_mean_average_precision(query[:1], query_labels[:1], database, database_labels) == pytest.approx(7 / 12)
+    assert cosine_mean_average_precision(query, query_labels, database, database_labels, chunk=1) == pytest.approx(7 / 24)
+    # The Metric puts items back in index order and drops padded repeats, as HammingRetrieval does.
+    metric = CosineRetrieval()
+    metric.update(torch.tensor([2, 0]), database[[2, 0]], database_labels[[2, 0]], database=True)
+    metric.update(torch.tensor([1, 2]), database[[1, 2]], database_labels[[1, 2]], database=True)
+    metric.update(torch.tensor([0, 1, 0]), query[[0, 1, 0]], query_labels[[0, 1, 0]], database=False)
+    assert metric.compute() == pytest.approx(7 / 24)

@@ -37,7 +37,7 @@ def test_loss_terms_compose():
     torch.manual_seed(0)
     model = METHODS["sgrn"](bits=8, image_dim=6, text_dim=5, num_classes=3, hidden=16).train()
     image, text = torch.randn(10, 6), (torch.rand(10, 5) < 0.5).float()
-    terms = model.losses(image, text, alpha=2.0)
+    terms = model.pair_losses(image, text, alpha=2.0)
     assert terms["loss"].item() == pytest.approx(
         0.1 * terms["intra"].item() + terms["inter"].item() + 0.1 * terms["quant"].item(), rel=1e-6)
     s = model.target(image, text)

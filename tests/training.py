@@ -2,25 +2,26 @@
 
 import lightning as L
 
+from benchmarks.run import build_method
 from methods import METHODS
 
 
 def fit_and_test(name: str, datamodule, bits: int = 32, epochs: int = 1, seed: int = 0, **hparams) -> dict:
-    """mAP@all per direction after `epochs` epochs (0: the untrained model)."""
+    """mAP@all per direction after `epochs` epochs (0: the untrained model); real-valued methods add the
+    cosine mAP of their features as `cosine_i2t` / `cosine_t2i`."""
     L.seed_everything(seed, verbose=False)
     datamodule.drop_last = METHODS[name].fixed_batch
     datamodule.setup()
-    fixed = {"batch_size": datamodule.batch_size} if METHODS[name].fixed_batch else {}
-    if METHODS[name].supervised:
-        fixed["train_labels"] = datamodule.train_labels
-    model = METHODS[name](bits=bits, image_dim=datamodule.image_dim, text_dim=datamodule.text_dim,
-                          num_classes=datamodule.num_classes, **fixed, **hparams)
+    model = build_method(METHODS[name], datamodule, bits, **hparams)
     trainer = L.Trainer(max_epochs=epochs, logger=False, enable_progress_bar=False, enable_checkpointing=False,
                         enable_model_summary=False, limit_val_batches=0)
     if epochs:
         trainer.fit(model, datamodule=datamodule)
     trainer.test(model, datamodule=datamodule, verbose=False)
-    return {direction: result.map for direction, result in model.results["test"].items()}
+    maps = {direction: result.map for direction, result in model.results["test"].items()}
+    if model.real_valued:
+        maps.update({f"cosine_{direction}": value for direction, value in model.cosine_map["test"].items()})
+    return maps
 
 
 def chance(datamodule) -> float:

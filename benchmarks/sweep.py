@@ -1,0 +1,172 @@
+"""A grid of runs (methods x datasets x code lengths x seeds), each cell one `cmhb bench` process.
+
+Cells whose row already exists (same config hash) are skipped, so an interrupted sweep resumes where
+it stopped: every finished cell has appended its row atomically, an unfinished one has appended nothing.
+"""
+
+import hashlib
+import itertools
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from benchmarks.config import config_hash, resolve
+from benchmarks.results import read_rows
+
+
+@dataclass(frozen=True)
+class Cell:
+    method: str
+    dataset: str
+    bits: int
+    seed: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.method}-{self.dataset}-{self.bits}b-s{self.seed}"
+
+
+def cell_overrides(overrides: list[str], dataset: str) -> list[str]:
+    """`--section.key=value` applies to every dataset, `--dataset:section.key=value` to that one only."""
+    out = []
+    for item in overrides:
+        scope, sep, rest = item.lstrip("-").partition(":")
+        if not sep:
+            out.append(item)
+        elif scope == dataset:
+            out.append(f"--{rest}")
+    return out
+
+
+def plan(cells: list[Cell], overrides: list[str], results: Path) -> tuple[list[Cell], list[Cell]]:
+    """(cells to run, cells already done), by config hash against the rows in `results`."""
+    done_hashes = {row.get("config_hash") for row in read_rows(results)}
+    todo, done = [], []
+    for cell in cells:
+        config = resolve(cell.method, cell.dataset, cell.bits, cell.seed, cell_overrides(overrides, cell.dataset))
+        (done if config_hash(config) in done_hashes else todo).append(cell)
+    return todo, done
+
+
+def bench_command(cell: Cell, overrides: list[str], group: str, results: Path) -> list[str]:
+    return [sys.executable, "-m", "benchmarks.cli", "bench", "--method", cell.method, "--dataset", cell.dataset,
+            "--bits", str(cell.bits), "--seed", str(cell.seed), "--results", str(results),
+            *cell_overrides(overrides, cell.dataset), f"--logger.group={group}"]
+
+
+def run_cell(cell: Cell, overrides: list[str], group: str, results: Path, log_dir: Path, threads: int,
+             running: set) -> int:
+    """One cell in its own process (its own memory and seeds); stdout and stderr go to a log file."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
+           "NUMBA_NUM_THREADS": str(threads), "WANDB_SILENT": "true"}
+    with open(log_dir / f"{cell.name}.log", "w") as log:
+        # A session of its own: Ctrl-C reaches only the runner, which then stops the running cells.
+        process = subprocess.Popen(bench_command(cell, overrides, group, results), stdout=log,
+                                   stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        running.add(process)
+        try:
+            return process.wait()
+        finally:
+            running.discard(process)
+
+
+def write_wandb_sweep(path: Path, cells: list[Cell], overrides: list[str], results: Path) -> None:
+    """A wandb grid sweep of the same cells: `wandb sweep FILE` once, then `wandb agent ID` on each machine."""
+    scoped = [o for o in overrides if ":" in o.split("=")[0]]
+    if scoped:
+        raise ValueError(f"per-dataset overrides {scoped} cannot be passed by a wandb agent; "
+                         "put them in the dataset's config file")
+    values = {key: sorted({getattr(c, key) for c in cells}) for key in ("method", "dataset", "bits", "seed")}
+    config = {
+        "name": path.stem, "method": "grid", "metric": {"name": "test/map_i2t", "goal": "maximize"},
+        "parameters": {key: {"values": v} for key, v in values.items()},
+        "command": ["${env}", "${interpreter}", "-m", "benchmarks.cli", "bench", "${args}",
+                    "--results", str(results), *overrides],
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+
+
+def sweep(methods: list[str], datasets: list[str], bits: list[int], seeds: list[int], overrides: list[str],
+          results: Path, jobs: int = 1, group: str | None = None, log_dir: Path = Path("runs/sweep-logs")) -> int:
+    """Run every missing cell; return the number of failed cells (their logs name the error)."""
+    cells = [Cell(m, d, b, s) for d, m, b, s in itertools.product(datasets, methods, bits, seeds)]
+    grid = json.dumps([[c.name for c in cells], overrides]).encode()
+    group = group or f"sweep-{hashlib.sha256(grid).hexdigest()[:8]}"
+    todo, done = plan(cells, overrides, results)
+    print(f"{len(cells)} cells: {len(done)} already in {results}, {len(todo)} to run, {jobs} at a time "
+          f"(wandb group {group}, logs in {log_dir})")
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    failed, running = [], set()
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+               TextColumn("left"), TimeRemainingColumn())
+    with Progress(*columns) as progress, ThreadPoolExecutor(max_workers=jobs) as pool:
+        task = progress.add_task("cells", total=len(todo))
+        futures = {pool.submit(run_cell, c, overrides, group, results, log_dir, threads, running): c for c in todo}
+        try:
+            for future in as_completed(futures):
+                cell, status = futures[future], future.result()
+                if status != 0:
+                    failed.append(cell)
+                    progress.console.print(f"[red]{cell.name} failed (exit {status}); see {log_dir / cell.name}.log")
+                progress.advance(task)
+        except KeyboardInterrupt:
+            for future in futures:
+                future.cancel()
+            for process in list(running):
+                os.killpg(process.pid, signal.SIGTERM)
+            progress.console.print(f"interrupted: finished rows are kept in {results}; run the same command to resume")
+            raise
+    print(f"done: {len(todo) - len(failed)} ran, {len(done)} skipped, {len(failed)} failed")
+    logger = resolve(cells[0].method, cells[0].dataset, cells[0].bits, cells[0].seed,
+                     cell_overrides(overrides, cells[0].dataset))["logger"]
+    if logger.get("kind") == "wandb":
+        log_summary(cells, results, group, logger)
+    return len(failed)
+
+
+def log_summary(cells: list[Cell], results: Path, group: str, logger: dict) -> None:
+    """One more run in the sweep's wandb group holding the comparison table (mean, std over seeds)."""
+    import wandb
+
+    from benchmarks.tables import load, summarize
+
+    wanted = {(c.method, c.dataset, c.bits, c.seed) for c in cells}
+    rows = [r for r in read_rows(results) if (r["method"], r.get("dataset_config"), r["bits"], r["seed"]) in wanted]
+    if not rows:
+        return
+    offline = not os.environ.get("WANDB_API_KEY") or os.environ.get("WANDB_MODE") == "offline"
+    Path(logger.get("save_dir", ".")).mkdir(parents=True, exist_ok=True)
+    run = wandb.init(project=logger.get("project"), dir=logger.get("save_dir"), group=group, name=f"{group}-summary",
+                     job_type="summary", mode="offline" if offline else "online")
+    run.log({"summary": wandb.Table(dataframe=summarize(load(rows)))})
+    run.finish()
+
+
+def parse_list(text: str, kind=str) -> list:
+    return [kind(x) for x in text.split(",") if x.strip()]
+
+
+def main_sweep(args, overrides: list[str]) -> int:
+    methods, datasets = parse_list(args.methods), parse_list(args.datasets)
+    bits, seeds = parse_list(args.bits, int), parse_list(args.seeds, int)
+    if args.wandb_sweep:
+        cells = [Cell(m, d, b, s) for d, m, b, s in itertools.product(datasets, methods, bits, seeds)]
+        write_wandb_sweep(args.wandb_sweep, cells, overrides, args.results)
+        print(f"wandb sweep config written to {args.wandb_sweep}: `wandb sweep {args.wandb_sweep}`, "
+              "then `wandb agent <sweep id>` on each machine")
+        return 0
+    start = time.perf_counter()
+    failures = sweep(methods, datasets, bits, seeds, overrides, args.results, args.jobs, args.group)
+    print(f"sweep took {time.perf_counter() - start:.0f} s")
+    return 1 if failures else 0

@@ -1,0 +1,114 @@
+"""Comparison tables from result rows: per dataset, methods x code lengths, mean +- std over seeds.
+
+Outputs: a Markdown section of results/README.md (between two marker lines), one LaTeX table per
+dataset (results/<dataset>.tex) and the long-format numbers (results/tables.csv).
+"""
+
+from pathlib import Path
+
+import pandas as pd
+
+from benchmarks.config import NOT_HASHED, resolve
+from benchmarks.results import DIRECTION_NAMES, read_rows
+from datamodules.files import atomic_write_bytes
+
+BEGIN, END = "<!-- tables:begin (make table writes this section) -->", "<!-- tables:end -->"
+
+
+def variant(row: dict) -> str:
+    """How a row's settings differ from its method's config files as they are now ("" when they don't)."""
+    if "config" not in row:
+        return ""
+    spec = row["config"]["run"]
+    reference = resolve(spec["method"], spec["dataset"], spec["bits"], spec["seed"])
+    changed = []
+    for section in ("method", "data", "trainer"):
+        ignored = NOT_HASHED.get(section, ())
+        for key, value in sorted(row["config"].get(section, {}).items()):
+            if key not in ignored and reference.get(section, {}).get(key) != value:
+                changed.append(f"{key}={value}")
+    return ", ".join(changed)
+
+
+def load(rows: list[dict]) -> pd.DataFrame:
+    """One line per (run, direction, score kind), the latest row of each config hash kept."""
+    records = []
+    latest = {}
+    for row in rows:
+        latest[row["config_hash"]] = row
+    for row in latest.values():
+        label = row["method"] + (f" ({v})" if (v := variant(row)) else "")
+        base = {"dataset": row.get("dataset_config", row["dataset"]), "protocol": row["protocol"],
+                "backbone": row["backbone"], "n_query": row["n_query"], "n_database": row["n_database"],
+                "supervised": row["supervised"], "bits": row["bits"], "seed": row["seed"]}
+        for direction in DIRECTION_NAMES:
+            records.append({**base, "method": label, "direction": direction, "map": row[f"map_{direction}"],
+                            "train_seconds": row["train_seconds"]})
+            if f"cosine_map_{direction}" in row:  # real-valued features, labelled as such
+                records.append({**base, "method": f"{label} [cosine, real-valued]", "direction": direction,
+                                "map": row[f"cosine_map_{direction}"], "train_seconds": row["train_seconds"]})
+    return pd.DataFrame.from_records(records)
+
+
+def summarize(frame: pd.DataFrame) -> pd.DataFrame:
+    keys = ["dataset", "supervised", "method", "direction", "bits"]
+    return (frame.groupby(keys).agg(mean=("map", "mean"), std=("map", "std"), seeds=("seed", "nunique"),
+                                    train_seconds=("train_seconds", "mean")).reset_index())
+
+
+def pivot(summary: pd.DataFrame, dataset: str, bold) -> pd.DataFrame:
+    """Methods (unsupervised first, then supervised) x (direction, bits); the best mean per column in bold."""
+    part = summary[summary.dataset == dataset].copy()
+    best = part.groupby(["direction", "bits"])["mean"].transform("max")
+    part["text"] = [
+        bold(cell) if m == b else cell
+        for m, b, cell in zip(part["mean"], best, (f"{m:.4f}" + (f" ± {s:.4f}" if n > 1 else "")
+                                                    for m, s, n in zip(part["mean"], part["std"], part["seeds"])))]
+    part["group"] = part.supervised.map({False: "unsupervised", True: "supervised"})
+    table = part.pivot_table(index=["group", "method"], columns=["direction", "bits"], values="text", aggfunc="first")
+    table = table.reindex(sorted(table.index, key=lambda k: (k[0] == "supervised", k[1])))
+    table.columns = [f"{DIRECTION_NAMES[d]} {b}" for d, b in table.columns]
+    return table.fillna("–")
+
+
+def caption(frame: pd.DataFrame, dataset: str) -> str:
+    first = frame[frame.dataset == dataset].iloc[0]
+    seeds = sorted(frame[frame.dataset == dataset].seed.unique())
+    return (f"mAP@all (protocol.md, stable ties), {first.protocol} protocol, {first.n_query} queries x "
+            f"{first.n_database} database, features {first.backbone}; mean ± std over run seeds "
+            f"{', '.join(map(str, seeds))} where more than one; best per column in bold.")
+
+
+def latex_escape(text: str) -> str:
+    return text.replace("_", "\\_").replace("%", "\\%").replace("&", "\\&")
+
+
+def build(results: Path, out_dir: Path, readme: Path | None) -> list[Path]:
+    """Write every table; return the paths written."""
+    rows = read_rows(results)
+    if not rows:
+        raise ValueError(f"{results}: no result rows to tabulate")
+    frame = load(rows)
+    summary = summarize(frame)
+    written = [out_dir / "tables.csv"]
+    atomic_write_bytes(written[0], summary.to_csv(index=False).encode())
+    sections = []
+    for dataset in sorted(summary.dataset.unique()):
+        text = caption(frame, dataset)
+        markdown = pivot(summary, dataset, lambda s: f"**{s}**").reset_index()
+        sections.append(f"**{dataset}**. {text}\n\n{markdown.to_markdown(index=False)}\n")
+        table = pivot(summary, dataset, lambda s: f"\\textbf{{{s}}}")
+        table.index = table.index.map(lambda key: (key[0], latex_escape(key[1])))
+        latex = table.to_latex(caption=latex_escape(f"{dataset}: {text}"), label=f"tab:{dataset.replace('_', '-')}", escape=False)
+        path = out_dir / f"{dataset}.tex"
+        atomic_write_bytes(path, latex.replace("±", "$\\pm$").encode())
+        written.append(path)
+    if readme is not None:
+        text = readme.read_text() if readme.exists() else ""
+        if BEGIN not in text or END not in text:
+            raise ValueError(f"{readme}: the marker lines {BEGIN!r} and {END!r} are missing; add them where "
+                             "the tables belong")
+        head, rest = text.split(BEGIN, 1)
+        atomic_write_bytes(readme, (head + BEGIN + "\n" + "\n".join(sections) + END + rest.split(END, 1)[1]).encode())
+        written.append(readme)
+    return written

@@ -1,0 +1,165 @@
+"""Dual adversarial GNN with soft multi-label contrastive learning (Qian, Xue, Fang, Xu; TPAMI 45(4) 2023),
+and its AAAI 2021 predecessor DAGNN as options. Supervised; real-valued in the papers, hashed here.
+
+Follows shared/docs/methods.md section 4 and the authors' public code (LivXue/GNN4CMR).
+"""
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from methods.base import HashingModule
+from methods.graphs import (cosine, iterative_label_adjacency, probabilistic_label_adjacency, thresholded_cosine)
+from methods.layers import ModalityDiscriminator, MultiHopLabelGCN
+from methods.losses import (label_regression, modality_cross_entropy, multilabel_likelihood, quantization,
+                            soft_contrastive)
+
+GRAPHS = ("iterative", "probabilistic")  # I-GNN (TPAMI default), P-GNN
+FEATURE_LOSSES = ("soft_contrastive", "likelihood")  # TPAMI, AAAI DAGNN
+
+
+def label_embeddings(source: str, label_names: tuple[str, ...] | None, num_classes: int) -> tuple[torch.Tensor, bool]:
+    """The label nodes' input vectors and whether they are given (fixed) rather than random (learned).
+
+    source: `minilm` (the offline all-MiniLM-L6-v2 sentence embedding of each label name), `random`
+    (300-d Gaussian, seeded by the run), or a path to the authors' word vectors (.mat with `inp`, or .npy).
+    """
+    if source == "random":
+        return torch.randn(num_classes, 300) / math.sqrt(300), False
+    if source == "minilm":
+        if label_names is None:
+            raise ValueError("label_embeddings=minilm needs the dataset's label names")
+        from datamodules.features import MiniLMEncoder
+
+        vectors = MiniLMEncoder().encode(list(label_names))
+    else:
+        path = Path(source)
+        if path.suffix == ".npy":
+            vectors = np.load(path)
+        elif path.suffix == ".mat":
+            from datamodules.matfiles import read_mat
+
+            vectors = read_mat(path, "inp")
+        else:
+            raise ValueError(f"label_embeddings must be 'minilm', 'random' or a .mat/.npy file, got {source!r}")
+        if vectors.ndim != 2 or vectors.shape[0] != num_classes:
+            raise ValueError(f"{path}: expected a ({num_classes}, d) matrix of label vectors, got {vectors.shape}")
+    return torch.as_tensor(np.asarray(vectors), dtype=torch.float32), True
+
+
+def encoder(dim: int, width: int) -> nn.Module:
+    return nn.Sequential(nn.BatchNorm1d(dim), nn.Linear(dim, width), nn.ReLU())
+
+
+def decoder(width: int, hidden: int, dim: int, activation: nn.Module) -> nn.Module:
+    return nn.Sequential(nn.BatchNorm1d(width), nn.Linear(width, hidden), activation, nn.Linear(hidden, dim), activation)
+
+
+class DAGNN(HashingModule):
+    """Per modality: BatchNorm -> Linear(d, 1024) -> ReLU gives the common features F. Dual adversarial part:
+    decoders image -> text (1024 -> 512 -> d_t, LeakyReLU 0.2) and text -> image (1024 -> 2048 -> d_i, ReLU),
+    one discriminator per modality (gradient reversal, so one optimizer trains both sides) telling its real
+    features from the other modality's reconstructions. A multi-hop label GCN (5 layers, LeakyReLU 0.2,
+    layer outputs concatenated -> 1024) turns label vectors into classifiers W; predictions cos(F, W_c).
+    Graph: `iterative` (I-GNN: label-embedding cosines thresholded at 0.4, mixed 0.5 / 0.5 with the mean of
+    k = 8 learnable re-weightings) or `probabilistic` (P-GNN: 0.5 x binarised co-occurrence + I).
+
+    loss = alpha L_cla + L_feat(F_I, F_T) + beta L_gan + w_code L_feat(H_I, H_T) + w_quant mse(H, sign H),
+    L_cla = mean ||cos(F, W) - labels|| per modality; L_feat the soft multi-label contrastive loss (tau,
+    gamma 0.14, log-sum-exp logits x 1.06) or, for the AAAI DAGNN, the pairwise label likelihood;
+    L_gan the discriminators' cross-entropy. Codes H = tanh(Linear(1024, bits)(F)).
+    Retrieval: Hamming on sign(H) (the suite's tables) and cosine on F (`cosine_map_*`, real-valued).
+
+    ASSUMPTIONS (config options): the hashing head and its losses (`w_code` 1, `w_quant` 0.1);
+    `label_embeddings` minilm (the code's 300-d GloVe vectors are not available offline; a path to the
+    authors' .mat files reproduces them); P-GNN keeps given label vectors fixed, random ones learn.
+    Deviations from the code: the final epoch is evaluated (the code keeps the epoch with the best test
+    mAP, which is tuning on the query set); the incomplete-modality mode is not built.
+    """
+
+    name = "dagnn"
+    supervised = True
+    real_valued = True
+
+    def __init__(self, bits: int, image_dim: int, text_dim: int, num_classes: int, train_labels: torch.Tensor,
+                 label_names: tuple[str, ...] | None = None, graph: str = "iterative",
+                 feature_loss: str = "soft_contrastive", label_embeddings_from: str = "minilm", width: int = 1024,
+                 gnn_layers: int = 5, reweightings: int = 8, threshold: float = 0.4, mix: float = 0.5,
+                 cooccurrence_weight: float = 0.5, alpha: float = 0.5, beta: float = 2.0, tau: float = 0.22,
+                 gamma: float = 0.14, logit_scale: float = 1.06, w_code: float = 1.0, w_quant: float = 0.1,
+                 lr: float = 5e-5, betas: tuple[float, float] = (0.5, 0.999), **kwargs):
+        super().__init__(bits, image_dim, text_dim, num_classes, **kwargs)
+        if graph not in GRAPHS or feature_loss not in FEATURE_LOSSES:
+            raise ValueError(f"graph must be one of {GRAPHS} and feature_loss one of {FEATURE_LOSSES}, "
+                             f"got {graph!r} and {feature_loss!r}")
+        if image_dim is None or text_dim is None:
+            raise ValueError("dagnn trains on feature vectors; the datamodule must not be in raw mode")
+        self.save_hyperparameters(ignore=["train_labels", "label_names"])
+        self.image_encoder, self.text_encoder = encoder(image_dim, width), encoder(text_dim, width)
+        self.image_to_text = decoder(width, 512, text_dim, nn.LeakyReLU(0.2))
+        self.text_to_image = decoder(width, 2048, image_dim, nn.ReLU())
+        self.image_discriminator, self.text_discriminator = ModalityDiscriminator(image_dim), ModalityDiscriminator(text_dim)
+        self.image_hash, self.text_hash = nn.Linear(width, bits), nn.Linear(width, bits)
+
+        vectors, given = label_embeddings(label_embeddings_from, label_names, num_classes)
+        self.label_vectors = nn.Parameter(vectors, requires_grad=graph == "iterative" or not given)
+        self.label_gcn = MultiHopLabelGCN(vectors.shape[1], width, gnn_layers)
+        if graph == "iterative":
+            self.register_buffer("initial_adjacency", thresholded_cosine(vectors, threshold))
+            self.reweightings = nn.Parameter(torch.empty(reweightings, vectors.shape[1]).uniform_(0.3, 0.6))
+        else:
+            self.register_buffer("adjacency", probabilistic_label_adjacency(torch.as_tensor(train_labels), threshold,
+                                                                            cooccurrence_weight))
+
+    def embed_image(self, image):
+        return self.image_encoder(image)
+
+    def embed_text(self, text):
+        return self.text_encoder(text)
+
+    def encode_image(self, image):
+        return self.image_hash(self.embed_image(image))
+
+    def encode_text(self, text):
+        return self.text_hash(self.embed_text(text))
+
+    def label_classifiers(self) -> torch.Tensor:
+        """W (classes x width) from the label GCN over the current label graph."""
+        hp = self.hparams
+        if hp.graph == "iterative":
+            adjacency = iterative_label_adjacency(self.label_vectors, self.reweightings, self.initial_adjacency,
+                                                  hp.threshold, hp.mix)
+        else:
+            adjacency = self.adjacency
+        return self.label_gcn(self.label_vectors, adjacency)
+
+    def feature_loss(self, x: torch.Tensor, y: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        hp = self.hparams
+        if hp.feature_loss == "likelihood":
+            return multilabel_likelihood(x, y, labels)
+        return soft_contrastive(x, y, labels, hp.tau, hp.gamma, hp.logit_scale)
+
+    def losses(self, batch: dict) -> dict[str, torch.Tensor]:
+        hp = self.hparams
+        image, text, labels = batch["image"], batch["text"], batch["labels"]
+        f_i, f_t = self.embed_image(image), self.embed_text(text)
+        w = self.label_classifiers()
+        h_i, h_t = torch.tanh(self.image_hash(f_i)), torch.tanh(self.text_hash(f_t))
+        terms = {
+            "cla": label_regression(cosine(f_i, w), labels) + label_regression(cosine(f_t, w), labels),
+            "feat": self.feature_loss(f_i, f_t, labels),
+            "gan": modality_cross_entropy(
+                from_image=[self.image_discriminator(image), self.text_discriminator(self.image_to_text(f_i))],
+                from_text=[self.image_discriminator(self.text_to_image(f_t)), self.text_discriminator(text)]),
+            "code": self.feature_loss(h_i, h_t, labels),
+            "quant": quantization(h_i) + quantization(h_t),
+        }
+        terms["loss"] = (hp.alpha * terms["cla"] + terms["feat"] + hp.beta * terms["gan"] + hp.w_code * terms["code"]
+                         + hp.w_quant * terms["quant"])
+        return terms
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.parameters(), lr=self.hparams.lr, betas=tuple(self.hparams.betas))
