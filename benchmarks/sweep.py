@@ -166,7 +166,11 @@ def main_sweep(args, overrides: list[str]) -> int:
         print(f"wandb sweep config written to {args.wandb_sweep}: `wandb sweep {args.wandb_sweep}`, "
               "then `wandb agent <sweep id>` on each machine")
         return 0
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # a scheduler's stop is handled as Ctrl-C
     start = time.perf_counter()
-    failures = sweep(methods, datasets, bits, seeds, overrides, args.results, args.jobs, args.group)
+    try:
+        failures = sweep(methods, datasets, bits, seeds, overrides, args.results, args.jobs, args.group)
+    except KeyboardInterrupt:
+        return 130  # the conventional status of a run stopped by SIGINT
     print(f"sweep took {time.perf_counter() - start:.0f} s")
     return 1 if failures else 0
