@@ -34,6 +34,11 @@ def code_revision() -> str:
             return "unknown"
 
 
+def wandb_offline() -> bool:
+    """Runs are written offline (for `wandb sync`) without an API key, or when WANDB_MODE says so."""
+    return not os.environ.get("WANDB_API_KEY") or os.environ.get("WANDB_MODE") == "offline"
+
+
 def make_logger(settings: dict, config: dict):
     settings = dict(settings)
     kind = settings.pop("kind", "none")
@@ -44,10 +49,9 @@ def make_logger(settings: dict, config: dict):
     from lightning.pytorch.loggers import WandbLogger
 
     run = config["run"]
-    offline = not os.environ.get("WANDB_API_KEY") or os.environ.get("WANDB_MODE") == "offline"
     Path(settings.get("save_dir", ".")).mkdir(parents=True, exist_ok=True)
     return WandbLogger(name=f"{run['method']}-{run['dataset']}-{run['bits']}b-s{run['seed']}",
-                       group=settings.pop("group", None), offline=offline, config=config, **settings)
+                       group=settings.pop("group", None), offline=wandb_offline(), config=config, **settings)
 
 
 def log_to_wandb(experiment, row: dict) -> None:

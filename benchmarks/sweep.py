@@ -35,6 +35,10 @@ class Cell:
         return f"{self.method}-{self.dataset}-{self.bits}b-s{self.seed}"
 
 
+def grid(methods: list[str], datasets: list[str], bits: list[int], seeds: list[int]) -> list[Cell]:
+    return [Cell(m, d, b, s) for d, m, b, s in itertools.product(datasets, methods, bits, seeds)]
+
+
 def cell_overrides(overrides: list[str], dataset: str) -> list[str]:
     """`--section.key=value` applies to every dataset, `--dataset:section.key=value` to that one only."""
     out = []
@@ -97,10 +101,9 @@ def write_wandb_sweep(path: Path, cells: list[Cell], overrides: list[str], resul
     path.write_text(yaml.safe_dump(config, sort_keys=False))
 
 
-def sweep(methods: list[str], datasets: list[str], bits: list[int], seeds: list[int], overrides: list[str],
-          results: Path, jobs: int = 1, group: str | None = None, log_dir: Path = Path("runs/sweep-logs")) -> int:
+def sweep(cells: list[Cell], overrides: list[str], results: Path, jobs: int = 1, group: str | None = None,
+          log_dir: Path = Path("runs/sweep-logs")) -> int:
     """Run every missing cell; return the number of failed cells (their logs name the error)."""
-    cells = [Cell(m, d, b, s) for d, m, b, s in itertools.product(datasets, methods, bits, seeds)]
     grid = json.dumps([[c.name for c in cells], overrides]).encode()
     group = group or f"sweep-{hashlib.sha256(grid).hexdigest()[:8]}"
     todo, done = plan(cells, overrides, results)
@@ -139,16 +142,16 @@ def log_summary(cells: list[Cell], results: Path, group: str, logger: dict) -> N
     """One more run in the sweep's wandb group holding the comparison table (mean, std over seeds)."""
     import wandb
 
+    from benchmarks.run import wandb_offline
     from benchmarks.tables import load, summarize
 
     wanted = {(c.method, c.dataset, c.bits, c.seed) for c in cells}
     rows = [r for r in read_rows(results) if (r["method"], r.get("dataset_config"), r["bits"], r["seed"]) in wanted]
     if not rows:
         return
-    offline = not os.environ.get("WANDB_API_KEY") or os.environ.get("WANDB_MODE") == "offline"
     Path(logger.get("save_dir", ".")).mkdir(parents=True, exist_ok=True)
     run = wandb.init(project=logger.get("project"), dir=logger.get("save_dir"), group=group, name=f"{group}-summary",
-                     job_type="summary", mode="offline" if offline else "online")
+                     job_type="summary", mode="offline" if wandb_offline() else "online")
     run.log({"summary": wandb.Table(dataframe=summarize(load(rows)))})
     run.finish()
 
@@ -158,10 +161,9 @@ def parse_list(text: str, kind=str) -> list:
 
 
 def main_sweep(args, overrides: list[str]) -> int:
-    methods, datasets = parse_list(args.methods), parse_list(args.datasets)
-    bits, seeds = parse_list(args.bits, int), parse_list(args.seeds, int)
+    cells = grid(parse_list(args.methods), parse_list(args.datasets), parse_list(args.bits, int),
+                 parse_list(args.seeds, int))
     if args.wandb_sweep:
-        cells = [Cell(m, d, b, s) for d, m, b, s in itertools.product(datasets, methods, bits, seeds)]
         write_wandb_sweep(args.wandb_sweep, cells, overrides, args.results)
         print(f"wandb sweep config written to {args.wandb_sweep}: `wandb sweep {args.wandb_sweep}`, "
               "then `wandb agent <sweep id>` on each machine")
@@ -169,7 +171,7 @@ def main_sweep(args, overrides: list[str]) -> int:
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # a scheduler's stop is handled as Ctrl-C
     start = time.perf_counter()
     try:
-        failures = sweep(methods, datasets, bits, seeds, overrides, args.results, args.jobs, args.group)
+        failures = sweep(cells, overrides, args.results, args.jobs, args.group)
     except KeyboardInterrupt:
         return 130  # the conventional status of a run stopped by SIGINT
     print(f"sweep took {time.perf_counter() - start:.0f} s")

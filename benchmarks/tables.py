@@ -4,6 +4,7 @@ Outputs: a Markdown section of results/README.md (between two marker lines), one
 dataset (results/<dataset>.tex) and the long-format numbers (results/tables.csv).
 """
 
+import functools
 from pathlib import Path
 
 import pandas as pd
@@ -15,12 +16,18 @@ from datamodules.files import atomic_write_bytes
 BEGIN, END = "<!-- tables:begin (make table writes this section) -->", "<!-- tables:end -->"
 
 
+@functools.cache
+def reference_config(method: str, dataset: str, bits: int, seed: int) -> dict:
+    """A cell's config as the config files give it now (read once per cell; callers must not change it)."""
+    return resolve(method, dataset, bits, seed)
+
+
 def variant(row: dict) -> str:
     """How a row's settings differ from its method's config files as they are now ("" when they don't)."""
     if "config" not in row:
         return ""
     spec = row["config"]["run"]
-    reference = resolve(spec["method"], spec["dataset"], spec["bits"], spec["seed"])
+    reference = reference_config(spec["method"], spec["dataset"], spec["bits"], spec["seed"])
     changed = []
     for section in ("method", "data", "trainer"):
         ignored = NOT_HASHED.get(section, ())

@@ -20,7 +20,8 @@ class HashingModule(LightningModule):
     retrieval set. Query images are ranked against database texts (i2t) and query texts against
     database images (t2i). Results are logged as `<stage>/map_i2t`, `<stage>/map@50_t2i`, ... and
     kept whole (curves too) in `self.results[stage]`. A `real_valued` method also gives `embed_image` /
-    `embed_text` (its real-valued common features); their cosine mAP@all is logged as
+    `embed_text` (its real-valued common features) and `hash_embedding` (codes from them); the features'
+    cosine mAP@all is logged as
     `<stage>/cosine_map_i2t` ... and kept in `self.cosine_map[stage]`.
     """
 
@@ -57,12 +58,19 @@ class HashingModule(LightningModule):
         self.log_dict({f"train/{k}": v for k, v in terms.items()}, on_epoch=True, on_step=False)
         return terms["loss"]
 
+    def hash_embedding(self, embedding: torch.Tensor, modality: str) -> torch.Tensor:
+        """Continuous codes from a real-valued method's features (`modality`: image or text)."""
+        raise NotImplementedError(f"{type(self).__name__} is not real-valued")
+
     def _evaluation_step(self, batch: dict, dataloader_idx: int) -> None:
-        self._update(self.retrieval, self.encode_image(batch["image"]), self.encode_text(batch["text"]),
-                     batch, database=dataloader_idx == 1)
-        if self.real_valued:
-            self._update(self.cosine, self.embed_image(batch["image"]), self.embed_text(batch["text"]),
-                         batch, database=dataloader_idx == 1)
+        database = dataloader_idx == 1
+        if self.real_valued:  # the features once; the codes are computed from them
+            image, text = self.embed_image(batch["image"]), self.embed_text(batch["text"])
+            self._update(self.cosine, image, text, batch, database)
+            codes = self.hash_embedding(image, "image"), self.hash_embedding(text, "text")
+        else:
+            codes = self.encode_image(batch["image"]), self.encode_text(batch["text"])
+        self._update(self.retrieval, *codes, batch, database)
 
     @staticmethod
     def _update(metrics: nn.ModuleDict, image: torch.Tensor, text: torch.Tensor, batch: dict, database: bool) -> None:

@@ -120,11 +120,14 @@ class DAGNN(HashingModule):
     def embed_text(self, text):
         return self.text_encoder(text)
 
+    def hash_embedding(self, embedding, modality):
+        return (self.image_hash if modality == "image" else self.text_hash)(embedding)
+
     def encode_image(self, image):
-        return self.image_hash(self.embed_image(image))
+        return self.hash_embedding(self.embed_image(image), "image")
 
     def encode_text(self, text):
-        return self.text_hash(self.embed_text(text))
+        return self.hash_embedding(self.embed_text(text), "text")
 
     def label_classifiers(self) -> torch.Tensor:
         """W (classes x width) from the label GCN over the current label graph."""
@@ -147,7 +150,7 @@ class DAGNN(HashingModule):
         image, text, labels = batch["image"], batch["text"], batch["labels"]
         f_i, f_t = self.embed_image(image), self.embed_text(text)
         w = self.label_classifiers()
-        h_i, h_t = torch.tanh(self.image_hash(f_i)), torch.tanh(self.text_hash(f_t))
+        h_i, h_t = torch.tanh(self.hash_embedding(f_i, "image")), torch.tanh(self.hash_embedding(f_t, "text"))
         terms = {
             "cla": label_regression(cosine(f_i, w), labels) + label_regression(cosine(f_t, w), labels),
             "feat": self.feature_loss(f_i, f_t, labels),
