@@ -2,24 +2,28 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-METHOD ?= cca_itq
+METHOD ?= cagan
 BITS ?= 64
-DATASET ?= mirflickr25k
+DATASET ?= mirflickr25k_mini
 SEED ?= 0
 DATA_DIR ?=
 ARGS ?=
 METHODS ?= lsh,cca_itq,cagan,sgrn,egath,dagnn
-DATASETS ?= mirflickr25k_real730
+DATASETS ?= mirflickr25k_mini
 SEEDS ?= 0
 JOBS ?= 1
+RESULTS ?= runs/results.jsonl
+PYTEST_ARGS ?=
+SWEEP_BITS := $(if $(filter command line,$(origin BITS)),$(BITS),16,32,64,128)
 
-.PHONY: help venv bench sweep table plot regress test perf clean
+.PHONY: help venv bench sweep table plot reference regress test perf clean
 .DEFAULT_GOAL := help
 
 help:  ## list the targets
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-7s %s\n", $$1, $$2}'
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
 	@echo "  bench variables: METHOD=$(METHOD) BITS=$(BITS) DATASET=$(DATASET) SEED=$(SEED) DATA_DIR=... ARGS='--trainer.max_epochs=3'"
 	@echo "  sweep variables: METHODS=$(METHODS) BITS=16,32,64,128 DATASETS=$(DATASETS) SEEDS=$(SEEDS) JOBS=$(JOBS) ARGS=..."
+	@echo "  user runs write to $(RESULTS) and runs/ (ignored by git); committed results change only with 'make reference'"
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -30,24 +34,32 @@ $(BIN)/.installed: pyproject.toml constraints.txt
 venv: $(BIN)/.installed  ## create the virtual environment (torch pinned to the CPU build)
 
 bench: $(BIN)/.installed  ## train + evaluate one run: METHOD=... BITS=... [DATASET=...] [SEED=...] [DATA_DIR=...]
-	WANDB_SILENT=true $(BIN)/cmhb bench --method $(METHOD) --bits $(BITS) --dataset $(DATASET) --seed $(SEED) \
-		$(if $(DATA_DIR),--data.data_dir=$(DATA_DIR)) $(ARGS)
+	$(BIN)/cmhb bench --method $(METHOD) --bits $(BITS) --dataset $(DATASET) --seed $(SEED) \
+		$(if $(DATA_DIR),--data.data_dir=$(DATA_DIR)) --results $(RESULTS) $(ARGS)
 
 sweep: $(BIN)/.installed  ## a grid of runs, resumable: METHODS=a,b BITS=16,32 DATASETS=x,y SEEDS=0,1,2 [JOBS=2]
-	WANDB_SILENT=true $(BIN)/cmhb sweep --methods $(METHODS) --datasets $(DATASETS) \
-		--bits $(if $(filter command line,$(origin BITS)),$(BITS),16,32,64,128) --seeds $(SEEDS) --jobs $(JOBS) $(ARGS)
+	$(BIN)/cmhb sweep --methods $(METHODS) --datasets $(DATASETS) --bits $(SWEEP_BITS) --seeds $(SEEDS) \
+		--jobs $(JOBS) --results $(RESULTS) $(ARGS)
 
-table: $(BIN)/.installed  ## Markdown (results/README.md), LaTeX and CSV tables from results/runs.jsonl
-	$(BIN)/cmhb table
+table: $(BIN)/.installed  ## Markdown, LaTeX and CSV tables of the user rows into runs/tables [ARGS='--methods=a,b --variants']
+	$(BIN)/cmhb table --results $(RESULTS) --out runs/tables $(ARGS)
 
-plot: $(BIN)/.installed  ## PNG plots from results/runs.jsonl into results/plots [BITS=64]
-	$(BIN)/cmhb plot --bits $(BITS)
+plot: $(BIN)/.installed  ## figures of the user rows into runs/plots [BITS=64]
+	$(BIN)/cmhb plot --results $(RESULTS) --out runs/plots --bits $(BITS) $(ARGS)
 
-regress: $(BIN)/.installed  ## re-run the CI regression baselines (results/regression) and compare
-	WANDB_MODE=offline WANDB_SILENT=true $(BIN)/cmhb regress
+reference: $(BIN)/.installed  ## re-run the committed reference grid and rewrite results/ (on purpose only)
+	$(BIN)/cmhb sweep --methods $(METHODS) --datasets mirflickr25k_mini --bits 16,32,64 --seeds 0,1,2 \
+		--jobs $(JOBS) --results results/runs.jsonl $(ARGS)
+	$(BIN)/cmhb sweep --methods $(METHODS) --datasets wikipedia,toy --bits 16,32,64 --seeds 0 \
+		--jobs $(JOBS) --results results/runs.jsonl $(ARGS)
+	$(BIN)/cmhb table --results results/runs.jsonl --out results --readme results/README.md
+	$(BIN)/cmhb plot --results results/runs.jsonl --out results/plots --bits 64
+
+regress: $(BIN)/.installed  ## re-run the CI regression baselines (results/regression) and compare their mAP
+	WANDB_MODE=offline $(BIN)/cmhb regress
 
 test: $(BIN)/.installed  ## run the test suite, then the regression baselines
-	WANDB_MODE=offline WANDB_SILENT=true $(BIN)/python -m pytest
+	WANDB_MODE=offline WANDB_SILENT=true $(BIN)/python -m pytest $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory regress
 
 perf: $(BIN)/.installed  ## evaluator speed at NUS-WIDE scale (2,100 x 186,577 x 64 bits)

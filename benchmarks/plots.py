@@ -11,8 +11,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from benchmarks.results import DIRECTION_NAMES, read_rows  # noqa: E402
-from benchmarks.tables import load, summarize, variant  # noqa: E402
-from datamodules.files import atomic_write_bytes  # noqa: E402
+from benchmarks.config import ConfigError  # noqa: E402
+from benchmarks.tables import label, load, selected, summarize  # noqa: E402
+from methods import METHODS  # noqa: E402
+from common.files import atomic_write_bytes  # noqa: E402
 
 
 def _save(figure, path: Path) -> Path:
@@ -45,7 +47,7 @@ def curves(rows: list[dict], dataset: str, bits: int, out_dir: Path, colors: dic
     by_method: dict[str, list[dict]] = {}
     for row in rows:
         if row.get("dataset_config", row["dataset"]) == dataset and row["bits"] == bits:
-            by_method.setdefault(row["method"] + (f" ({v})" if (v := variant(row)) else ""), []).append(row)
+            by_method.setdefault(label(row), []).append(row)
     if not by_method:
         return []
     pr_figure, pr_axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
@@ -71,12 +73,18 @@ def curves(rows: list[dict], dataset: str, bits: int, out_dir: Path, colors: dic
             _save(pk_figure, out_dir / f"{dataset}_precision_at_k_{bits}b.png")]
 
 
-def build(results: Path, out_dir: Path, bits: int) -> list[Path]:
-    rows = read_rows(results)
+def color(method_label: str) -> str:
+    """One colour per method in every figure, whatever else is plotted (variants share their method's)."""
+    base = method_label.split(" ")[0]
+    return f"C{list(METHODS).index(base) % 10}" if base in METHODS else "C9"
+
+
+def build(results: Path, out_dir: Path, bits: int, selection: dict | None = None) -> list[Path]:
+    rows = selected(read_rows(results), **(selection or {}))
     if not rows:
-        raise ValueError(f"{results}: no result rows to plot")
+        raise ConfigError(f"{results}: no result rows to plot (for the chosen datasets and methods)")
     summary = summarize(load(rows))
-    colors = {method: f"C{i % 10}" for i, method in enumerate(sorted(summary.method.unique()))}  # same in every plot
+    colors = {method: color(method) for method in summary.method.unique()}
     written = []
     for dataset in sorted(summary.dataset.unique()):
         written.append(map_vs_bits(summary, dataset, out_dir / f"{dataset}_map_vs_bits.png", colors))

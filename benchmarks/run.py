@@ -1,21 +1,20 @@
 """One run: train a method on a dataset at one code length, evaluate it, record one result row."""
 
-import inspect
 import os
 import subprocess
+import sys
 import time
-import warnings
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import lightning as L
-import torch
 
-from benchmarks.config import config_hash
+from benchmarks.config import ConfigError, config_hash
+from benchmarks.console import quiet
 from benchmarks.results import append_row
 from datamodules import DATAMODULES
-from methods import METHODS, ClosedFormHashing, HashingModule
+from methods import METHODS, ClosedFormHashing
 
 
 def code_revision() -> str:
@@ -40,18 +39,19 @@ def wandb_offline() -> bool:
 
 
 def make_logger(settings: dict, config: dict):
+    """A WandbLogger for `logger.kind: wandb` (offline without an API key), else no logger."""
     settings = dict(settings)
-    kind = settings.pop("kind", "none")
-    if kind == "none":
+    if settings.pop("kind") == "none":
         return False
-    if kind != "wandb":
-        raise ValueError(f"logger.kind must be 'wandb' or 'none', got {kind!r}")
     from lightning.pytorch.loggers import WandbLogger
 
     run = config["run"]
     Path(settings.get("save_dir", ".")).mkdir(parents=True, exist_ok=True)
-    return WandbLogger(name=f"{run['method']}-{run['dataset']}-{run['bits']}b-s{run['seed']}",
-                       group=settings.pop("group", None), offline=wandb_offline(), config=config, **settings)
+    logger = WandbLogger(name=f"{run['method']}-{run['dataset']}-{run['bits']}b-s{run['seed']}",
+                         group=settings.pop("group", None), offline=wandb_offline(),
+                         config={k: v for k, v in config.items() if k != "results"}, **settings)
+    logger._wandb_init.pop("anonymous")  # Lightning always passes it; wandb warns that it has no effect
+    return logger
 
 
 def log_to_wandb(experiment, row: dict) -> None:
@@ -68,46 +68,36 @@ def log_to_wandb(experiment, row: dict) -> None:
     experiment.finish()
 
 
-def build_method(method_cls: type[HashingModule], data, bits: int, **hparams) -> HashingModule:
-    """The method for a set-up datamodule. A method with per-slot parameters (fixed_batch) is built for the
-    loader's batch size; supervised ones may read the training labels (label graphs) and label names."""
-    fixed = {"batch_size": data.batch_size} if method_cls.fixed_batch else {}
-    if method_cls.supervised:
-        fixed["train_labels"] = torch.as_tensor(data.train_labels)
-        if "label_names" in inspect.signature(method_cls).parameters:
-            fixed["label_names"] = tuple(data.data.label_names)
-    return method_cls(bits=bits, image_dim=data.image_dim, text_dim=data.text_dim, num_classes=data.num_classes,
-                      **fixed, **hparams)
-
-
-def run(config: dict, results_path: Path | None) -> dict:
-    """Train and test as `config` says (benchmarks.config.resolve); return the row, appended to `results_path`."""
+def run(config: dict, results_path: Path | None, announce=print) -> dict:
+    """Train and test as `config` says (benchmarks.config.resolve); return the row, appended to `results_path`.
+    `announce` receives one line naming the data the run sees (its real sizes) before training starts."""
+    quiet()
     spec = config["run"]
-    method_cls = METHODS.get(spec["method"])
-    data_cls = DATAMODULES.get(spec["datamodule"])
-    if method_cls is None or data_cls is None:
-        raise KeyError(f"unknown method {spec['method']!r} or datamodule {spec['datamodule']!r}; "
-                       f"methods: {sorted(METHODS)}, datasets: {sorted(DATAMODULES)}")
+    method_cls, data_cls = METHODS[spec["method"]], DATAMODULES[spec["datamodule"]]
     L.seed_everything(spec["seed"], workers=True, verbose=False)
-    data = data_cls(**{"drop_last": method_cls.fixed_batch, **config["data"]})
+    data = data_cls(**config["data"])
     data.setup()
-    model = build_method(method_cls, data, spec["bits"], **config["method"])
+    announce(f"{spec['method']} | {spec['bits']} bits | seed {spec['seed']} | {data.summary()}")
+    # Again: loading data may draw random numbers (a backbone built to compute features), or not (cached).
+    L.seed_everything(spec["seed"], workers=True, verbose=False)
+    try:
+        model = method_cls.from_datamodule(data, spec["bits"], **config["method"])
+    except ValueError as error:  # options that do not fit this data (e.g. more CCA bits than feature dimensions)
+        raise ConfigError(f"{spec['method']} on {spec['dataset']}: {error}") from error
     logger = make_logger(config["logger"], config)
-    trainer_settings = {"limit_val_batches": 0 if len(data.split.val) == 0 else None, **config["trainer"]}
-    if issubclass(method_cls, ClosedFormHashing) and (str(trainer_settings.get("devices", 1)) != "1"
-                                                      or trainer_settings.get("num_nodes", 1) != 1):
+    trainer_settings = {"limit_val_batches": 0 if len(data.split.val) == 0 else None,
+                        "enable_progress_bar": sys.stderr.isatty(), **config["trainer"]}
+    if isinstance(model, ClosedFormHashing) and (str(trainer_settings.get("devices", 1)) != "1"
+                                                 or trainer_settings.get("num_nodes", 1) != 1):
         # A closed-form fit has nothing for DDP to synchronise (torch refuses a model without gradients).
-        print(f"{spec['method']} is solved in closed form in one process: running on one device")
+        announce(f"{spec['method']} is solved in closed form in one process: running on one device")
         trainer_settings.update(devices=1, num_nodes=1, strategy="auto")
     trainer = L.Trainer(logger=logger, enable_checkpointing=False, enable_model_summary=False,
                         num_sanity_val_steps=0, default_root_dir=config["logger"].get("save_dir"),
                         **trainer_settings)
-    with warnings.catch_warnings():
-        # Closed-form methods have no optimizer, and small sets have fewer batches than the log interval.
-        warnings.filterwarnings("ignore", message=".*(configure_optimizers|log_every_n_steps|across ranks is zero).*")
-        start = time.perf_counter()
-        trainer.fit(model, datamodule=data)
-        train_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    trainer.fit(model, datamodule=data)
+    train_seconds = time.perf_counter() - start
     start = time.perf_counter()
     trainer.test(model, datamodule=data, verbose=False)
     eval_seconds = time.perf_counter() - start
@@ -117,13 +107,13 @@ def run(config: dict, results_path: Path | None) -> dict:
            "epochs": trainer.current_epoch, "train_seconds": round(train_seconds, 3),
            "eval_seconds": round(eval_seconds, 3), "config_hash": config_hash(config),
            "revision": code_revision(), "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-           "config": {k: v for k, v in config.items() if k != "logger"}}
+           "config": {k: v for k, v in config.items() if k not in ("logger", "results")}}
     for direction, result in results.items():
         row.update(result.scalars(suffix=f"_{direction}"))
         row[f"curves_{direction}"] = {
             "precision_at": {str(k): v for k, v in result.precision_at.items()},
             "pr_precision": result.pr_precision.tolist(), "pr_recall": result.pr_recall.tolist()}
-    if method_cls.real_valued:  # labelled: cosine mAP@all of the real-valued features, not of the codes
+    if model.real_valued:  # labelled: cosine mAP@all of the real-valued features, not of the codes
         row.update({f"cosine_map_{direction}": value for direction, value in model.cosine_map["test"].items()})
     if logger:
         log_to_wandb(logger.experiment, row)

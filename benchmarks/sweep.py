@@ -19,7 +19,7 @@ from pathlib import Path
 import yaml
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from benchmarks.config import config_hash, resolve
+from benchmarks.config import ConfigError, config_hash, resolve
 from benchmarks.results import read_rows
 
 
@@ -39,14 +39,15 @@ def grid(methods: list[str], datasets: list[str], bits: list[int], seeds: list[i
     return [Cell(m, d, b, s) for d, m, b, s in itertools.product(datasets, methods, bits, seeds)]
 
 
-def cell_overrides(overrides: list[str], dataset: str) -> list[str]:
-    """`--section.key=value` applies to every dataset, `--dataset:section.key=value` to that one only."""
+def cell_overrides(overrides: list[str], cell: Cell) -> list[str]:
+    """`--section.key=value` applies to every cell, `--NAME:section.key=value` to the cells of one dataset
+    or one method."""
     out = []
     for item in overrides:
         scope, sep, rest = item.lstrip("-").partition(":")
         if not sep:
             out.append(item)
-        elif scope == dataset:
+        elif scope in (cell.dataset, cell.method):
             out.append(f"--{rest}")
     return out
 
@@ -56,7 +57,7 @@ def plan(cells: list[Cell], overrides: list[str], results: Path) -> tuple[list[C
     done_hashes = {row.get("config_hash") for row in read_rows(results)}
     todo, done = [], []
     for cell in cells:
-        config = resolve(cell.method, cell.dataset, cell.bits, cell.seed, cell_overrides(overrides, cell.dataset))
+        config = resolve(cell.method, cell.dataset, cell.bits, cell.seed, cell_overrides(overrides, cell))
         (done if config_hash(config) in done_hashes else todo).append(cell)
     return todo, done
 
@@ -64,7 +65,7 @@ def plan(cells: list[Cell], overrides: list[str], results: Path) -> tuple[list[C
 def bench_command(cell: Cell, overrides: list[str], group: str, results: Path) -> list[str]:
     return [sys.executable, "-m", "benchmarks.cli", "bench", "--method", cell.method, "--dataset", cell.dataset,
             "--bits", str(cell.bits), "--seed", str(cell.seed), "--results", str(results),
-            *cell_overrides(overrides, cell.dataset), f"--logger.group={group}"]
+            *cell_overrides(overrides, cell), f"--logger.group={group}"]
 
 
 def run_cell(cell: Cell, overrides: list[str], group: str, results: Path, log_dir: Path, threads: int,
@@ -132,7 +133,7 @@ def sweep(cells: list[Cell], overrides: list[str], results: Path, jobs: int = 1,
             raise
     print(f"done: {len(todo) - len(failed)} ran, {len(done)} skipped, {len(failed)} failed")
     logger = resolve(cells[0].method, cells[0].dataset, cells[0].bits, cells[0].seed,
-                     cell_overrides(overrides, cells[0].dataset))["logger"]
+                     cell_overrides(overrides, cells[0]))["logger"]
     if logger.get("kind") == "wandb":
         log_summary(cells, results, group, logger)
     return len(failed)
@@ -143,7 +144,7 @@ def log_summary(cells: list[Cell], results: Path, group: str, logger: dict) -> N
     import wandb
 
     from benchmarks.run import wandb_offline
-    from benchmarks.tables import load, summarize
+    from benchmarks.tables import load, selected, summarize
 
     wanted = {(c.method, c.dataset, c.bits, c.seed) for c in cells}
     rows = [r for r in read_rows(results) if (r["method"], r.get("dataset_config"), r["bits"], r["seed"]) in wanted]
@@ -152,12 +153,15 @@ def log_summary(cells: list[Cell], results: Path, group: str, logger: dict) -> N
     Path(logger.get("save_dir", ".")).mkdir(parents=True, exist_ok=True)
     run = wandb.init(project=logger.get("project"), dir=logger.get("save_dir"), group=group, name=f"{group}-summary",
                      job_type="summary", mode="offline" if wandb_offline() else "online")
-    run.log({"summary": wandb.Table(dataframe=summarize(load(rows)))})
+    run.log({"summary": wandb.Table(dataframe=summarize(load(selected(rows, variants=True))))})
     run.finish()
 
 
 def parse_list(text: str, kind=str) -> list:
-    return [kind(x) for x in text.split(",") if x.strip()]
+    try:
+        return [kind(x) for x in text.split(",") if x.strip()]
+    except ValueError as error:
+        raise ConfigError(f"{text!r} is not a comma-separated list of {kind.__name__} ({error})") from error
 
 
 def main_sweep(args, overrides: list[str]) -> int:

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmarks.config import NOT_HASHED, resolve
+from benchmarks.config import NOT_HASHED, ConfigError, resolve
 from benchmarks.results import DIRECTION_NAMES, read_rows
-from datamodules.files import atomic_write_bytes
+from common.files import atomic_write_bytes
 
 BEGIN, END = "<!-- tables:begin (make table writes this section) -->", "<!-- tables:end -->"
 
@@ -37,22 +37,35 @@ def variant(row: dict) -> str:
     return ", ".join(changed)
 
 
-def load(rows: list[dict]) -> pd.DataFrame:
-    """One line per (run, direction, score kind), the latest row of each config hash kept."""
-    records = []
+def selected(rows: list[dict], datasets=None, methods=None, variants: bool = False) -> list[dict]:
+    """The latest row of each config hash among the chosen datasets and methods; rows whose settings differ
+    from the config files (variants) only when asked."""
     latest = {}
     for row in rows:
-        latest[row["config_hash"]] = row
-    for row in latest.values():
-        label = row["method"] + (f" ({v})" if (v := variant(row)) else "")
+        if (datasets is None or row.get("dataset_config", row["dataset"]) in datasets) and \
+                (methods is None or row["method"] in methods) and (variants or not variant(row)):
+            latest[row["config_hash"]] = row
+    return list(latest.values())
+
+
+def label(row: dict) -> str:
+    """The method's name, with its settings' difference from the config files for a variant."""
+    return row["method"] + (f" ({v})" if (v := variant(row)) else "")
+
+
+def load(rows: list[dict]) -> pd.DataFrame:
+    """One line per (run, direction, score kind)."""
+    records = []
+    for row in rows:
+        label_ = label(row)
         base = {"dataset": row.get("dataset_config", row["dataset"]), "protocol": row["protocol"],
                 "backbone": row["backbone"], "n_query": row["n_query"], "n_database": row["n_database"],
                 "supervised": row["supervised"], "bits": row["bits"], "seed": row["seed"]}
         for direction in DIRECTION_NAMES:
-            records.append({**base, "method": label, "direction": direction, "map": row[f"map_{direction}"],
+            records.append({**base, "method": label_, "direction": direction, "map": row[f"map_{direction}"],
                             "train_seconds": row["train_seconds"]})
             if f"cosine_map_{direction}" in row:  # real-valued features, labelled as such
-                records.append({**base, "method": f"{label} [cosine, real-valued]", "direction": direction,
+                records.append({**base, "method": f"{label_} [cosine, real-valued]", "direction": direction,
                                 "map": row[f"cosine_map_{direction}"], "train_seconds": row["train_seconds"]})
     return pd.DataFrame.from_records(records)
 
@@ -90,11 +103,11 @@ def latex_escape(text: str) -> str:
     return text.replace("_", "\\_").replace("%", "\\%").replace("&", "\\&")
 
 
-def build(results: Path, out_dir: Path, readme: Path | None) -> list[Path]:
-    """Write every table; return the paths written."""
-    rows = read_rows(results)
+def build(results: Path, out_dir: Path, readme: Path | None, selection: dict | None = None) -> list[Path]:
+    """Write every table of the selected rows (`selection`: datasets, methods, variants); return the paths."""
+    rows = selected(read_rows(results), **(selection or {}))
     if not rows:
-        raise ValueError(f"{results}: no result rows to tabulate")
+        raise ConfigError(f"{results}: no result rows to tabulate (for the chosen datasets and methods)")
     frame = load(rows)
     summary = summarize(frame)
     written = [out_dir / "tables.csv"]

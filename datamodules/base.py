@@ -4,17 +4,23 @@ import os
 from abc import ABC, abstractmethod
 from dataclasses import replace
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
+from jsonargparse.typing import NonNegativeInt, PositiveInt
 from lightning import LightningDataModule
 from torch.utils.data import DataLoader, Dataset
 
-from datamodules.features import CLIP_DEFAULT, cache_key, cached_features, make_encoder
-from datamodules.records import CrossModalData
+from datamodules.features import (CLIP_DEFAULT, ENCODERS, Extraction, cache_key, cached_features, make_encoder,
+                                  text_encoders)
+from datamodules.matfiles import read_mat
+from datamodules.records import CrossModalData, DataError
 from datamodules.splits import Split, SplitProtocol, load_or_make_split
 
 MODALITIES = ("image", "text")
+ImageBackbone = Literal["clip", "efficientnet-lite0"]
+TextBackbone = Literal["clip", "minilm", "bow"]  # bow: the dataset's own bag of words (tags, captions)
 
 
 def default_cache_dir() -> Path:
@@ -68,17 +74,20 @@ class RetrievalDataModule(LightningDataModule, ABC):
     name: str
     protocols: dict[str, SplitProtocol]  # the first is the default
 
-    def __init__(self, data_dir: str | None = None, split_seed: int = 0, subset: int | None = None,
-                 batch_size: int = 128, eval_batch_size: int = 1024, num_workers: int = 0,
-                 drop_last: bool = False, cache_dir: str | None = None, image_backbone: str = "clip",
-                 text_backbone: str = "clip", clip_model: str = CLIP_DEFAULT, raw: bool = False,
-                 feature_batch_size: int = 64, protocol: str | None = None):
+    def __init__(self, data_dir: str | None = None, split_seed: int = 0, subset: PositiveInt | None = None,
+                 batch_size: PositiveInt = 128, eval_batch_size: PositiveInt = 1024, num_workers: NonNegativeInt = 0,
+                 drop_last: bool = False, cache_dir: str | None = None, image_backbone: ImageBackbone = "clip",
+                 text_backbone: TextBackbone = "clip", clip_model: str = CLIP_DEFAULT, raw: bool = False,
+                 feature_batch_size: PositiveInt = 64, feature_workers: NonNegativeInt = 0,
+                 feature_device: str = "auto", feature_precision: Literal["32", "bf16", "16"] = "32",
+                 protocol: str | None = None):
         super().__init__()
         if protocol is not None and protocol not in self.protocols:
             raise ValueError(f"{self.name}: unknown protocol {protocol!r}; known: {sorted(self.protocols)}")
         self.protocol = self.protocols[protocol or next(iter(self.protocols))]
         self.backbones = {"image": image_backbone, "text": text_backbone}
-        self.clip_model, self.raw, self.feature_batch_size = clip_model, raw, feature_batch_size
+        self.clip_model, self.raw = clip_model, raw
+        self.extraction = Extraction(feature_batch_size, feature_workers, feature_device, feature_precision)
         self.data_dir = Path(data_dir) if data_dir else None
         self.split_seed, self.subset = split_seed, subset
         self.batch_size, self.eval_batch_size, self.num_workers = batch_size, eval_batch_size, num_workers
@@ -110,6 +119,25 @@ class RetrievalDataModule(LightningDataModule, ABC):
         """Labels of the training items (supervised methods build label graphs from them)."""
         return self.data.labels[self.split.train]
 
+    def label_vectors(self, source: str) -> torch.Tensor:
+        """One vector per label name, (classes, d): `minilm` encodes the names with all-MiniLM-L6-v2 (offline);
+        a path reads a file of the authors' kind: `.npy` (classes x d) or `.mat` (variable `inp`)."""
+        if source in ENCODERS and "text" in ENCODERS[source]:
+            vectors = make_encoder(source, "text", self.clip_model).encode(list(self.data.label_names))
+        else:
+            path = Path(source)
+            if path.suffix == ".npy":
+                vectors = np.load(path)
+            elif path.suffix == ".mat":
+                vectors = read_mat(path, "inp")
+            else:
+                raise DataError(f"{source}: label vectors come from a text encoder ({', '.join(text_encoders())}) "
+                                "or a .npy / .mat file")
+            if vectors.ndim != 2 or vectors.shape[0] != self.num_classes:
+                raise DataError(f"{path}: expected a ({self.num_classes}, d) matrix of label vectors, "
+                                f"got shape {vectors.shape}")
+        return torch.as_tensor(np.asarray(vectors), dtype=torch.float32)
+
     @property
     def backbone(self) -> str:
         """What produced the features, recorded in every result row."""
@@ -132,11 +160,13 @@ class RetrievalDataModule(LightningDataModule, ABC):
                 continue
             # Only the items of the split are encoded (a subset run encodes only its subset).
             used = np.union1d(self.split.database, self.split.query)
-            path = self.cache_dir / "features" / f"{cache_key(data.name, data.ids[used], encoder)}.npy"
-            features = cached_features(encoder, [payload[i] for i in used], path, self.feature_batch_size)
-            full = np.zeros((len(data), features.shape[1]), np.float32)
-            full[used] = features
-            data = replace(data, **{modality: full})
+            path = self.cache_dir / "features" / f"{cache_key(data.name, data.ids[used], encoder, self.extraction)}.npy"
+            features = cached_features(encoder, [payload[i] for i in used], path, self.extraction)
+            if len(used) < len(data):  # rows of items outside the subset stay zero (never served)
+                full = np.zeros((len(data), features.shape[1]), np.float32)
+                full[used] = features
+                features = full
+            data = replace(data, **{modality: features})
         self.data = data
         self.datasets = {role: SplitDataset(data, self.split.role(role), preprocess)
                          for role in ("query", "train", "database", "val")}
@@ -168,8 +198,17 @@ class RetrievalDataModule(LightningDataModule, ABC):
         return [self._loader("query"), self._loader("database")]
 
     def describe(self) -> dict:
-        """What a result row records about the data."""
-        return {"dataset": self.name, "protocol": self.protocol.name, "backbone": self.backbone,
-                "split_seed": self.split_seed,
-                "subset": self.subset, "n_query": len(self.split.query), "n_database": len(self.split.database),
-                "n_train": len(self.split.train)}
+        """What a result row records about the data. A subset run names its own sizes, never the full
+        protocol's name."""
+        split = self.split
+        protocol = f"subset{self.subset}-{len(split.query)}q-{len(split.train)}t" if self.subset else self.protocol.name
+        return {"dataset": self.name, "protocol": protocol, "backbone": self.backbone, "split_seed": self.split_seed,
+                "subset": self.subset, "n_query": len(split.query), "n_database": len(split.database),
+                "n_train": len(split.train)}
+
+    def summary(self) -> str:
+        """One line naming the data a run sees, with its real sizes."""
+        d = self.describe()
+        note = f"; {d['note']}" if "note" in d else ""
+        return (f"{d['dataset']}: {d['n_query']} queries, {d['n_database']} database, {d['n_train']} training items "
+                f"({d['protocol']}), features {d['backbone']}{note}")

@@ -17,6 +17,7 @@ import json
 import re
 from collections import Counter, defaultdict
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -55,11 +56,10 @@ class COCODataModule(RetrievalDataModule):
     protocols = {"standard": SplitProtocol("standard-5000q-10000t", n_query=5000, n_train=10000, n_val=1000),
                  "mini": MINI}
 
-    def __init__(self, *args, source: str = "official", download: bool = True, base_url: str = BASE_URL,
-                 checksums: dict | None = None, caption: str = "first", bow_size: int = 2000, **kwargs):
+    def __init__(self, *args, source: Literal["official", "mat"] = "official", download: bool = True,
+                 base_url: str = BASE_URL, checksums: dict | None = None, caption: Literal["first", "all"] = "first",
+                 bow_size: int = 2000, **kwargs):
         super().__init__(*args, **kwargs)
-        if source not in ("official", "mat") or caption not in ("first", "all"):
-            raise ValueError(f"source must be 'official' or 'mat' and caption 'first' or 'all'; got {source!r}, {caption!r}")
         self.source, self.download, self.caption, self.bow_size = source, download, caption, bow_size
         self.remotes = mirrored(REMOTES, BASE_URL, base_url, checksums)
 

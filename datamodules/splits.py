@@ -2,15 +2,17 @@
 
 import io
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from datamodules.files import atomic_write_bytes, sha256_file
+from common.files import verified, write_checked
 from datamodules.records import CrossModalData, DataError
 
 ROLES = ("query", "train", "database", "val")
+log = logging.getLogger("cmhb")
 
 
 @dataclass(frozen=True)
@@ -76,24 +78,33 @@ MINI = SplitProtocol("mini-10q-20t", n_query=10, n_train=20)
 
 def load_or_make_split(path: Path, protocol: SplitProtocol, data: CrossModalData, seed: int,
                        subset: int | None = None) -> Split:
-    """Read the split saved at `path` (checking its checksum and the dataset), or make and save it."""
+    """Read the split saved at `path` (checked against its checksum and the dataset), or make and save it.
+    A damaged or unfinished split file is named and made again: a split is a function of the protocol, the
+    seed and the data, so remaking it gives the same items."""
     path = Path(path)
-    checksum_path = path.with_name(path.name + ".sha256")
-    if checksum_path.exists():  # written last: without it, an earlier write was interrupted
-        if checksum_path.read_text().split()[0] != sha256_file(path):
-            raise DataError(f"{path}: split file does not match its checksum {checksum_path}; "
-                            "delete both to rebuild the split")
-        with np.load(path) as saved:
-            meta = json.loads(str(saved["meta"]))
-            if meta["n_items"] != len(data) or meta["dataset"] != data.name:
-                raise DataError(f"{path}: split was made for {meta['dataset']} with {meta['n_items']} items, "
-                                f"but the data has {len(data)} items; delete it to rebuild")
-            return Split(**{role: saved[role] for role in ROLES})
+    if path.exists():
+        split = _read(path, data)
+        if split is not None:
+            return split
     split = protocol.make(data, seed, subset)
     meta = json.dumps({"dataset": data.name, "protocol": protocol.name, "seed": seed, "subset": subset,
                        "n_items": len(data)})
     buffer = io.BytesIO()
     np.savez(buffer, meta=np.array(meta), **{role: split.role(role) for role in ROLES})
-    atomic_write_bytes(path, buffer.getvalue())
-    atomic_write_bytes(checksum_path, f"{sha256_file(path)}  {path.name}\n".encode())
+    write_checked(path, buffer.getvalue())
     return split
+
+
+def _read(path: Path, data: CrossModalData) -> Split | None:
+    problem = None
+    if not verified(path):
+        problem = "it does not match its checksum file (damaged or unfinished)"
+    else:
+        with np.load(path) as saved:
+            meta = json.loads(str(saved["meta"]))
+            if meta["n_items"] != len(data) or meta["dataset"] != data.name:
+                problem = f"it was made for {meta['dataset']} with {meta['n_items']} items, not {len(data)}"
+            else:
+                return Split(**{role: saved[role] for role in ROLES})
+    log.warning(f"{path}: split file not used: {problem}; making it again")
+    return None

@@ -2,10 +2,12 @@
 
 Reads the official distribution: raw_features.mat (SIFT bag-of-visual-words images I_tr / I_te,
 LDA topics T_tr / T_te, TF-IDF T_tfidf_tr / T_tfidf_te) and the two lists whose row i is row i of the
-matrices (text id, image id, category 1..10).
+matrices (text id, image id, category 1..10). These official files are embedded in the package
+(datamodules/embedded/wikipedia, 3.4 MB), so the dataset needs no download; `data_dir` reads another copy.
 """
 
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import scipy.io
@@ -14,6 +16,7 @@ from datamodules.base import RetrievalDataModule
 from datamodules.records import CrossModalData, DataError
 from datamodules.splits import SplitProtocol
 
+EMBEDDED = Path(__file__).parent / "embedded" / "wikipedia"
 CATEGORIES = ("art", "biology", "geography", "history", "literature", "media", "music", "royalty", "sport",
               "warfare")
 TEXT_FEATURES = {"tfidf": "T_tfidf", "lda": "T"}
@@ -59,11 +62,13 @@ class WikipediaDataModule(RetrievalDataModule):
     name = "wikipedia"
     protocols = {"official": SplitProtocol("official", official=True)}
 
-    def __init__(self, *args, text_features: str = "tfidf", **kwargs):
+    def __init__(self, *args, text_features: Literal["tfidf", "lda"] = "tfidf", **kwargs):
         super().__init__(*args, **kwargs)
-        if text_features not in TEXT_FEATURES:
-            raise ValueError(f"text_features must be one of {sorted(TEXT_FEATURES)}, got {text_features!r}")
         self.text_features = text_features
+
+    @property
+    def root(self) -> Path:
+        return self.data_dir or EMBEDDED
 
     @property
     def backbone(self) -> str:

@@ -1,8 +1,9 @@
 """The LightningModule every hashing method shares: encoding, the evaluation loop, logging."""
 
 from abc import abstractmethod
-from typing import ClassVar
+from typing import ClassVar, Protocol
 
+import numpy as np
 import torch
 from lightning import LightningModule
 from torch import nn
@@ -11,6 +12,20 @@ from methods.heads import HashMLP, epoch_alpha
 from metrics import MAP_KS, CosineRetrieval, HammingRetrieval, RetrievalResult
 
 DIRECTIONS = ("i2t", "t2i")  # image queries against the text database, and the reverse
+
+
+class TrainingData(Protocol):
+    """What a method may read from the datamodule it is built for (methods never import datamodules)."""
+
+    image_dim: int | None  # feature width, None when batches carry raw pixels
+    text_dim: int | None
+    num_classes: int
+    batch_size: int
+    drop_last: bool
+    train_labels: np.ndarray  # (n_train, classes) multi-hot labels of the training items
+
+    def label_vectors(self, source: str) -> torch.Tensor:
+        """One vector per label name (classes, d) from `source` (an encoder name or a file of word vectors)."""
 
 
 class HashingModule(LightningModule):
@@ -27,7 +42,6 @@ class HashingModule(LightningModule):
 
     name: ClassVar[str]
     supervised: ClassVar[bool] = False  # reads labels during training
-    fixed_batch: ClassVar[bool] = False  # needs every training batch full (drops the last one)
     real_valued: ClassVar[bool] = False  # also retrieves with real-valued features (embed_image / embed_text)
 
     def __init__(self, bits: int, image_dim: int, text_dim: int, num_classes: int, map_ks=MAP_KS):
@@ -40,6 +54,14 @@ class HashingModule(LightningModule):
         if self.real_valued:
             self.cosine = nn.ModuleDict({d: CosineRetrieval() for d in DIRECTIONS})
             self.cosine_map: dict[str, dict[str, float]] = {}
+
+    @classmethod
+    def from_datamodule(cls, data: TrainingData, bits: int, **options) -> "HashingModule":
+        """The method for the (set-up) datamodule it will train on. Constructor parameters without a default
+        come from the data here; `options` are the others (the config's `method` section). Methods that need
+        more of the data (training labels, label vectors, the batch size) extend this."""
+        return cls(bits=bits, image_dim=data.image_dim, text_dim=data.text_dim, num_classes=data.num_classes,
+                   **options)
 
     @abstractmethod
     def encode_image(self, image: torch.Tensor) -> torch.Tensor:

@@ -1,7 +1,9 @@
 """CAGAN: CLIP-based adaptive graph attention network hashing (Li et al., Sensors 2023). Unsupervised.
 
-Follows shared/docs/methods.md section 1 (the authors' code, descending from DJSRH).
+Follows docs/methods.md (CAGAN): the authors' code, descending from DJSRH.
 """
+
+from typing import Literal
 
 import torch
 
@@ -19,27 +21,31 @@ class CAGAN(HashMLPPair):
     L3 = mse(G_I G_T', S); L4 = mse(G_I B_I', S) + mse(G_I B_T', S) (rows normalised);
     L = w1 L1 + w23 (L2 + L3) + w4 L4. Codes at test time: sign of the hash MLPs' outputs.
 
-    ASSUMPTIONS (config options): `graph_input` (the graph networks read the modality's input features);
-    `text_similarity` (`shared_tags` for bags of words, the code's choice; `cosine` for dense text
-    features such as CLIP text, which methods.md offers as an option but does not define S_T for).
+    ASSUMPTIONS: the graph networks read the modality's input features; `text_similarity` (an option:
+    `shared_tags` for bags of words, the code's choice; `cosine` for dense text features such as CLIP
+    text, which the code does not use and defines no S_T for).
     Not in the code, off by default: `batch_norm` standardises the hash outputs per bit (see
     results/README.md: at the code's settings the codes collapse at 16 bits).
     """
 
     name = "cagan"
-    fixed_batch = True  # W is indexed by batch slot: `batch_size` is the loader's, passed by the runner
 
-    def __init__(self, bits: int, image_dim: int, text_dim: int, num_classes: int, batch_size: int = 32,
-                 hidden: int = 4096, eta: float = 0.5, beta: float = 0.2, lam: float = 0.3, mu: float = 1.4,
+    def __init__(self, bits: int, image_dim: int, text_dim: int, num_classes: int, batch_size: int, hidden: int = 4096, eta: float = 0.5, beta: float = 0.2, lam: float = 0.3, mu: float = 1.4,
                  gamma: float = 0.45, w1: float = 0.1, w23: float = 1.0, w4: float = 0.15, lr: float = 0.01,
-                 momentum: float = 0.9, weight_decay: float = 5e-4, text_similarity: str = "shared_tags",
-                 graph_input: str = "features", batch_norm: bool = False, **kwargs):
+                 momentum: float = 0.9, weight_decay: float = 5e-4,
+                 text_similarity: Literal["shared_tags", "cosine"] = "shared_tags", batch_norm: bool = False,
+                 **kwargs):
         super().__init__(bits, image_dim, text_dim, num_classes, hidden, batch_norm, **kwargs)
         self.save_hyperparameters()
-        if graph_input != "features":
-            raise ValueError(f"graph_input: only 'features' is implemented, got {graph_input!r}")
         self.image_graph = AdaptiveGraphNetwork(image_dim, bits, batch_size, gamma)
         self.text_graph = AdaptiveGraphNetwork(text_dim, bits, batch_size, gamma)
+
+    @classmethod
+    def from_datamodule(cls, data, bits: int, **options) -> "CAGAN":
+        """W is indexed by batch slot: built for the loader's batch size, which must drop its last, short batch."""
+        if not data.drop_last:
+            raise ValueError("cagan needs full training batches: set data.drop_last=true")
+        return super().from_datamodule(data, bits, batch_size=data.batch_size, **options)
 
     def pair_losses(self, image: torch.Tensor, text: torch.Tensor, alpha: float) -> dict[str, torch.Tensor]:
         hp = self.hparams

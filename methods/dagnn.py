@@ -1,13 +1,12 @@
 """Dual adversarial GNN with soft multi-label contrastive learning (Qian, Xue, Fang, Xu; TPAMI 45(4) 2023),
 and its AAAI 2021 predecessor DAGNN as options. Supervised; real-valued in the papers, hashed here.
 
-Follows shared/docs/methods.md section 4 and the authors' public code (LivXue/GNN4CMR).
+Follows docs/methods.md (dual adversarial GNN) and the authors' public code (LivXue/GNN4CMR).
 """
 
 import math
-from pathlib import Path
+from typing import Literal
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -17,37 +16,9 @@ from methods.layers import ModalityDiscriminator, MultiHopLabelGCN
 from methods.losses import (label_regression, modality_cross_entropy, multilabel_likelihood, quantization,
                             soft_contrastive)
 
-GRAPHS = ("iterative", "probabilistic")  # I-GNN (TPAMI default), P-GNN
-FEATURE_LOSSES = ("soft_contrastive", "likelihood")  # TPAMI, AAAI DAGNN
 
 
-def label_embeddings(source: str, label_names: tuple[str, ...] | None, num_classes: int) -> tuple[torch.Tensor, bool]:
-    """The label nodes' input vectors and whether they are given (fixed) rather than random (learned).
-
-    source: `minilm` (the offline all-MiniLM-L6-v2 sentence embedding of each label name), `random`
-    (300-d Gaussian, seeded by the run), or a path to the authors' word vectors (.mat with `inp`, or .npy).
-    """
-    if source == "random":
-        return torch.randn(num_classes, 300) / math.sqrt(300), False
-    if source == "minilm":
-        if label_names is None:
-            raise ValueError("label_embeddings=minilm needs the dataset's label names")
-        from datamodules.features import MiniLMEncoder
-
-        vectors = MiniLMEncoder().encode(list(label_names))
-    else:
-        path = Path(source)
-        if path.suffix == ".npy":
-            vectors = np.load(path)
-        elif path.suffix == ".mat":
-            from datamodules.matfiles import read_mat
-
-            vectors = read_mat(path, "inp")
-        else:
-            raise ValueError(f"label_embeddings must be 'minilm', 'random' or a .mat/.npy file, got {source!r}")
-        if vectors.ndim != 2 or vectors.shape[0] != num_classes:
-            raise ValueError(f"{path}: expected a ({num_classes}, d) matrix of label vectors, got {vectors.shape}")
-    return torch.as_tensor(np.asarray(vectors), dtype=torch.float32), True
+LABEL_SOURCE = "minilm"  # ASSUMPTION: the authors' 300-d GloVe vectors are not available offline
 
 
 def encoder(dim: int, width: int) -> nn.Module:
@@ -74,8 +45,9 @@ class DAGNN(HashingModule):
     Retrieval: Hamming on sign(H) (the suite's tables) and cosine on F (`cosine_map_*`, real-valued).
 
     ASSUMPTIONS (config options): the hashing head and its losses (`w_code` 1, `w_quant` 0.1);
-    `label_embeddings` minilm (the code's 300-d GloVe vectors are not available offline; a path to the
-    authors' .mat files reproduces them); P-GNN keeps given label vectors fixed, random ones learn.
+    `label_embeddings_from` minilm: the label vectors the data side gives for the label names (the
+    code's 300-d GloVe vectors are not available offline; a GloVe text file or the authors' .mat files
+    reproduce them), or `random` (300-d, learned). P-GNN keeps given label vectors fixed.
     Deviations from the code: the final epoch is evaluated (the code keeps the epoch with the best test
     mAP, which is tuning on the query set); the incomplete-modality mode is not built.
     """
@@ -85,26 +57,25 @@ class DAGNN(HashingModule):
     real_valued = True
 
     def __init__(self, bits: int, image_dim: int, text_dim: int, num_classes: int, train_labels: torch.Tensor,
-                 label_names: tuple[str, ...] | None = None, graph: str = "iterative",
-                 feature_loss: str = "soft_contrastive", label_embeddings_from: str = "minilm", width: int = 1024,
+                 label_vectors: torch.Tensor | None, graph: Literal["iterative", "probabilistic"] = "iterative",
+                 feature_loss: Literal["soft_contrastive", "likelihood"] = "soft_contrastive",
+                 label_embeddings_from: str = LABEL_SOURCE, width: int = 1024,
                  gnn_layers: int = 5, reweightings: int = 8, threshold: float = 0.4, mix: float = 0.5,
                  cooccurrence_weight: float = 0.5, alpha: float = 0.5, beta: float = 2.0, tau: float = 0.22,
                  gamma: float = 0.14, logit_scale: float = 1.06, w_code: float = 1.0, w_quant: float = 0.1,
                  lr: float = 5e-5, betas: tuple[float, float] = (0.5, 0.999), **kwargs):
         super().__init__(bits, image_dim, text_dim, num_classes, **kwargs)
-        if graph not in GRAPHS or feature_loss not in FEATURE_LOSSES:
-            raise ValueError(f"graph must be one of {GRAPHS} and feature_loss one of {FEATURE_LOSSES}, "
-                             f"got {graph!r} and {feature_loss!r}")
         if image_dim is None or text_dim is None:
             raise ValueError("dagnn trains on feature vectors; the datamodule must not be in raw mode")
-        self.save_hyperparameters(ignore=["train_labels", "label_names"])
+        self.save_hyperparameters(ignore=["train_labels", "label_vectors"])
         self.image_encoder, self.text_encoder = encoder(image_dim, width), encoder(text_dim, width)
         self.image_to_text = decoder(width, 512, text_dim, nn.LeakyReLU(0.2))
         self.text_to_image = decoder(width, 2048, image_dim, nn.ReLU())
         self.image_discriminator, self.text_discriminator = ModalityDiscriminator(image_dim), ModalityDiscriminator(text_dim)
         self.image_hash, self.text_hash = nn.Linear(width, bits), nn.Linear(width, bits)
 
-        vectors, given = label_embeddings(label_embeddings_from, label_names, num_classes)
+        given = label_vectors is not None
+        vectors = label_vectors.float() if given else torch.randn(num_classes, 300) / math.sqrt(300)
         self.label_vectors = nn.Parameter(vectors, requires_grad=graph == "iterative" or not given)
         self.label_gcn = MultiHopLabelGCN(vectors.shape[1], width, gnn_layers)
         if graph == "iterative":
@@ -113,6 +84,13 @@ class DAGNN(HashingModule):
         else:
             self.register_buffer("adjacency", probabilistic_label_adjacency(torch.as_tensor(train_labels), threshold,
                                                                             cooccurrence_weight))
+
+    @classmethod
+    def from_datamodule(cls, data, bits: int, **options) -> "DAGNN":
+        source = options.get("label_embeddings_from", LABEL_SOURCE)
+        vectors = None if source == "random" else data.label_vectors(source)
+        return super().from_datamodule(data, bits, train_labels=torch.as_tensor(data.train_labels),
+                                       label_vectors=vectors, **options)
 
     def embed_image(self, image):
         return self.image_encoder(image)

@@ -1,10 +1,11 @@
 """EGATH: end-to-end graph attention network hashing (Jin et al., NeurIPS 2024). Supervised.
 
-Only the label classifier (gat.py) is public; the rest follows shared/docs/methods.md section 3
-(the CLIP-based supervised line of DCHMT and DSPH).
+Only the label classifier (gat.py) is public; the rest follows docs/methods.md (EGATH): the CLIP-based
+supervised line of DCHMT and DSPH.
 """
 
 import math
+from typing import Literal
 
 import torch
 from torch import nn
@@ -13,8 +14,6 @@ from methods.base import HashingModule
 from methods.graphs import label_cooccurrence_graph, label_similarity
 from methods.layers import LabelGraphAttention, TokenContext
 from methods.losses import cross_modal_triplet, quantization, similarity_mse
-
-MODES = ("features", "end_to_end")
 
 
 class ClipTokens(nn.Module):
@@ -73,14 +72,12 @@ class EGATH(HashingModule):
     supervised = True
 
     def __init__(self, bits: int, image_dim: int | None, text_dim: int | None, num_classes: int,
-                 train_labels: torch.Tensor, mode: str = "features", clip_model: str = "openai/clip-vit-base-patch32",
+                 train_labels: torch.Tensor, mode: Literal["features", "end_to_end"] = "features", clip_model: str = "openai/clip-vit-base-patch32",
                  width: int = 512, label_dim: int = 300, gat_hidden: int = 1024, threshold: float = 0.4,
                  attention_dropout: float = 0.3, margin: float = 0.4, w_cls: float = 1.0, w_sim: float = 1.0,
                  w_tri: float = 1.0, w_quant: float = 0.1, lr: float = 1e-3, backbone_lr: float = 1e-5,
                  weight_decay: float = 0.2, warmup: float = 0.1, **kwargs):
         super().__init__(bits, image_dim, text_dim, num_classes, **kwargs)
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         self.save_hyperparameters(ignore=["train_labels"])
         self.register_buffer("edge_index", label_cooccurrence_graph(torch.as_tensor(train_labels), threshold))
         if mode == "end_to_end":
@@ -95,6 +92,10 @@ class EGATH(HashingModule):
         self.image_head, self.text_head = nn.Linear(width, bits), nn.Linear(width, bits)
         self.label_embeddings = nn.Parameter(torch.randn(num_classes, label_dim) / math.sqrt(label_dim))
         self.classifier = LabelGraphAttention(label_dim, gat_hidden, bits, attention_dropout)
+
+    @classmethod
+    def from_datamodule(cls, data, bits: int, **options) -> "EGATH":
+        return super().from_datamodule(data, bits, train_labels=torch.as_tensor(data.train_labels), **options)
 
     def encode_image(self, image):
         return self.image_head(self.image_context(*self.image_tokens(image)))

@@ -1,6 +1,6 @@
 """SGRN: similarity graph-correlation reconstruction network (Yao, Li, Li, Zhang, Ma; ESWA 237, 2024).
 Unsupervised. RE-IMPLEMENTATION FROM THE ABSTRACT: no public code exists, and the design below
-(shared/docs/methods.md section 2) places the abstract's parts in the DJSRH / JDSH / DGCPN family.
+(docs/methods.md, SGRN) places the abstract's parts in the DJSRH / JDSH / DGCPN family.
 """
 
 import torch
@@ -19,11 +19,10 @@ class SGRN(HashMLPPair):
     inter = mse(cos(H_I, H_T), S*) + l_r mse(cos(Z_I, Z_T), S*) + mse(cos(h_I, H_T), S*) + mse(cos(H_I, h_T), S*)
     loss = w_intra intra + w_inter inter + w_quant mean (H - sign H)^2
 
-    ASSUMPTIONS (all config options; the paper's full text was not available): k_ratio (k = k_ratio x
-    batch), a, b, e, mu, the weights, the optimiser settings, and `mixed_feature`: the abstract's
-    terms between one modality's real-valued features and the other's codes need equal widths, so they
-    use h, the real-valued output of the hash layer before tanh (the 4,096-d Z cannot be compared with
-    c-bit codes).
+    ASSUMPTIONS (config options; the paper's full text was not available): k_ratio (k = k_ratio x batch),
+    a, b, e, mu, the weights and the optimiser settings. Not an option: the abstract's terms between one
+    modality's real-valued features and the other's codes need equal widths, so they use h, the
+    real-valued output of the hash layer before tanh (the 4,096-d Z cannot be compared with c-bit codes).
     """
 
     name = "sgrn"
@@ -32,11 +31,9 @@ class SGRN(HashMLPPair):
                  k_ratio: float = 0.15, a: float = 0.6, b: float = 0.5, e: float = 0.3, mu: float = 1.4,
                  w_intra: float = 0.1, w_inter: float = 1.0, l_r: float = 0.5, w_quant: float = 0.1,
                  image_lr: float = 0.001, text_lr: float = 0.01, momentum: float = 0.9, weight_decay: float = 5e-4,
-                 mixed_feature: str = "projection", batch_norm: bool = True, **kwargs):
+                 batch_norm: bool = True, **kwargs):
         super().__init__(bits, image_dim, text_dim, num_classes, hidden, batch_norm, **kwargs)
         self.save_hyperparameters()
-        if mixed_feature != "projection":
-            raise ValueError(f"mixed_feature: only 'projection' is implemented, got {mixed_feature!r}")
 
     def target(self, image: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
         hp = self.hparams

@@ -1,4 +1,4 @@
-"""The evaluation protocol (shared/docs/protocol.md) as pure functions on codes and labels.
+"""The evaluation protocol (docs/protocol.md) as pure functions on codes and labels.
 
 Codes are continuous or binary, (n, bits); they are binarized by sign with 0 mapped to +1. Labels are
 multi-hot (n, classes); a database item is relevant to a query when they share at least one label.

@@ -8,7 +8,6 @@ import sys
 
 import lightning as L
 
-from benchmarks.run import build_method
 from datamodules import ToyDataModule
 from methods import METHODS
 
@@ -18,7 +17,7 @@ def main(devices: int, cache_dir: str, out: str) -> None:
     # 301 items: 30 queries and 271 database items, odd counts, so the samplers pad the last shard.
     data = ToyDataModule(cache_dir=cache_dir, subset=301, batch_size=16, eval_batch_size=16)
     data.setup()
-    model = build_method(METHODS["dagnn"], data, 16, label_embeddings_from="random")
+    model = METHODS["dagnn"].from_datamodule(data, 16, label_embeddings_from="random")
     trainer = L.Trainer(accelerator="cpu", devices=devices, strategy="ddp" if devices > 1 else "auto", logger=False,
                         enable_progress_bar=False, enable_model_summary=False)
     trainer.test(model, datamodule=data, verbose=False)

@@ -39,9 +39,9 @@ def test_cca_itq_refuses_more_bits_than_dimensions():
 
 
 @pytest.mark.parametrize("datamodule", ["toy", "wikipedia"])
-def test_cca_itq_beats_lsh_and_chance(datamodule, wikipedia_dir, tmp_path):
+def test_cca_itq_beats_lsh_and_chance(datamodule, tmp_path):
     make = {"toy": lambda: ToyDataModule(cache_dir=tmp_path),
-            "wikipedia": lambda: WikipediaDataModule(wikipedia_dir, cache_dir=tmp_path)}[datamodule]
+            "wikipedia": lambda: WikipediaDataModule(cache_dir=tmp_path)}[datamodule]
     dm = make()
     lsh, cca_itq = fit_and_test("lsh", dm), fit_and_test("cca_itq", dm)
     floor = chance(dm)

@@ -12,7 +12,7 @@ from conftest import SHARED_DATA
 from servers import FileServer
 
 MIR = SHARED_DATA / "mirflickr25k"
-pytestmark = pytest.mark.skipif(not MIR.is_dir(), reason=f"real test images not found: {MIR}")
+pytestmark = pytest.mark.shared_data("mirflickr25k")
 
 
 def test_coco_official_archives_downloaded_selected_and_featurized(tmp_path):

@@ -1,14 +1,14 @@
 """Dual adversarial GNN: label graphs, layers and every loss term by hand; both variants learn the toy set."""
 
+import dataclasses
 import math
 
 import numpy as np
 import pytest
 import torch
 
-from datamodules import ToyDataModule
+from datamodules import DataError, ToyDataModule
 from methods import METHODS
-from methods.dagnn import label_embeddings
 from methods.graphs import iterative_label_adjacency, probabilistic_label_adjacency, thresholded_cosine
 from methods.layers import ModalityDiscriminator, MultiHopLabelGCN
 from methods.losses import label_regression, modality_cross_entropy, multilabel_likelihood, soft_contrastive
@@ -100,17 +100,24 @@ def test_discriminator_reverses_the_gradient_of_its_input_only():
     assert torch.allclose(reversed_grad, -x.grad) and torch.allclose(layer_grad, disc.net[1].weight.grad)
 
 
-def test_label_embedding_sources(tmp_path):
-    vectors, given = label_embeddings("random", None, 5)
-    assert vectors.shape == (5, 300) and not given
-    names = ("sky", "clouds", "dog")
-    vectors, given = label_embeddings("minilm", names, 3)
-    assert vectors.shape == (3, 384) and given
-    assert torch.nn.functional.cosine_similarity(vectors[0], vectors[1], dim=0) > \
-        torch.nn.functional.cosine_similarity(vectors[0], vectors[2], dim=0)  # sky is nearer clouds than dog
+def test_label_vector_sources(tmp_path):
+    """The data side gives the label vectors (methods never read files or encoders themselves)."""
+    data = ToyDataModule(cache_dir=tmp_path, n_classes=3)
+    data.setup()
+    data.data = dataclasses.replace(data.data, label_names=("sky", "clouds", "dog"))
+    vectors = data.label_vectors("minilm")
+    assert vectors.shape == (3, 384)
+    cos = torch.nn.functional.cosine_similarity
+    assert cos(vectors[0], vectors[1], dim=0) > cos(vectors[0], vectors[2], dim=0)  # sky is nearer clouds than dog
     np.save(tmp_path / "inp.npy", np.ones((4, 300)))
-    with pytest.raises(ValueError, match=r"inp\.npy: expected a \(3, d\) matrix"):
-        label_embeddings(str(tmp_path / "inp.npy"), names, 3)
+    with pytest.raises(DataError, match=r"inp\.npy: expected a \(3, d\) matrix"):
+        data.label_vectors(str(tmp_path / "inp.npy"))
+    np.save(tmp_path / "inp.npy", np.ones((3, 300)))
+    model = METHODS["dagnn"].from_datamodule(data, 8, label_embeddings_from=str(tmp_path / "inp.npy"),
+                                             graph="probabilistic")
+    assert model.label_vectors.shape == (3, 300) and not model.label_vectors.requires_grad  # given: fixed in P-GNN
+    model = METHODS["dagnn"].from_datamodule(data, 8, label_embeddings_from="random")
+    assert model.label_vectors.shape == (3, 300) and model.label_vectors.requires_grad
 
 
 @pytest.mark.parametrize("graph", ["iterative", "probabilistic"])
@@ -119,7 +126,7 @@ def test_losses_compose_and_shapes(graph):
     labels = (torch.rand(6, 4) < 0.5).float()
     labels[:, 0] = 1
     model = METHODS["dagnn"](bits=8, image_dim=40, text_dim=24, num_classes=4, train_labels=labels, graph=graph,
-                             label_embeddings_from="random")
+                             label_vectors=None)
     batch = {"image": torch.randn(6, 40).relu(), "text": (torch.rand(6, 24) < 0.3).float(), "labels": labels}
     terms = model.losses(batch)
     assert terms["loss"].item() == pytest.approx(0.5 * terms["cla"].item() + terms["feat"].item() + 2 * terms["gan"].item()

@@ -8,10 +8,13 @@ import scipy.io
 
 from datamodules import DataError, ToyDataModule, WikipediaDataModule
 from datamodules.splits import SplitProtocol
+from datamodules.mirflickr_mini import MIRFlickrMiniDataModule
+from datamodules.wikipedia import EMBEDDED
+from conftest import SHARED_DATA
 
 
-def test_wikipedia_reads_the_official_files(wikipedia_dir, tmp_path):
-    dm = WikipediaDataModule(wikipedia_dir, cache_dir=tmp_path)
+def test_wikipedia_reads_the_embedded_official_files(tmp_path):
+    dm = WikipediaDataModule(cache_dir=tmp_path)
     dm.setup()
     assert (len(dm.split.query), len(dm.split.database), len(dm.split.train)) == (693, 2173, 2173)
     assert (dm.image_dim, dm.text_dim, dm.num_classes) == (128, 1000, 10)
@@ -21,9 +24,28 @@ def test_wikipedia_reads_the_official_files(wikipedia_dir, tmp_path):
     batch = next(iter(dm.test_dataloader()[1]))
     assert set(batch) == {"index", "image", "text", "labels"}
     assert batch["index"][:3].tolist() == [0, 1, 2]  # position in the database order
-    lda = WikipediaDataModule(wikipedia_dir, cache_dir=tmp_path, text_features="lda")
+    lda = WikipediaDataModule(cache_dir=tmp_path, text_features="lda")
     lda.setup()
     assert lda.text_dim == 10
+
+
+@pytest.mark.shared_data("wikipedia")
+def test_embedded_wikipedia_files_are_the_official_ones():
+    for path in EMBEDDED.iterdir():
+        assert path.read_bytes() == (SHARED_DATA / "wikipedia" / path.name).read_bytes(), path.name
+
+
+def test_embedded_mini_set_reads_with_its_protocol(tmp_path):
+    dm = MIRFlickrMiniDataModule(cache_dir=tmp_path)
+    dm.setup()
+    assert (len(dm.split.query), len(dm.split.train), len(dm.split.database), len(dm.split.val)) == (100, 400, 630, 100)
+    assert (dm.image_dim, dm.text_dim, dm.num_classes) == (1280, 1386, 24)
+    assert dm.data.text.max() == 1 and dm.data.labels.sum(1).min() >= 1
+    assert "not the benchmark" in dm.summary() and dm.describe()["backbone"] == "efficientnet-lite0+bow"
+    (tmp_path / "copy").mkdir()
+    (tmp_path / "copy" / "mirflickr25k_mini.npz").write_bytes(b"PK\x03\x04 torn")
+    with pytest.raises(DataError, match="copy/mirflickr25k_mini.npz: not a complete embedded-set file"):
+        MIRFlickrMiniDataModule(str(tmp_path / "copy"), cache_dir=tmp_path).setup()
 
 
 def test_split_is_saved_reused_and_checked(tmp_path):
@@ -39,9 +61,22 @@ def test_split_is_saved_reused_and_checked(tmp_path):
     assert len(np.intersect1d(split.query, split.database)) == 0
     assert np.isin(split.train, split.database).all()  # the field's convention
     assert not np.isin(split.val, split.train).any() and np.isin(split.val, split.database).all()
-    path.write_bytes(path.read_bytes()[:-3] + b"xyz")
-    with pytest.raises(DataError, match="does not match its checksum"):
-        ToyDataModule(cache_dir=tmp_path).setup()
+
+
+
+@pytest.mark.parametrize("damage", ["altered", "empty checksum", "no checksum"])
+def test_a_damaged_split_file_is_named_and_made_again(damage, tmp_path, caplog):
+    dm = ToyDataModule(cache_dir=tmp_path)
+    dm.setup()
+    path = dm.split_path()
+    checksum = path.with_name(path.name + ".sha256")
+    {"altered": lambda: path.write_bytes(path.read_bytes()[:-3] + b"xyz"), "empty checksum": lambda: checksum.write_text(""),
+     "no checksum": checksum.unlink}[damage]()
+    again = ToyDataModule(cache_dir=tmp_path)
+    again.setup()
+    assert f"{path}: split file not used: it does not match its checksum file" in caplog.text
+    assert all(np.array_equal(dm.split.role(r), again.split.role(r)) for r in ("query", "train", "database", "val"))
+    assert ToyDataModule(cache_dir=tmp_path).setup() is None and caplog.text.count("split file not used") == 1
 
 
 def test_split_seed_changes_the_split_and_subset_scales_it(tmp_path):
@@ -61,9 +96,9 @@ def test_toy_is_deterministic_and_learnable_by_design():
 
 
 @pytest.fixture
-def wikipedia_copy(wikipedia_dir, tmp_path):
+def wikipedia_copy(tmp_path):
     copy = tmp_path / "wikipedia"
-    shutil.copytree(wikipedia_dir, copy)
+    shutil.copytree(EMBEDDED, copy)
     for f in copy.iterdir():
         f.chmod(0o644)
     return copy

@@ -64,7 +64,7 @@ def test_egath_learns_the_toy_set_and_beats_cca_itq(tmp_path):
         assert trained[direction] > lsh[direction] + 0.3 and trained[direction] > cca_itq[direction] + 0.1
 
 
-@pytest.mark.skipif(not MIR.is_dir(), reason=f"real test data not found: {MIR}")
+@pytest.mark.shared_data("mirflickr25k")
 def test_end_to_end_step_fine_tunes_clip_on_real_images(tiny_clip, tmp_path):
     """One optimisation step on a raw batch of real MIRFlickr images and tags: the CLIP weights move by
     about the backbone learning rate (Adam's first step is lr-sized), the heads by about theirs, and the

@@ -7,19 +7,19 @@ import scipy.io
 import torch
 
 from datamodules import features
-from datamodules.features import cached_features, make_encoder
+from datamodules.features import Extraction, cached_features, make_encoder
 from datamodules.mirflickr import MIRFlickrDataModule
 from archives import read_mirflickr_lists
 from conftest import SHARED_DATA
 
 MIR = SHARED_DATA / "mirflickr25k"
-pytestmark = pytest.mark.skipif(not MIR.is_dir(), reason=f"real test data not found: {MIR}")
 
 
 def images(n: int) -> list[str]:
     return [str(p) for p in sorted((MIR / "images").glob("im*.jpg"))[:n]]
 
 
+@pytest.mark.shared_data("mirflickr25k")
 def test_clip_loads_from_a_local_folder_and_encodes_both_modalities(tiny_clip):
     image = make_encoder("clip", "image", tiny_clip)
     text = make_encoder("clip", "text", tiny_clip)
@@ -31,6 +31,7 @@ def test_clip_loads_from_a_local_folder_and_encodes_both_modalities(tiny_clip):
     assert torch.allclose(short, torch.from_numpy(out[1:2]), atol=1e-5)
 
 
+@pytest.mark.shared_data("mirflickr25k")
 def test_offline_encoders_give_real_features():
     minilm = make_encoder("minilm", "text")
     out = minilm.encode(["a dog running on the beach", "a puppy playing by the sea", "tax law of 1998"])
@@ -53,6 +54,9 @@ class CountingEncoder(features.Encoder):
     def preprocess(self, item):
         return torch.tensor([float(len(item))])
 
+    def load(self):
+        return torch.nn.Identity()
+
     def forward(self, batch):
         self.calls += 1
         if self.fail_after is not None and self.calls > self.fail_after:
@@ -64,10 +68,10 @@ def test_extraction_resumes_after_an_interruption_and_is_cached(tmp_path):
     items = [f"item {i}" * (i % 5 + 1) for i in range(50)]
     path = tmp_path / "features.npy"
     with pytest.raises(KeyboardInterrupt):
-        cached_features(CountingEncoder(fail_after=3), items, path, batch_size=5, chunk_size=10)
+        cached_features(CountingEncoder(fail_after=3), items, path, Extraction(batch_size=5), chunk_size=10)
     assert not path.exists() and len(list((tmp_path / "features.npy.parts").glob("*.npy"))) == 1
     resumed = CountingEncoder()
-    result = cached_features(resumed, items, path, batch_size=5, chunk_size=10)
+    result = cached_features(resumed, items, path, Extraction(batch_size=5), chunk_size=10)
     assert resumed.calls == 8  # the first chunk (2 batches) was kept
     assert np.array_equal(result[:, 0], [len(i) for i in items])
     assert not (tmp_path / "features.npy.parts").exists()
@@ -75,6 +79,24 @@ def test_extraction_resumes_after_an_interruption_and_is_cached(tmp_path):
     assert np.array_equal(cached_features(again, items, path), result) and again.calls == 0
 
 
+def test_damaged_feature_caches_are_named_and_recomputed(tmp_path, caplog):
+    items = [f"item {i}" * (i % 5 + 1) for i in range(50)]
+    path = tmp_path / "features.npy"
+    with pytest.raises(KeyboardInterrupt):
+        cached_features(CountingEncoder(fail_after=4), items, path, Extraction(batch_size=5), chunk_size=10)
+    chunk = tmp_path / "features.npy.parts" / "000000000.npy"
+    chunk.write_bytes(chunk.read_bytes()[:-7])  # a truncated chunk, as a full disk or a kill leaves it
+    resumed = CountingEncoder()
+    result = np.array(cached_features(resumed, items, path, Extraction(batch_size=5), chunk_size=10))
+    assert resumed.calls == 10 - 2 and "000000000.npy: damaged or incomplete feature cache" in caplog.text
+    assert np.array_equal(result[:, 0], [len(i) for i in items])
+    path.write_bytes(path.read_bytes()[:100] + b"\0" * (path.stat().st_size - 100))  # zeroed in place
+    recomputed = CountingEncoder()
+    assert np.array_equal(cached_features(recomputed, items, path), result) and recomputed.calls == 1
+    assert "features.npy: damaged or incomplete feature cache (checksum mismatch)" in caplog.text
+
+
+@pytest.mark.shared_data("mirflickr25k")
 def test_raw_mode_serves_pixels_and_token_ids(tiny_clip, tmp_path):
     dm = MIRFlickrDataModule(MIR, source="lists", only_with_images=True, image_dir=str(MIR / "images"),
                              protocol="mini", image_backbone="clip", text_backbone="clip", clip_model=tiny_clip,
@@ -86,6 +108,7 @@ def test_raw_mode_serves_pixels_and_token_ids(tiny_clip, tmp_path):
     assert not (tmp_path / "features").exists()  # nothing was encoded
 
 
+@pytest.mark.shared_data("mirflickr25k")
 def test_clip_features_of_a_subset_through_the_datamodule(tiny_clip, tmp_path):
     dm = MIRFlickrDataModule(MIR, source="lists", only_with_images=True, image_dir=str(MIR / "images"),
                              protocol="mini", subset=150, image_backbone="clip", text_backbone="clip",
@@ -97,6 +120,7 @@ def test_clip_features_of_a_subset_through_the_datamodule(tiny_clip, tmp_path):
     assert dm.describe()["backbone"] == f"clip:{tiny_clip}+clip:{tiny_clip}"
 
 
+@pytest.mark.shared_data("mirflickr25k")
 def test_dcmh_mat_files_with_iall_pixels(tmp_path):
     """The .mat source on real rows: LAll / YAll (v5) and IAll as MATLAB v7.3 (HDF5) writes it."""
     numbers, _, _ = read_mirflickr_lists(MIR)

@@ -9,6 +9,7 @@ import scipy.io
 from datamodules.download import md5_file
 from datamodules.features import bag_of_words
 from datamodules.mirflickr import LABELS, MIRFlickrDataModule
+from datamodules.mirflickr_mini import EMBEDDED, MIRFlickrMiniDataModule, read_embedded
 from datamodules.records import DataError
 from archives import build_mirflickr_archives, read_mirflickr_lists
 from conftest import SHARED_DATA
@@ -16,7 +17,7 @@ from servers import FileServer
 from training import chance, fit_and_test
 
 MIR = SHARED_DATA / "mirflickr25k"
-pytestmark = pytest.mark.skipif(not MIR.is_dir(), reason=f"real test data not found: {MIR}")
+pytestmark = pytest.mark.shared_data("mirflickr25k")
 
 
 def columns(matrix: np.ndarray) -> collections.Counter:
@@ -96,3 +97,17 @@ def test_cca_itq_beats_random_codes_on_the_real_subset(official):
     floor = chance(official)
     for direction, value in fit_and_test("cca_itq", official, bits=32).items():
         assert value > floor + 0.03, (direction, value, floor)
+
+
+def test_embedded_mini_set_is_the_real_subset(official):
+    """The bundled mirflickr25k_mini arrays are what `python -m datamodules.mirflickr_mini` computes from the
+    real photos, tags and labels: the same rows, labels, tags and EfficientNet-Lite0 features."""
+    embedded = read_embedded(EMBEDDED)
+    data = official.data
+    assert list(embedded["ids"]) == list(data.ids)
+    assert np.array_equal(embedded["labels"], data.labels) and np.array_equal(embedded["tags"], data.text)
+    assert list(embedded["vocabulary"]) == (MIR / "TagList.txt").read_text().split()
+    np.testing.assert_allclose(embedded["image"], data.image, atol=1e-4)
+    mini = MIRFlickrMiniDataModule(cache_dir=str(official.cache_dir))
+    mini.setup()
+    assert np.array_equal(mini.split.query, official.split.query)  # the same split protocol on the same rows

@@ -8,16 +8,18 @@ import yaml
 from benchmarks import plots, tables
 from benchmarks.cli import main
 from benchmarks.config import resolve
-from benchmarks.regress import REGRESSION_DIR, failures
+from benchmarks.regress import REGRESSION_DIR, failures, slow
 from benchmarks.results import append_row, read_rows
 from benchmarks.sweep import Cell, cell_overrides, write_wandb_sweep
 from methods import METHODS
 
 
-def test_overrides_scoped_to_one_dataset():
-    overrides = ["--method.lr=0.1", "--wikipedia:data.data_dir=/data/wiki", "--toy:data.subset=50"]
-    assert cell_overrides(overrides, "wikipedia") == ["--method.lr=0.1", "--data.data_dir=/data/wiki"]
-    assert cell_overrides(overrides, "mirflickr25k") == ["--method.lr=0.1"]
+def test_overrides_scoped_to_one_dataset_or_method():
+    overrides = ["--method.lr=0.1", "--wikipedia:data.data_dir=/data/wiki", "--toy:data.subset=50",
+                 "--cagan:method.batch_norm=true"]
+    assert cell_overrides(overrides, Cell("sgrn", "wikipedia", 16, 0)) == ["--method.lr=0.1", "--data.data_dir=/data/wiki"]
+    assert cell_overrides(overrides, Cell("cagan", "mirflickr25k", 16, 0)) == ["--method.lr=0.1",
+                                                                              "--method.batch_norm=true"]
 
 
 def test_sweep_runs_missing_cells_only_and_resumes(tmp_path, capsys):
@@ -69,7 +71,7 @@ def rows_file(tmp_path):
 def test_tables_mean_std_bold_groups_and_files(rows_file, tmp_path):
     readme = tmp_path / "README.md"
     readme.write_text(f"intro\n{tables.BEGIN}\nold table\n{tables.END}\noutro\n")
-    tables.build(rows_file, tmp_path, readme)
+    tables.build(rows_file, tmp_path, readme, {"variants": True})
     text = readme.read_text()
     assert text.startswith("intro\n") and text.endswith("outro\n") and "old table" not in text
     lines = [line for line in text.splitlines() if line.startswith("| ")]
@@ -86,18 +88,29 @@ def test_tables_mean_std_bold_groups_and_files(rows_file, tmp_path):
         tables.build(rows_file, tmp_path, readme)
 
 
+def test_tables_drop_variants_unless_asked_and_select(rows_file, tmp_path):
+    tables.build(rows_file, tmp_path, None)
+    assert "batch_norm" not in (tmp_path / "tables.csv").read_text()
+    tables.build(rows_file, tmp_path, None, {"methods": ["egath"]})
+    assert {line.split(",")[2] for line in (tmp_path / "tables.csv").read_text().splitlines()[1:]} == {"egath"}
+
+
 def test_plots_are_png_files(rows_file, tmp_path):
-    written = plots.build(rows_file, tmp_path / "plots", bits=16)
+    written = plots.build(rows_file, tmp_path / "plots", bits=16, selection={"variants": True})
     assert sorted(p.name for p in written) == ["toy_map_vs_bits.png", "toy_pr_16b.png", "toy_precision_at_k_16b.png"]
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in written)
 
 
-def test_regression_rule_by_hand():
-    baseline = {"tolerance": 0.03, "runtime_factor": 2.0, "runtime_grace_s": 5.0,
-                "methods": {"m": {"map_i2t": 0.50, "map_t2i": 0.40, "seconds": 10.0}}}
-    assert failures(baseline, "m", {"map_i2t": 0.48, "map_t2i": 0.45, "seconds": 24.9}) == []
-    found = failures(baseline, "m", {"map_i2t": 0.46, "map_t2i": 0.40, "seconds": 25.1})
-    assert len(found) == 2 and "map_i2t 0.4600 < baseline 0.5000" in found[0] and "25.1 s > 25.0 s" in found[1]
+def test_regression_gates_on_numbers_only():
+    baseline = {"tolerance": 0.03, "slow_factor": 3.0, "methods": {"m": {"map_i2t": 0.50, "map_t2i": 0.40, "seconds": 10.0}}}
+    assert failures(baseline, "m", {"map_i2t": 0.48, "map_t2i": 0.42, "seconds": 500.0}) == []  # slow is no failure
+    found = failures(baseline, "m", {"map_i2t": 0.46, "map_t2i": 0.44, "seconds": 1.0})
+    assert len(found) == 2 and "map_i2t 0.4600 is more than 0.03 away from the baseline 0.5000" in found[0]
+    assert "map_t2i 0.4400" in found[1]  # an unexplained gain is a change too
+    # Time only warns, relative to the machine's current speed (reference workload now / then).
+    assert slow(baseline, "m", {"seconds": 30.0}, speed=1.0) is None
+    assert "3.1 x the baseline" in slow(baseline, "m", {"seconds": 31.5}, speed=1.0)
+    assert slow(baseline, "m", {"seconds": 31.5}, speed=2.0) is None  # a machine twice as busy
 
 
 def test_regression_baselines_cover_every_method():
@@ -105,3 +118,4 @@ def test_regression_baselines_cover_every_method():
         baseline = json.loads(path.read_text())
         assert set(baseline["methods"]) == set(METHODS), path
         assert all({"map_i2t", "map_t2i", "seconds"} <= set(v) for v in baseline["methods"].values()), path
+        assert baseline["dataset"] in ("toy", "wikipedia", "mirflickr25k_mini"), path  # embedded or generated data

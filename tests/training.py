@@ -2,7 +2,6 @@
 
 import lightning as L
 
-from benchmarks.run import build_method
 from methods import METHODS
 
 
@@ -10,9 +9,8 @@ def fit_and_test(name: str, datamodule, bits: int = 32, epochs: int = 1, seed: i
     """mAP@all per direction after `epochs` epochs (0: the untrained model); real-valued methods add the
     cosine mAP of their features as `cosine_i2t` / `cosine_t2i`."""
     L.seed_everything(seed, verbose=False)
-    datamodule.drop_last = METHODS[name].fixed_batch
     datamodule.setup()
-    model = build_method(METHODS[name], datamodule, bits, **hparams)
+    model = METHODS[name].from_datamodule(datamodule, bits, **hparams)
     trainer = L.Trainer(max_epochs=epochs, logger=False, enable_progress_bar=False, enable_checkpointing=False,
                         enable_model_summary=False, limit_val_batches=0)
     if epochs:
