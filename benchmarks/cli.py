@@ -10,9 +10,9 @@ from pathlib import Path
 
 from jsonargparse import ActionYesNo, ArgumentParser
 
-from benchmarks.console import quiet
 from benchmarks.config import DEFAULT_DATASET, RESULTS, ConfigError, check_name, explain, known, resolve
-from datamodules.records import DataError
+from benchmarks.console import Stopped, die_with_parent, quiet, stop_on_signals
+from common.errors import DataError, TrainingDiverged
 
 SECTIONS = ("--method.", "--data.", "--trainer.", "--logger.")
 
@@ -139,7 +139,8 @@ def regress(argv: list[str]) -> int:
                         help="baseline files (default: results/regression/*.json)")
     parser.add_argument("--update", action=ActionYesNo, default=False, help="rewrite the baselines with the new numbers")
     args = parse(parser, argv)
-    from benchmarks.regress import REGRESSION_DIR, regress as check
+    from benchmarks.regress import REGRESSION_DIR
+    from benchmarks.regress import regress as check
 
     return 1 if check(args.baselines or sorted(REGRESSION_DIR.glob("*.json")), args.update) else 0
 
@@ -174,6 +175,7 @@ COMMANDS = {"bench": bench, "sweep": sweep, "table": table, "plot": plot, "regre
 
 def main(argv: list[str] | None = None) -> int:
     quiet()
+    stop_on_signals()
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
         print("usage: cmhb {" + ",".join(COMMANDS) + "} ...   (`cmhb COMMAND --help` for each)\n"
@@ -184,15 +186,19 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if argv else 2
     command = COMMANDS.get(argv[0])
     try:
+        die_with_parent()
         if command is None:
             raise ConfigError(f"unknown command {argv[0]!r}; one of {', '.join(COMMANDS)}")
         return command(argv[1:])
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    except DataError as error:
+    except (DataError, TrainingDiverged) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    except Stopped as stop:
+        print(f"{stop}: nothing more was written", file=sys.stderr)
+        return stop.status
 
 
 if __name__ == "__main__":

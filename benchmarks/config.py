@@ -191,6 +191,9 @@ def resolve(method: str, dataset: str, bits: int | None = None, seed: int | None
     run = {"method": method, "dataset": dataset, "datamodule": datamodule, "bits": config.pop("bits"),
            "seed": config.pop("seed")}
     results = config.pop("results")
+    data_dir = config["data"].get("data_dir")
+    if data_dir and Path(data_dir).exists() and not Path(data_dir).is_dir():
+        raise ConfigError(f"--data.data_dir {data_dir} is a file; give the folder that holds the dataset's files")
     return {"run": run, **config, "trainer": trainer_settings(method, config["trainer"]), "results": str(results)}
 
 

@@ -1,12 +1,48 @@
-"""A quiet, honest console: the suite's own lines, without third-party tips, banners and deprecation noise."""
+"""The process around a run: a quiet, honest console and signals that tell the truth.
 
+A run stopped by SIGTERM (what a cluster scheduler sends) or SIGINT (Ctrl-C) ends with status 143 or 130
+and writes no result row; a sweep's cell dies with the sweep that started it.
+"""
+
+import ctypes
 import logging
 import os
+import signal
 import sys
 import warnings
 
 NOISE = (".*LeafSpec.*", ".*configure_optimizers.*", ".*log_every_n_steps.*", ".*across ranks is zero.*",
          ".*does not have many workers.*")
+PARENT = "CMHB_PARENT_PID"  # set by a sweep for its cells
+
+
+class Stopped(BaseException):
+    """The process received SIGTERM or SIGINT. A BaseException, so that nothing on the way (Lightning's
+    KeyboardInterrupt handling, which exits with status 1) mistakes it for an ordinary error."""
+
+    def __init__(self, signum: int):
+        super().__init__(f"stopped by {signal.Signals(signum).name}")
+        self.status = 128 + signum
+
+
+def stop_on_signals() -> None:
+    """SIGTERM and SIGINT raise Stopped wherever the process is (Lightning calls a handler it finds)."""
+    def handler(signum, frame):
+        raise Stopped(signum)
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, handler)
+
+
+def die_with_parent() -> None:
+    """In a sweep's cell: ask Linux to send SIGTERM when the sweep runner dies, even by SIGKILL, so no cell
+    runs on as an orphan (and exit now if the runner is already gone)."""
+    parent = os.environ.get(PARENT)
+    if not parent or not sys.platform.startswith("linux"):
+        return
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+    if os.getppid() != int(parent):
+        raise Stopped(signal.SIGTERM)
 
 
 def quiet() -> None:
@@ -22,3 +58,8 @@ def quiet() -> None:
         sys.modules["transformers"].utils.logging.disable_progress_bar()
     for message in NOISE:
         warnings.filterwarnings("ignore", message=message)
+    suite = logging.getLogger("cmhb")  # the suite's own warnings (damaged caches, collapsed codes, skipped rows)
+    if not suite.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("warning: %(message)s"))
+        suite.addHandler(handler)

@@ -10,11 +10,11 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from benchmarks.results import DIRECTION_NAMES, read_rows  # noqa: E402
 from benchmarks.config import ConfigError  # noqa: E402
-from benchmarks.tables import label, load, selected, summarize  # noqa: E402
-from methods import METHODS  # noqa: E402
+from benchmarks.results import DIRECTION_NAMES, read_rows  # noqa: E402
+from benchmarks.tables import dataset_names, label, load, selected, summarize  # noqa: E402
 from common.files import atomic_write_bytes  # noqa: E402
+from methods import METHODS  # noqa: E402
 
 
 def _save(figure, path: Path) -> Path:
@@ -45,8 +45,9 @@ def map_vs_bits(summary, dataset: str, path: Path, colors: dict) -> Path:
 def curves(rows: list[dict], dataset: str, bits: int, out_dir: Path, colors: dict) -> list[Path]:
     """Precision-recall over Hamming radii and precision@K, one line per method (seed-averaged)."""
     by_method: dict[str, list[dict]] = {}
-    for row in rows:
-        if row.get("dataset_config", row["dataset"]) == dataset and row["bits"] == bits:
+    names = dataset_names(rows)
+    for i, row in enumerate(rows):
+        if names[i] == dataset and row["bits"] == bits:
             by_method.setdefault(label(row), []).append(row)
     if not by_method:
         return []

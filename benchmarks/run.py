@@ -1,5 +1,6 @@
 """One run: train a method on a dataset at one code length, evaluate it, record one result row."""
 
+import logging
 import os
 import subprocess
 import sys
@@ -12,9 +13,12 @@ import lightning as L
 
 from benchmarks.config import ConfigError, config_hash
 from benchmarks.console import quiet
-from benchmarks.results import append_row
+from benchmarks.results import DIRECTION_NAMES, append_row
 from datamodules import DATAMODULES
 from methods import METHODS, ClosedFormHashing
+
+COLLAPSED_BELOW = 8
+log = logging.getLogger("cmhb")
 
 
 def code_revision() -> str:
@@ -113,6 +117,13 @@ def run(config: dict, results_path: Path | None, announce=print) -> dict:
         row[f"curves_{direction}"] = {
             "precision_at": {str(k): v for k, v in result.precision_at.items()},
             "pr_precision": result.pr_precision.tolist(), "pr_recall": result.pr_recall.tolist()}
+    # Collapsed codes: fewer distinct database codes than a handful (or than the classes, for few classes).
+    floor = min(COLLAPSED_BELOW, data.num_classes)
+    row["collapsed_codes"] = [d for d, result in results.items() if result.distinct_codes < floor]
+    if row["collapsed_codes"]:
+        log.warning(f"{spec['method']}: collapsed codes, " + ", ".join(
+            f"{results[d].distinct_codes} distinct database codes for {DIRECTION_NAMES[d]}" for d in row["collapsed_codes"])
+            + f" (flagged below {floor}); its mAP measures a near-constant ranking")
     if model.real_valued:  # labelled: cosine mAP@all of the real-valued features, not of the codes
         row.update({f"cosine_map_{direction}": value for direction, value in model.cosine_map["test"].items()})
     if logger:

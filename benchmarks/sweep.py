@@ -1,9 +1,11 @@
 """A grid of runs (methods x datasets x code lengths x seeds), each cell one `cmhb bench` process.
 
 Cells whose row already exists (same config hash) are skipped, so an interrupted sweep resumes where
-it stopped: every finished cell has appended its row atomically, an unfinished one has appended nothing.
+it stopped: every finished cell has appended its row, an unfinished one nothing. A cell is claimed
+before it runs and dies with the runner (see run_cell), so no cell ever gets two rows.
 """
 
+import fcntl
 import hashlib
 import itertools
 import json
@@ -20,6 +22,7 @@ import yaml
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from benchmarks.config import ConfigError, config_hash, resolve
+from benchmarks.console import PARENT, Stopped
 from benchmarks.results import read_rows
 
 
@@ -52,14 +55,22 @@ def cell_overrides(overrides: list[str], cell: Cell) -> list[str]:
     return out
 
 
-def plan(cells: list[Cell], overrides: list[str], results: Path) -> tuple[list[Cell], list[Cell]]:
-    """(cells to run, cells already done), by config hash against the rows in `results`."""
-    done_hashes = {row.get("config_hash") for row in read_rows(results)}
-    todo, done = [], []
+def plan(cells: list[Cell], overrides: list[str], results: Path) -> tuple[dict[Cell, str], list[Cell]]:
+    """({cell to run: its config hash}, cells already done), by config hash against the rows in `results`.
+    Every cell's configuration is checked here, before anything runs."""
+    done_hashes = done_configs(results)
+    todo, done = {}, []
     for cell in cells:
-        config = resolve(cell.method, cell.dataset, cell.bits, cell.seed, cell_overrides(overrides, cell))
-        (done if config_hash(config) in done_hashes else todo).append(cell)
+        digest = config_hash(resolve(cell.method, cell.dataset, cell.bits, cell.seed, cell_overrides(overrides, cell)))
+        if digest in done_hashes:
+            done.append(cell)
+        else:
+            todo[cell] = digest
     return todo, done
+
+
+def done_configs(results: Path) -> set[str]:
+    return {row["config_hash"] for row in read_rows(results)}
 
 
 def bench_command(cell: Cell, overrides: list[str], group: str, results: Path) -> list[str]:
@@ -68,21 +79,41 @@ def bench_command(cell: Cell, overrides: list[str], group: str, results: Path) -
             *cell_overrides(overrides, cell), f"--logger.group={group}"]
 
 
-def run_cell(cell: Cell, overrides: list[str], group: str, results: Path, log_dir: Path, threads: int,
-             running: set) -> int:
-    """One cell in its own process (its own memory and seeds); stdout and stderr go to a log file."""
-    log_dir.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
-           "NUMBA_NUM_THREADS": str(threads), "WANDB_SILENT": "true"}
-    with open(log_dir / f"{cell.name}.log", "w") as log:
-        # A session of its own: Ctrl-C reaches only the runner, which then stops the running cells.
-        process = subprocess.Popen(bench_command(cell, overrides, group, results), stdout=log,
-                                   stderr=subprocess.STDOUT, env=env, start_new_session=True)
-        running.add(process)
+def run_cell(cell: Cell, digest: str, overrides: list[str], group: str, results: Path, log_dir: Path,
+             threads: int, running: set) -> str:
+    """One cell in its own process (its own memory and seeds; stdout and stderr to a log file). Returns
+    "done", "elsewhere" (another process holds the cell's claim), or why it failed.
+
+    The cell is claimed first with a lock on `<results>.claims/<config hash>.lock` that the cell's process
+    inherits and holds until it ends, whatever happens to this runner: two runners, or a rerun while an
+    orphan still runs, never run one cell twice. A cell whose process ends without its row has failed."""
+    claims = results.with_name(results.name + ".claims")
+    claims.mkdir(parents=True, exist_ok=True)
+    claim = os.open(claims / f"{digest}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
         try:
-            return process.wait()
-        finally:
-            running.discard(process)
+            fcntl.flock(claim, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return "elsewhere"
+        if digest in done_configs(results):  # finished by another runner since this one planned
+            return "done"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
+               "NUMBA_NUM_THREADS": str(threads), "WANDB_SILENT": "true", PARENT: str(os.getpid())}
+        with open(log_dir / f"{cell.name}.log", "w") as log:
+            # A session of its own: Ctrl-C reaches only the runner, which then stops the running cells.
+            process = subprocess.Popen(bench_command(cell, overrides, group, results), stdout=log,
+                                       stderr=subprocess.STDOUT, env=env, start_new_session=True, pass_fds=(claim,))
+            running.add(process)
+            try:
+                status = process.wait()
+            finally:
+                running.discard(process)
+        if status != 0:
+            return f"failed (exit {status})"
+        return "done" if digest in done_configs(results) else "failed (ended without its result row)"
+    finally:
+        os.close(claim)
 
 
 def write_wandb_sweep(path: Path, cells: list[Cell], overrides: list[str], results: Path) -> None:
@@ -104,39 +135,48 @@ def write_wandb_sweep(path: Path, cells: list[Cell], overrides: list[str], resul
 
 def sweep(cells: list[Cell], overrides: list[str], results: Path, jobs: int = 1, group: str | None = None,
           log_dir: Path = Path("runs/sweep-logs")) -> int:
-    """Run every missing cell; return the number of failed cells (their logs name the error)."""
+    """Run every missing cell; return the number of cells left without a row (failed, or running in another
+    process). Stopped (SIGTERM, SIGINT) stops the running cells, keeps the finished rows, and propagates."""
     grid = json.dumps([[c.name for c in cells], overrides]).encode()
     group = group or f"sweep-{hashlib.sha256(grid).hexdigest()[:8]}"
     todo, done = plan(cells, overrides, results)
     print(f"{len(cells)} cells: {len(done)} already in {results}, {len(todo)} to run, {jobs} at a time "
           f"(wandb group {group}, logs in {log_dir})")
     threads = max(1, (os.cpu_count() or 1) // jobs)
-    failed, running = [], set()
+    outcomes, running = {}, set()
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TextColumn("left"), TimeRemainingColumn())
     with Progress(*columns) as progress, ThreadPoolExecutor(max_workers=jobs) as pool:
         task = progress.add_task("cells", total=len(todo))
-        futures = {pool.submit(run_cell, c, overrides, group, results, log_dir, threads, running): c for c in todo}
+        futures = {pool.submit(run_cell, c, digest, overrides, group, results, log_dir, threads, running): c
+                   for c, digest in todo.items()}
         try:
             for future in as_completed(futures):
-                cell, status = futures[future], future.result()
-                if status != 0:
-                    failed.append(cell)
-                    progress.console.print(f"[red]{cell.name} failed (exit {status}); see {log_dir / cell.name}.log")
+                cell = futures[future]
+                outcomes[cell] = outcome = future.result()
+                if outcome.startswith("failed"):
+                    progress.console.print(f"[red]{cell.name} {outcome}; see {log_dir / cell.name}.log", soft_wrap=True)
+                elif outcome == "elsewhere":
+                    progress.console.print(f"{cell.name} is being run by another process; not run here", soft_wrap=True)
                 progress.advance(task)
-        except KeyboardInterrupt:
+        except Stopped:
             for future in futures:
                 future.cancel()
             for process in list(running):
                 os.killpg(process.pid, signal.SIGTERM)
-            progress.console.print(f"interrupted: finished rows are kept in {results}; run the same command to resume")
+            for process in list(running):
+                process.wait()
+            progress.console.print(f"stopped: finished rows are kept in {results}; run the same command to resume")
             raise
-    print(f"done: {len(todo) - len(failed)} ran, {len(done)} skipped, {len(failed)} failed")
+    failed = [c for c, o in outcomes.items() if o.startswith("failed")]
+    elsewhere = [c for c, o in outcomes.items() if o == "elsewhere"]
+    print(f"done: {len(outcomes) - len(failed) - len(elsewhere)} ran, {len(done)} skipped, {len(failed)} failed, "
+          f"{len(elsewhere)} running in another process")
     logger = resolve(cells[0].method, cells[0].dataset, cells[0].bits, cells[0].seed,
                      cell_overrides(overrides, cells[0]))["logger"]
     if logger.get("kind") == "wandb":
         log_summary(cells, results, group, logger)
-    return len(failed)
+    return len(failed) + len(elsewhere)
 
 
 def log_summary(cells: list[Cell], results: Path, group: str, logger: dict) -> None:
@@ -172,11 +212,7 @@ def main_sweep(args, overrides: list[str]) -> int:
         print(f"wandb sweep config written to {args.wandb_sweep}: `wandb sweep {args.wandb_sweep}`, "
               "then `wandb agent <sweep id>` on each machine")
         return 0
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # a scheduler's stop is handled as Ctrl-C
     start = time.perf_counter()
-    try:
-        failures = sweep(cells, overrides, args.results, args.jobs, args.group)
-    except KeyboardInterrupt:
-        return 130  # the conventional status of a run stopped by SIGINT
+    unfinished = sweep(cells, overrides, args.results, args.jobs, args.group)
     print(f"sweep took {time.perf_counter() - start:.0f} s")
-    return 1 if failures else 0
+    return 1 if unfinished else 0

@@ -38,14 +38,27 @@ def variant(row: dict) -> str:
 
 
 def selected(rows: list[dict], datasets=None, methods=None, variants: bool = False) -> list[dict]:
-    """The latest row of each config hash among the chosen datasets and methods; rows whose settings differ
-    from the config files (variants) only when asked."""
+    """The latest row of each config hash and data among the chosen datasets and methods; rows whose settings
+    differ from the config files (variants) only when asked."""
     latest = {}
     for row in rows:
         if (datasets is None or row.get("dataset_config", row["dataset"]) in datasets) and \
                 (methods is None or row["method"] in methods) and (variants or not variant(row)):
-            latest[row["config_hash"]] = row
+            latest[row["config_hash"], row.get("data_fingerprint")] = row
     return list(latest.values())
+
+
+def dataset_names(rows: list[dict]) -> dict[int, str]:
+    """Each row's table: its dataset config, or, where rows of one dataset were computed on different data
+    (different fingerprints: another copy, other features), the dataset with its data fingerprint."""
+    prints: dict[str, set] = {}
+    for row in rows:
+        prints.setdefault(row.get("dataset_config", row["dataset"]), set()).add(row.get("data_fingerprint"))
+    out = {}
+    for i, row in enumerate(rows):
+        name = row.get("dataset_config", row["dataset"])
+        out[i] = name if len(prints[name]) == 1 else f"{name} [data {str(row.get('data_fingerprint'))[:8]}]"
+    return out
 
 
 def label(row: dict) -> str:
@@ -56,9 +69,10 @@ def label(row: dict) -> str:
 def load(rows: list[dict]) -> pd.DataFrame:
     """One line per (run, direction, score kind)."""
     records = []
-    for row in rows:
+    names = dataset_names(rows)
+    for i, row in enumerate(rows):
         label_ = label(row)
-        base = {"dataset": row.get("dataset_config", row["dataset"]), "protocol": row["protocol"],
+        base = {"dataset": names[i], "protocol": row["protocol"],
                 "backbone": row["backbone"], "n_query": row["n_query"], "n_database": row["n_database"],
                 "supervised": row["supervised"], "bits": row["bits"], "seed": row["seed"]}
         for direction in DIRECTION_NAMES:

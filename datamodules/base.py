@@ -1,8 +1,11 @@
 """The LightningDataModule every dataset shares: one record set, one saved split, four loaders."""
 
+import hashlib
+import logging
 import os
 from abc import ABC, abstractmethod
 from dataclasses import replace
+from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -12,15 +15,24 @@ from jsonargparse.typing import NonNegativeInt, PositiveInt
 from lightning import LightningDataModule
 from torch.utils.data import DataLoader, Dataset
 
-from datamodules.features import (CLIP_DEFAULT, ENCODERS, Extraction, cache_key, cached_features, make_encoder,
-                                  text_encoders)
+from common.errors import DataError
+from datamodules.features import (
+    CLIP_DEFAULT,
+    ENCODERS,
+    Extraction,
+    cache_key,
+    cached_features,
+    make_encoder,
+    text_encoders,
+)
 from datamodules.matfiles import read_mat
-from datamodules.records import CrossModalData, DataError
-from datamodules.splits import Split, SplitProtocol, load_or_make_split
+from datamodules.records import CrossModalData
+from datamodules.splits import ROLES, Split, SplitProtocol, load_or_make_split
 
 MODALITIES = ("image", "text")
 ImageBackbone = Literal["clip", "efficientnet-lite0"]
 TextBackbone = Literal["clip", "minilm", "bow"]  # bow: the dataset's own bag of words (tags, captions)
+log = logging.getLogger("cmhb")
 
 
 def default_cache_dir() -> Path:
@@ -170,6 +182,30 @@ class RetrievalDataModule(LightningDataModule, ABC):
         self.data = data
         self.datasets = {role: SplitDataset(data, self.split.role(role), preprocess)
                          for role in ("query", "train", "database", "val")}
+        for modality in MODALITIES:
+            train = self.datasets["train"].payload[modality]
+            if isinstance(train, torch.Tensor) and len(train) > 1 and (train == train[0]).all():
+                log.warning(f"{data.source}: the {modality} features of every training item are the same "
+                            f"({'all zero' if not train.any() else 'constant'}); a method cannot learn from them")
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """A checksum of the data the method sees: the split (every role's item indices), the items' ids and
+        labels, and each modality's features (or raw references). Rows of different data never share it."""
+        digest = hashlib.sha256()
+        for role in ROLES:
+            digest.update(self.split.role(role).astype(np.int64).tobytes())
+        used = np.union1d(self.split.database, self.split.query)
+        digest.update("\n".join(map(str, self.data.ids[used])).encode())
+        digest.update(np.ascontiguousarray(self.data.labels[used], np.uint8).tobytes())
+        for modality in MODALITIES:
+            payload = getattr(self.data, modality)
+            if isinstance(payload, np.ndarray):
+                for start in range(0, len(used), 65536):  # in blocks: a memory-mapped cache is not read whole
+                    digest.update(np.ascontiguousarray(payload[used[start:start + 65536]], np.float32).tobytes())
+            else:
+                digest.update("\n".join(str(payload[i]) for i in used).encode())
+        return digest.hexdigest()[:16]
 
     @property
     def image_dim(self) -> int | None:
@@ -204,7 +240,7 @@ class RetrievalDataModule(LightningDataModule, ABC):
         protocol = f"subset{self.subset}-{len(split.query)}q-{len(split.train)}t" if self.subset else self.protocol.name
         return {"dataset": self.name, "protocol": protocol, "backbone": self.backbone, "split_seed": self.split_seed,
                 "subset": self.subset, "n_query": len(split.query), "n_database": len(split.database),
-                "n_train": len(split.train)}
+                "n_train": len(split.train), "data_fingerprint": self.fingerprint}
 
     def summary(self) -> str:
         """One line naming the data a run sees, with its real sizes."""

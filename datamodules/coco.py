@@ -21,11 +21,12 @@ from typing import Literal
 
 import numpy as np
 
+from common.errors import DataError
 from datamodules.base import RetrievalDataModule
 from datamodules.download import Remote, download, extract, mirrored
 from datamodules.features import bag_of_words
 from datamodules.matfiles import mat_strings, mat_variables, read_mat
-from datamodules.records import CrossModalData, DataError, require_images
+from datamodules.records import CrossModalData, require_images
 from datamodules.splits import MINI, SplitProtocol
 
 BASE_URL = "http://images.cocodataset.org/"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
 
-from datamodules.records import DataError
+from common.errors import DataError
 
 CHUNK = 1 << 20
 

@@ -31,8 +31,8 @@ from PIL import Image
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from torch.utils.data import DataLoader, Dataset
 
+from common.errors import DataError
 from common.files import load_array, save_array
-from datamodules.records import DataError
 
 CLIP_DEFAULT = "openai/clip-vit-base-patch32"
 log = logging.getLogger("cmhb")

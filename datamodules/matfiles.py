@@ -7,7 +7,7 @@ import h5py
 import numpy as np
 import scipy.io
 
-from datamodules.records import DataError
+from common.errors import DataError
 
 
 def read_mat(path: Path, name: str) -> np.ndarray:

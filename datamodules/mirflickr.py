@@ -19,11 +19,12 @@ from typing import Literal
 
 import numpy as np
 
+from common.errors import DataError
 from datamodules.base import RetrievalDataModule, TextBackbone
 from datamodules.download import Remote, download, extract, mirrored
 from datamodules.features import bag_of_words
 from datamodules.matfiles import read_dcmh_mats
-from datamodules.records import CrossModalData, DataError, require_images, take
+from datamodules.records import CrossModalData, require_images, take
 from datamodules.splits import SplitProtocol
 
 LABELS = ("animals", "baby", "bird", "car", "clouds", "dog", "female", "flower", "food", "indoor", "lake", "male",
@@ -145,7 +146,11 @@ class MIRFlickrDataModule(RetrievalDataModule):
                     or set(fields) - {"0", "1"}), None)
         if bad is not None:
             raise DataError(f"{root / 'all_labels.txt'}:{bad + 1}: expected {len(LABELS)} flags 0/1")
-        numbers = [int(re.search(r"im(\d+)", p).group(1)) for p in paths]
+        numbers = []
+        for number, path in enumerate(paths, 1):
+            if not (match := re.search(r"im(\d+)", path)):
+                raise DataError(f"{root / 'all_imgs.txt'}:{number}: {path!r} names no image im<number>.jpg")
+            numbers.append(int(match.group(1)))
         return (numbers, tags, np.array(label_lines, np.uint8), [self._image_path(p) for p in paths],
                 read_vocabulary(root / "TagList.txt"))
 

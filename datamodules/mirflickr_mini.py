@@ -20,11 +20,12 @@ from typing import Literal
 
 import numpy as np
 
+from common.errors import DataError
 from common.files import atomic_write_bytes
 from datamodules.base import RetrievalDataModule, TextBackbone
 from datamodules.features import cached_features, make_encoder
 from datamodules.mirflickr import LABELS, MIRFlickrDataModule, read_vocabulary
-from datamodules.records import CrossModalData, DataError
+from datamodules.records import CrossModalData
 from datamodules.splits import SplitProtocol
 
 EMBEDDED = Path(__file__).parent / "embedded" / "mirflickr25k_mini.npz"

@@ -16,10 +16,11 @@ from typing import Literal
 
 import numpy as np
 
+from common.errors import DataError
 from datamodules.base import RetrievalDataModule, TextBackbone
 from datamodules.features import bag_of_words
 from datamodules.matfiles import read_dcmh_mats
-from datamodules.records import CrossModalData, DataError, require_images, take
+from datamodules.records import CrossModalData, require_images, take
 from datamodules.splits import MINI, SplitProtocol
 
 IMAGE_HELP = ("NUS-WIDE images are not distributed officially: request them from the dataset's authors and "

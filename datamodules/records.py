@@ -5,10 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-
-class DataError(ValueError):
-    """Bad dataset input. The message names the file and what is wrong with it."""
-
+from common.errors import DataError
 
 Payload = np.ndarray | list  # a feature matrix (n, d), or raw references (image paths, tag or caption strings)
 

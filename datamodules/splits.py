@@ -8,8 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
+from common.errors import DataError
 from common.files import verified, write_checked
-from datamodules.records import CrossModalData, DataError
+from datamodules.records import CrossModalData
 
 ROLES = ("query", "train", "database", "val")
 log = logging.getLogger("cmhb")

@@ -12,8 +12,9 @@ from typing import Literal
 import numpy as np
 import scipy.io
 
+from common.errors import DataError
 from datamodules.base import RetrievalDataModule
-from datamodules.records import CrossModalData, DataError
+from datamodules.records import CrossModalData
 from datamodules.splits import SplitProtocol
 
 EMBEDDED = Path(__file__).parent / "embedded" / "wikipedia"

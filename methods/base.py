@@ -8,6 +8,7 @@ import torch
 from lightning import LightningModule
 from torch import nn
 
+from common.errors import TrainingDiverged
 from methods.heads import HashMLP, epoch_alpha
 from metrics import MAP_KS, CosineRetrieval, HammingRetrieval, RetrievalResult
 
@@ -77,8 +78,19 @@ class HashingModule(LightningModule):
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         terms = self.losses(batch)
+        for term, value in terms.items():
+            if not torch.isfinite(value).all():
+                raise TrainingDiverged(f"{self.name}: loss term {term!r} is {value.item()} at epoch {self.current_epoch}, "
+                                       f"step {self.global_step}; the run is stopped (a smaller learning rate may help)")
         self.log_dict({f"train/{k}": v for k, v in terms.items()}, on_epoch=True, on_step=False)
         return terms["loss"]
+
+    def on_after_backward(self) -> None:
+        gradients = [(name, p.grad) for name, p in self.named_parameters() if p.grad is not None]
+        if gradients and not torch.stack([g.isfinite().all() for _, g in gradients]).all():
+            name = next(name for name, g in gradients if not g.isfinite().all())
+            raise TrainingDiverged(f"{self.name}: the gradient of {name} is not finite at epoch {self.current_epoch}, "
+                                   f"step {self.global_step}; the run is stopped")
 
     def hash_embedding(self, embedding: torch.Tensor, modality: str) -> torch.Tensor:
         """Continuous codes from a real-valued method's features (`modality`: image or text)."""
@@ -170,6 +182,9 @@ class ClosedFormHashing(HashingModule):
         image, text, labels = (torch.cat([b[k] for b in self._collected]) for k in ("image", "text", "labels"))
         self._collected.clear()
         self.fit(image.double(), text.double(), labels)
+        broken = [name for name, b in self.named_buffers() if b.is_floating_point() and not b.isfinite().all()]
+        if broken:
+            raise TrainingDiverged(f"{self.name}: the closed-form fit gave non-finite {broken[0]}; the run is stopped")
 
     def configure_optimizers(self):
         return None

@@ -11,12 +11,15 @@ import torch
 from torch import nn
 
 from methods.base import HashingModule
-from methods.graphs import (cosine, iterative_label_adjacency, probabilistic_label_adjacency, thresholded_cosine)
+from methods.graphs import cosine, iterative_label_adjacency, probabilistic_label_adjacency, thresholded_cosine
 from methods.layers import ModalityDiscriminator, MultiHopLabelGCN
-from methods.losses import (label_regression, modality_cross_entropy, multilabel_likelihood, quantization,
-                            soft_contrastive)
-
-
+from methods.losses import (
+    label_regression,
+    modality_cross_entropy,
+    multilabel_likelihood,
+    quantization,
+    soft_contrastive,
+)
 
 LABEL_SOURCE = "minilm"  # ASSUMPTION: the authors' 300-d GloVe vectors are not available offline
 

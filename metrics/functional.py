@@ -66,12 +66,14 @@ class RetrievalResult:
     pr_recall: np.ndarray = field(repr=False)
     empty_queries: int = 0  # queries with no relevant database item (each counts 0)
     ap: np.ndarray = field(repr=False, default=None)  # per-query AP@all
+    distinct_codes: int = 0  # distinct codes over the database (a handful means collapsed codes)
 
     def scalars(self, suffix: str = "") -> dict[str, float]:
-        """Flat metric names for loggers: map, map@K, map_tie, empty_queries, each with `suffix`."""
+        """Flat metric names for loggers: map, map@K, map_tie, empty_queries, distinct_codes, each with `suffix`."""
         out = {f"map{suffix}": self.map, f"map_tie{suffix}": self.map_tie}
         out.update({f"map@{k}{suffix}": v for k, v in self.map_at.items()})
         out[f"empty_queries{suffix}"] = float(self.empty_queries)
+        out[f"distinct_codes{suffix}"] = float(self.distinct_codes)
         return out
 
 
@@ -111,9 +113,10 @@ def retrieval_metrics(query_codes, query_labels, database_codes, database_labels
     n, bits = dc.shape[0], dc.shape[1]
     requested = sorted(set(map_ks) | set(precision_ks))
     cutoffs = np.unique(np.clip(np.asarray(requested, np.int64), 1, n))
+    packed_database = pack_codes(dc)
     (ap, ap_tie, n_rel, rel_in_top, precision_sum_top, precision_sum_first_rel,
      within_radius, rel_within_radius) = rank_statistics(
-        pack_codes(qc), pack_labels(ql), pack_codes(dc), pack_labels(dl), bits, cutoffs, _harmonic(n))
+        pack_codes(qc), pack_labels(ql), packed_database, pack_labels(dl), bits, cutoffs, _harmonic(n))
     column = {k: int(np.searchsorted(cutoffs, min(k, n))) for k in requested}
     has_rel = n_rel > 0
 
@@ -135,7 +138,7 @@ def retrieval_metrics(query_codes, query_labels, database_codes, database_labels
         map_at={k: map_at(k) for k in map_ks},
         precision_at={k: float((rel_in_top[:, column[k]] / cutoffs[column[k]]).mean()) for k in precision_ks},
         pr_radius=np.arange(bits + 1), pr_precision=pr_precision, pr_recall=pr_recall,
-        empty_queries=int((~has_rel).sum()), ap=ap)
+        empty_queries=int((~has_rel).sum()), ap=ap, distinct_codes=len(np.unique(packed_database, axis=0)))
 
 
 def cosine_mean_average_precision(query, query_labels, database, database_labels, chunk: int = 256) -> float:

@@ -7,6 +7,7 @@ import torch
 from datamodules import ToyDataModule, WikipediaDataModule
 from methods import METHODS
 from methods.cca_itq import cca, itq_rotation
+
 from training import chance, fit_and_test
 
 

@@ -9,6 +9,7 @@ from methods.graphs import cosine, fused_similarity, shared_tag_similarity
 from methods.heads import epoch_alpha
 from methods.layers import AdaptiveGraphNetwork, DenseGraphConvolution
 from methods.losses import paired_cosine, similarity_mse
+
 from training import fit_and_test
 
 

@@ -3,10 +3,11 @@
 import numpy as np
 import pytest
 
+from common.errors import DataError
 from datamodules.coco import COCODataModule
 from datamodules.download import md5_file
 from datamodules.nuswide import NUSWIDEDataModule, NUSWIDETC10DataModule
-from datamodules.records import DataError
+
 from archives import build_coco_archives, build_nuswide_folder
 from conftest import SHARED_DATA
 from servers import FileServer

@@ -7,11 +7,13 @@ import numpy as np
 import pytest
 import torch
 
-from datamodules import DataError, ToyDataModule
+from common.errors import DataError
+from datamodules import ToyDataModule
 from methods import METHODS
 from methods.graphs import iterative_label_adjacency, probabilistic_label_adjacency, thresholded_cosine
 from methods.layers import ModalityDiscriminator, MultiHopLabelGCN
 from methods.losses import label_regression, modality_cross_entropy, multilabel_likelihood, soft_contrastive
+
 from training import fit_and_test
 
 E = math.e

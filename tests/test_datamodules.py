@@ -6,10 +6,12 @@ import numpy as np
 import pytest
 import scipy.io
 
-from datamodules import DataError, ToyDataModule, WikipediaDataModule
-from datamodules.splits import SplitProtocol
+from common.errors import DataError
+from datamodules import ToyDataModule, WikipediaDataModule
 from datamodules.mirflickr_mini import MIRFlickrMiniDataModule
+from datamodules.splits import SplitProtocol
 from datamodules.wikipedia import EMBEDDED
+
 from conftest import SHARED_DATA
 
 

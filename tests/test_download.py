@@ -6,9 +6,10 @@ import zipfile
 
 import pytest
 
+from common.errors import DataError
 from datamodules import download as dl
 from datamodules.download import Remote, download, extract, md5_file
-from datamodules.records import DataError
+
 from servers import FileServer
 
 

@@ -3,12 +3,13 @@
 import pytest
 import torch
 
-from conftest import SHARED_DATA
 from datamodules import ToyDataModule
 from datamodules.mirflickr import MIRFlickrDataModule
 from methods import METHODS
 from methods.graphs import label_cooccurrence_graph, label_similarity
 from methods.losses import cross_modal_triplet, quantization
+
+from conftest import SHARED_DATA
 from training import fit_and_test
 
 MIR = SHARED_DATA / "mirflickr25k"

@@ -9,6 +9,7 @@ import torch
 from datamodules import features
 from datamodules.features import Extraction, cached_features, make_encoder
 from datamodules.mirflickr import MIRFlickrDataModule
+
 from archives import read_mirflickr_lists
 from conftest import SHARED_DATA
 

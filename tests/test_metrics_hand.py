@@ -20,8 +20,13 @@ import numpy as np
 import pytest
 import torch
 
-from metrics import (CosineRetrieval, cosine_mean_average_precision, hamming_distance, mean_average_precision,
-                     retrieval_metrics)
+from metrics import (
+    CosineRetrieval,
+    cosine_mean_average_precision,
+    hamming_distance,
+    mean_average_precision,
+    retrieval_metrics,
+)
 
 DATABASE = torch.tensor([[-1, 1, 1, 1], [0, 1, 1, 1], [1, -1, 1, 1], [-1, -1, 1, 1], [1, 1, -1, 1],
                          [-1, -1, -1, -1]], dtype=torch.float32)

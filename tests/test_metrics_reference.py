@@ -5,8 +5,9 @@ import pytest
 import torch
 from torchmetrics.retrieval import RetrievalMAP
 
-import reference
 from metrics import HammingRetrieval, hamming_distance, retrieval_metrics
+
+import reference
 
 
 def random_problem(seed, n_query=40, n_database=300, bits=16, classes=6, density=0.25):

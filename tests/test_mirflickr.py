@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 import scipy.io
 
+from common.errors import DataError
 from datamodules.download import md5_file
 from datamodules.features import bag_of_words
 from datamodules.mirflickr import LABELS, MIRFlickrDataModule
 from datamodules.mirflickr_mini import EMBEDDED, MIRFlickrMiniDataModule, read_embedded
-from datamodules.records import DataError
+
 from archives import build_mirflickr_archives, read_mirflickr_lists
 from conftest import SHARED_DATA
 from servers import FileServer

@@ -7,6 +7,7 @@ from datamodules import ToyDataModule
 from methods import METHODS
 from methods.graphs import global_reconstruction, keep_top_k, local_rebased_similarity
 from methods.losses import similarity_mse
+
 from training import fit_and_test
 
 
