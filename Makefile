@@ -16,11 +16,11 @@ RESULTS ?= runs/results.jsonl
 PYTEST_ARGS ?=
 SWEEP_BITS := $(if $(filter command line,$(origin BITS)),$(BITS),16,32,64,128)
 
-.PHONY: help venv bench sweep table plot reference regress test perf clean
+.PHONY: help venv bench sweep reproduce table plot reference regress test perf perf-scale clean
 .DEFAULT_GOAL := help
 
 help:  ## list the targets
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 	@echo "  bench variables: METHOD=$(METHOD) BITS=$(BITS) DATASET=$(DATASET) SEED=$(SEED) DATA_DIR=... ARGS='--trainer.max_epochs=3'"
 	@echo "  sweep variables: METHODS=$(METHODS) BITS=16,32,64,128 DATASETS=$(DATASETS) SEEDS=$(SEEDS) JOBS=$(JOBS) ARGS=..."
 	@echo "  user runs write to $(RESULTS) and runs/ (ignored by git); committed results change only with 'make reference'"
@@ -39,6 +39,10 @@ bench: $(BIN)/.installed  ## train + evaluate one run: METHOD=... BITS=... [DATA
 
 sweep: $(BIN)/.installed  ## a grid of runs, resumable: METHODS=a,b BITS=16,32 DATASETS=x,y SEEDS=0,1,2 [JOBS=2]
 	$(BIN)/cmhb sweep --methods $(METHODS) --datasets $(DATASETS) --bits $(SWEEP_BITS) --seeds $(SEEDS) \
+		--jobs $(JOBS) --results $(RESULTS) $(ARGS)
+
+reproduce: $(BIN)/.installed  ## a method as its authors ran it (preset paper): METHOD=... DATASET=... [SEEDS=0,1,2]
+	$(BIN)/cmhb sweep --methods $(METHOD) --datasets $(DATASET) --bits $(SWEEP_BITS) --seeds $(SEEDS) --preset paper \
 		--jobs $(JOBS) --results $(RESULTS) $(ARGS)
 
 table: $(BIN)/.installed  ## Markdown, LaTeX and CSV tables of the user rows into runs/tables [ARGS='--methods=a,b --variants']
@@ -62,8 +66,11 @@ test: $(BIN)/.installed  ## run the test suite, then the regression baselines
 	WANDB_MODE=offline WANDB_SILENT=true $(BIN)/python -m pytest $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory regress
 
-perf: $(BIN)/.installed  ## evaluator speed at NUS-WIDE scale (2,100 x 186,577 x 64 bits)
+perf: $(BIN)/.installed  ## evaluator speed at NUS-WIDE scale: Hamming (64 bits) and cosine (1,024-d)
 	$(BIN)/python benchmarks/perf/evaluator.py
+
+perf-scale: $(BIN)/.installed  ## every method at the benchmarks' sizes (synthetic shapes): epoch, evaluation, memory
+	$(BIN)/python benchmarks/perf/scale.py --markdown runs/perf-scale.md
 
 clean:  ## remove the virtual environment and run logs
 	rm -rf $(VENV) runs wandb lightning_logs

@@ -7,10 +7,22 @@ failed download) end in one line `error: ...` and a non-zero status, never a tra
 import argparse
 import sys
 from pathlib import Path
+from typing import Literal
 
 from jsonargparse import ActionYesNo, ArgumentParser
 
-from benchmarks.config import DEFAULT_DATASET, RESULTS, ConfigError, check_name, explain, known, resolve
+from benchmarks.config import (
+    DEFAULT_DATASET,
+    DEFAULT_PRESET,
+    RESULTS,
+    ConfigError,
+    check_name,
+    explain,
+    flatten,
+    known,
+    preset_layer,
+    resolve,
+)
 from benchmarks.console import Stopped, die_with_parent, quiet, stop_on_signals
 from common.errors import DataError, TrainingDiverged
 
@@ -22,16 +34,24 @@ def bench(argv: list[str]) -> int:
     selector = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     selector.add_argument("--method")
     selector.add_argument("--dataset", default=DEFAULT_DATASET)
+    selector.add_argument("--preset", default=DEFAULT_PRESET)
     chosen, rest = selector.parse_known_args(argv)
     if chosen.method is None:
         if {"-h", "--help"} & set(rest):
-            print("usage: cmhb bench --method METHOD [--dataset DATASET] --bits BITS [--seed SEED] [--config FILE]\n"
-                  "                  [--print_config] [--section.key=value ...]\n\n"
+            print("usage: cmhb bench --method METHOD [--dataset DATASET] [--preset common|paper] --bits BITS\n"
+                  "                  [--seed SEED] [--config FILE] [--print_config] [--section.key=value ...]\n\n"
                   f"methods: {', '.join(known('methods'))}\ndatasets: {', '.join(known('datasets'))} "
-                  f"(default {DEFAULT_DATASET})\n`cmhb bench --method METHOD --help` lists that method's options.")
+                  f"(default {DEFAULT_DATASET})\npresets: common (default: one backbone and protocol for all), "
+                  "paper (each method as its authors ran it)\n"
+                  "`cmhb bench --method METHOD --help` lists that method's options.")
             return 0
         raise ConfigError(f"--method is required; one of {', '.join(known('methods'))} (`cmhb list`)")
-    config = resolve(chosen.method, chosen.dataset, args=rest)
+    if "--print_config" in rest and chosen.preset != DEFAULT_PRESET:
+        changes, report = preset_layer(chosen.method, chosen.dataset, chosen.preset)
+        print(f"# preset {chosen.preset} of {chosen.method} on {chosen.dataset} changes, against the common preset:")
+        print("\n".join(f"#   {key}: {value}" for key, value in flatten(changes).items()) or "#   nothing")
+        print(f"#   the authors report: {report}" if report else "", end="\n" if report else "")
+    config = resolve(chosen.method, chosen.dataset, args=rest, preset=chosen.preset)
     results = writable(Path(config["results"]))
 
     from benchmarks.results import print_summary
@@ -76,6 +96,7 @@ def sweep(argv: list[str]) -> int:
     parser.add_argument("--datasets", type=str, default=DEFAULT_DATASET, help="comma-separated dataset config names")
     parser.add_argument("--bits", type=str, default="16,32,64,128")
     parser.add_argument("--seeds", type=str, default="0")
+    parser.add_argument("--preset", type=str, default=DEFAULT_PRESET, help="common, or paper (the authors' settings)")
     parser.add_argument("--jobs", type=int, default=1, help="cells run in parallel processes")
     parser.add_argument("--group", type=str | None, default=None, help="wandb group of the cells' runs")
     parser.add_argument("--results", type=Path, default=RESULTS)
@@ -145,6 +166,61 @@ def regress(argv: list[str]) -> int:
     return 1 if check(args.baselines or sorted(REGRESSION_DIR.glob("*.json")), args.update) else 0
 
 
+def run_parser(prog: str, description: str) -> ArgumentParser:
+    parser = ArgumentParser(prog=prog, exit_on_error=False, default_meta=False, description=description)
+    parser.add_argument("run", type=Path, help="a run folder (a result row's run_dir)")
+    return parser
+
+
+def evaluate(argv: list[str]) -> int:
+    """Recompute every metric of a saved run from its codes; compare with its result row."""
+    args = parse(run_parser("cmhb evaluate", "Recompute a saved run's metrics from its codes."), argv)
+    from benchmarks import artifacts
+    from benchmarks.results import print_summary
+
+    numbers, row = artifacts.evaluate(args.run)
+    print_summary({**row, **numbers})
+    differ = {k: (v, row.get(k)) for k, v in numbers.items() if row.get(k) != v}
+    if differ:
+        print(f"{len(differ)} of {len(numbers)} numbers differ from the run's row: {differ}")
+        return 1
+    print(f"all {len(numbers)} numbers equal the run's row")
+    return 0
+
+
+def encode(argv: list[str]) -> int:
+    """Hash new features with a saved run's trained method."""
+    parser = run_parser("cmhb encode", "Hash new features (a .npy matrix, one row per item) with a run's method.")
+    parser.add_argument("--features", type=Path, required=True, help=".npy file, (items, dimensions)")
+    parser.add_argument("--modality", type=Literal["image", "text"], required=True)
+    parser.add_argument("--out", type=Path, required=True, help=".npy file for the +-1 codes (int8)")
+    args = parse(parser, argv)
+    import numpy as np
+
+    from benchmarks import artifacts
+
+    try:
+        features = np.load(args.features)
+    except (OSError, ValueError) as error:
+        raise DataError(f"{args.features}: not a readable .npy matrix ({error})") from error
+    codes = artifacts.encode(args.run, features, args.modality)
+    np.save(args.out, codes)
+    print(f"wrote {args.out}: {codes.shape[0]} codes of {codes.shape[1]} bits")
+    return 0
+
+
+def gallery(argv: list[str]) -> int:
+    """A saved run's retrieval gallery (PNG in the run folder)."""
+    parser = run_parser("cmhb gallery", "Fixed queries with their top 10 results, relevant ones marked.")
+    parser.add_argument("--photos", type=Path | None, default=None,
+                        help="folder of photos named <item id>.jpg, for a dataset that carries image features")
+    args = parse(parser, argv)
+    from benchmarks import gallery as galleries
+
+    print(f"wrote {galleries.write(args.run, args.photos)}")
+    return 0
+
+
 def listing(argv: list[str]) -> int:
     """Methods and datasets by name, with what each is."""
     parse(ArgumentParser(prog="cmhb list", exit_on_error=False, description="Name the methods and datasets."), argv)
@@ -170,7 +246,8 @@ def parse(parser: ArgumentParser, argv: list[str]):
         raise ConfigError(f"{explain(error, parser)} (see `{parser.prog} --help`)") from error
 
 
-COMMANDS = {"bench": bench, "sweep": sweep, "table": table, "plot": plot, "regress": regress, "list": listing}
+COMMANDS = {"bench": bench, "sweep": sweep, "table": table, "plot": plot, "regress": regress, "evaluate": evaluate,
+            "encode": encode, "gallery": gallery, "list": listing}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -182,7 +259,9 @@ def main(argv: list[str] | None = None) -> int:
               "  bench    train and evaluate one method on one dataset at one code length\n"
               "  sweep    a grid of runs, resumable\n  table    comparison tables from result rows\n"
               "  plot     figures from result rows\n  regress  re-run the CI regression baselines\n"
-              "  list     the methods and datasets")
+              "  evaluate recompute a saved run's metrics from its codes\n"
+              "  encode   hash new features with a saved run's method\n"
+              "  gallery  a saved run's retrieval gallery\n  list     the methods and datasets")
         return 0 if argv else 2
     command = COMMANDS.get(argv[0])
     try:

@@ -23,6 +23,7 @@ from jsonargparse.typing import PositiveInt
 CONFIG_DIR = Path(__file__).parent / "configs"
 RESULTS = Path("runs/results.jsonl")  # user runs; the committed reference rows are written by `make reference`
 DEFAULT_DATASET = "mirflickr25k_mini"
+DEFAULT_PRESET = "common"  # one backbone and one protocol for every method: the fair comparison
 # Keys that change where things are or how fast they run, never the numbers: not part of the config hash.
 NOT_HASHED = {"data": ("data_dir", "cache_dir", "num_workers", "eval_batch_size", "feature_batch_size",
                        "feature_workers", "feature_device", "image_dir", "download", "base_url", "checksums"),
@@ -75,15 +76,30 @@ def merge(base: dict, update: dict) -> dict:
     return out
 
 
-def layered(method: str, dataset: str) -> tuple[str, dict]:
-    """(datamodule name, the merged YAML layers) for a method on a dataset."""
+def preset_layer(method: str, dataset: str, preset: str) -> tuple[dict, str | None]:
+    """(the settings a preset changes for a method on a dataset, the metric the authors report) from the method
+    file's `presets: {<preset>: {..., datasets: {<dataset>: ...}, report: METRIC}}`; `common` changes nothing."""
+    if preset == DEFAULT_PRESET:
+        return {}, None
+    presets = _read(CONFIG_DIR / "methods" / f"{method}.yaml").get("presets", {})
+    if preset not in presets:
+        raise ConfigError(f"{method} has no preset {preset!r}; presets: {', '.join([DEFAULT_PRESET, *presets])}")
+    layer = dict(presets[preset])
+    report = layer.pop("report", None)
+    layer.pop("note", None)
+    return merge(layer, layer.pop("datasets", {}).get(dataset, {})), report
+
+
+def layered(method: str, dataset: str, preset: str = "common") -> tuple[str, dict]:
+    """(datamodule name, the merged YAML layers) for a method on a dataset under a preset."""
     check_name("methods", method)
     check_name("datasets", dataset)
     method_file = _read(CONFIG_DIR / "methods" / f"{method}.yaml")
+    method_file.pop("presets", None)
     per_dataset = method_file.pop("datasets", {}).get(dataset, {})
     config: dict = {}
     for layer in (_read(CONFIG_DIR / "defaults.yaml"), _read(CONFIG_DIR / "datasets" / f"{dataset}.yaml"),
-                  method_file, per_dataset):
+                  method_file, per_dataset, preset_layer(method, dataset, preset)[0]):
         config = merge(config, layer)
     # A dataset file may name the datamodule it configures (several files can share one datamodule).
     return config.pop("datamodule", dataset), config
@@ -99,7 +115,7 @@ def flatten(tree: dict, prefix: str = "") -> dict:
     return out
 
 
-def bench_parser(method: str, dataset: str) -> ArgumentParser:
+def bench_parser(method: str, dataset: str, preset: str = "common") -> ArgumentParser:
     """The parser of `cmhb bench --method M --dataset D`: the method's options (constructor parameters with a
     default; those without are taken from the data), the datamodule's, the Trainer's and the logger's, with
     the YAML layers as defaults."""
@@ -108,7 +124,7 @@ def bench_parser(method: str, dataset: str) -> ArgumentParser:
     from datamodules import DATAMODULES
     from methods import METHODS
 
-    datamodule, defaults = layered(method, dataset)
+    datamodule, defaults = layered(method, dataset, preset)
     method_cls, data_cls = METHODS[method], DATAMODULES[datamodule]
     parser = ArgumentParser(prog="cmhb bench", exit_on_error=False, default_meta=False, allow_abbrev=False,
                             description=f"Train and evaluate {method} on {dataset} at one code length.")
@@ -175,10 +191,11 @@ def expected_type(message: str) -> str:
     return "another value"
 
 
-def resolve(method: str, dataset: str, bits: int | None = None, seed: int | None = None, args: list[str] = ()) -> dict:
+def resolve(method: str, dataset: str, bits: int | None = None, seed: int | None = None, args: list[str] = (),
+            preset: str = "common") -> dict:
     """The checked configuration of one run: {"run": {...}, "method", "data", "trainer", "logger", "results"}.
     `args` are the command line's other arguments (--bits, overrides, --config FILE, --print_config, --help)."""
-    parser = bench_parser(method, dataset)
+    parser = bench_parser(method, dataset, preset)
     given = [f"--{name}={value}" for name, value in (("bits", bits), ("seed", seed)) if value is not None]
     try:
         namespace = parser.parse_args([*given, *args])
@@ -187,9 +204,9 @@ def resolve(method: str, dataset: str, bits: int | None = None, seed: int | None
                           "--help)") from error
     config = {"method": {}, **namespace.as_dict()}  # a method without options has no section
     config.pop("config", None)
-    datamodule, _ = layered(method, dataset)
+    datamodule, _ = layered(method, dataset, preset)
     run = {"method": method, "dataset": dataset, "datamodule": datamodule, "bits": config.pop("bits"),
-           "seed": config.pop("seed")}
+           "seed": config.pop("seed"), "preset": preset, "paper_metric": preset_layer(method, dataset, preset)[1]}
     results = config.pop("results")
     data_dir = config["data"].get("data_dir")
     if data_dir and Path(data_dir).exists() and not Path(data_dir).is_dir():

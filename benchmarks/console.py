@@ -60,6 +60,11 @@ def quiet() -> None:
         warnings.filterwarnings("ignore", message=message)
     suite = logging.getLogger("cmhb")  # the suite's own warnings (damaged caches, collapsed codes, skipped rows)
     if not suite.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("warning: %(message)s"))
-        suite.addHandler(handler)
+        suite.addHandler(Warnings())
+
+
+class Warnings(logging.Handler):
+    """`warning: ...` lines on whatever sys.stderr is when they are written."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print(f"warning: {record.getMessage()}", file=sys.stderr)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import lightning as L
 
+from benchmarks import artifacts, gallery
 from benchmarks.config import ConfigError, config_hash
 from benchmarks.console import quiet
 from benchmarks.results import DIRECTION_NAMES, append_row
@@ -62,13 +63,15 @@ def log_to_wandb(experiment, row: dict) -> None:
     """Final metrics into the run summary (a dashboard's columns) and each direction's PR curve as a chart."""
     import wandb
 
-    experiment.summary.update({k: v for k, v in row.items() if not k.startswith("curves_") and k != "config"})
+    experiment.summary.update({k: v for k, v in row.items() if not isinstance(v, (list, dict))})
     for direction in ("i2t", "t2i"):
         curves = row[f"curves_{direction}"]
         table = wandb.Table(columns=["radius", "recall", "precision"],
                             data=[[r, rec, prec] for r, (rec, prec) in enumerate(zip(curves["pr_recall"], curves["pr_precision"]))])
         experiment.log({f"test/pr_curve_{direction}": wandb.plot.line(table, "recall", "precision",
                                                                      title=f"precision-recall {direction}")})
+    if "gallery" in row:
+        experiment.log({"test/gallery": wandb.Image(row["gallery"])})
     experiment.finish()
 
 
@@ -88,6 +91,8 @@ def run(config: dict, results_path: Path | None, announce=print) -> dict:
         model = method_cls.from_datamodule(data, spec["bits"], **config["method"])
     except ValueError as error:  # options that do not fit this data (e.g. more CCA bits than feature dimensions)
         raise ConfigError(f"{spec['method']} on {spec['dataset']}: {error}") from error
+    for setting, choice in model.choices.items():
+        announce(f"{spec['method']} chose {setting}: {choice}")
     logger = make_logger(config["logger"], config)
     trainer_settings = {"limit_val_batches": 0 if len(data.split.val) == 0 else None,
                         "enable_progress_bar": sys.stderr.isatty(), **config["trainer"]}
@@ -99,24 +104,22 @@ def run(config: dict, results_path: Path | None, announce=print) -> dict:
     trainer = L.Trainer(logger=logger, enable_checkpointing=False, enable_model_summary=False,
                         num_sanity_val_steps=0, default_root_dir=config["logger"].get("save_dir"),
                         **trainer_settings)
-    start = time.perf_counter()
-    trainer.fit(model, datamodule=data)
-    train_seconds = time.perf_counter() - start
-    start = time.perf_counter()
-    trainer.test(model, datamodule=data, verbose=False)
-    eval_seconds = time.perf_counter() - start
-
+    train_seconds, eval_seconds = fit_and_test(trainer, model, data)
     results = model.results["test"]
     row = {**spec, "supervised": method_cls.supervised, **data.describe(), "dataset_config": spec["dataset"],
            "epochs": trainer.current_epoch, "train_seconds": round(train_seconds, 3),
            "eval_seconds": round(eval_seconds, 3), "config_hash": config_hash(config),
            "revision": code_revision(), "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-           "config": {k: v for k, v in config.items() if k not in ("logger", "results")}}
+           "config": {k: v for k, v in config.items() if k not in ("logger", "results")}, "choices": model.choices}
     for direction, result in results.items():
         row.update(result.scalars(suffix=f"_{direction}"))
+        row[f"chance_{direction}"] = result.chance
+        row[f"ap_{direction}"] = per_query(result.ap)  # for paired significance tests over the queries
         row[f"curves_{direction}"] = {
             "precision_at": {str(k): v for k, v in result.precision_at.items()},
             "pr_precision": result.pr_precision.tolist(), "pr_recall": result.pr_recall.tolist()}
+    if "val" in model.results:  # the last epoch's validation mAP: what settings may be chosen on, never the queries
+        row.update({f"val_map_{direction}": result.map for direction, result in model.results["val"].items()})
     # Collapsed codes: fewer distinct database codes than a handful (or than the classes, for few classes).
     floor = min(COLLAPSED_BELOW, data.num_classes)
     row["collapsed_codes"] = [d for d, result in results.items() if result.distinct_codes < floor]
@@ -125,9 +128,29 @@ def run(config: dict, results_path: Path | None, announce=print) -> dict:
             f"{results[d].distinct_codes} distinct database codes for {DIRECTION_NAMES[d]}" for d in row["collapsed_codes"])
             + f" (flagged below {floor}); its mAP measures a near-constant ranking")
     if model.real_valued:  # labelled: cosine mAP@all of the real-valued features, not of the codes
-        row.update({f"cosine_map_{direction}": value for direction, value in model.cosine_map["test"].items()})
+        for direction, result in model.cosine_results["test"].items():
+            row.update({f"cosine_map_{direction}": result.map, f"cosine_ap_{direction}": per_query(result.ap)})
+    if results_path is not None and trainer.is_global_zero:
+        folder = artifacts.run_folder(config["logger"]["save_dir"], row)
+        row["run_dir"] = str(folder)
+        artifacts.save(folder, model, data, row)
+        if data.has_photos:
+            row["gallery"] = str(gallery.write(folder))
     if logger:
         log_to_wandb(logger.experiment, row)
     if results_path is not None and trainer.is_global_zero:
         append_row(results_path, row)
     return row
+
+
+def fit_and_test(trainer: L.Trainer, model, data) -> tuple[float, float]:
+    """Train, then evaluate on the test split; (training seconds, evaluation seconds)."""
+    start = time.perf_counter()
+    trainer.fit(model, datamodule=data)
+    middle = time.perf_counter()
+    trainer.test(model, datamodule=data, verbose=False)
+    return middle - start, time.perf_counter() - middle
+
+
+def per_query(ap) -> list[float]:
+    return [round(float(v), 6) for v in ap]

@@ -21,7 +21,7 @@ from pathlib import Path
 import yaml
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from benchmarks.config import ConfigError, config_hash, resolve
+from benchmarks.config import DEFAULT_PRESET, ConfigError, config_hash, resolve
 from benchmarks.console import PARENT, Stopped
 from benchmarks.results import read_rows
 
@@ -32,14 +32,20 @@ class Cell:
     dataset: str
     bits: int
     seed: int
+    preset: str = DEFAULT_PRESET
 
     @property
     def name(self) -> str:
-        return f"{self.method}-{self.dataset}-{self.bits}b-s{self.seed}"
+        suffix = "" if self.preset == DEFAULT_PRESET else f"-{self.preset}"
+        return f"{self.method}-{self.dataset}-{self.bits}b-s{self.seed}{suffix}"
+
+    def config(self, overrides: list[str]) -> dict:
+        return resolve(self.method, self.dataset, self.bits, self.seed, cell_overrides(overrides, self), self.preset)
 
 
-def grid(methods: list[str], datasets: list[str], bits: list[int], seeds: list[int]) -> list[Cell]:
-    return [Cell(m, d, b, s) for d, m, b, s in itertools.product(datasets, methods, bits, seeds)]
+def grid(methods: list[str], datasets: list[str], bits: list[int], seeds: list[int],
+         preset: str = DEFAULT_PRESET) -> list[Cell]:
+    return [Cell(m, d, b, s, preset) for d, m, b, s in itertools.product(datasets, methods, bits, seeds)]
 
 
 def cell_overrides(overrides: list[str], cell: Cell) -> list[str]:
@@ -61,7 +67,7 @@ def plan(cells: list[Cell], overrides: list[str], results: Path) -> tuple[dict[C
     done_hashes = done_configs(results)
     todo, done = {}, []
     for cell in cells:
-        digest = config_hash(resolve(cell.method, cell.dataset, cell.bits, cell.seed, cell_overrides(overrides, cell)))
+        digest = config_hash(cell.config(overrides))
         if digest in done_hashes:
             done.append(cell)
         else:
@@ -75,7 +81,7 @@ def done_configs(results: Path) -> set[str]:
 
 def bench_command(cell: Cell, overrides: list[str], group: str, results: Path) -> list[str]:
     return [sys.executable, "-m", "benchmarks.cli", "bench", "--method", cell.method, "--dataset", cell.dataset,
-            "--bits", str(cell.bits), "--seed", str(cell.seed), "--results", str(results),
+            "--bits", str(cell.bits), "--seed", str(cell.seed), "--preset", cell.preset, "--results", str(results),
             *cell_overrides(overrides, cell), f"--logger.group={group}"]
 
 
@@ -172,8 +178,7 @@ def sweep(cells: list[Cell], overrides: list[str], results: Path, jobs: int = 1,
     elsewhere = [c for c, o in outcomes.items() if o == "elsewhere"]
     print(f"done: {len(outcomes) - len(failed) - len(elsewhere)} ran, {len(done)} skipped, {len(failed)} failed, "
           f"{len(elsewhere)} running in another process")
-    logger = resolve(cells[0].method, cells[0].dataset, cells[0].bits, cells[0].seed,
-                     cell_overrides(overrides, cells[0]))["logger"]
+    logger = cells[0].config(overrides)["logger"]
     if logger.get("kind") == "wandb":
         log_summary(cells, results, group, logger)
     return len(failed) + len(elsewhere)
@@ -206,7 +211,7 @@ def parse_list(text: str, kind=str) -> list:
 
 def main_sweep(args, overrides: list[str]) -> int:
     cells = grid(parse_list(args.methods), parse_list(args.datasets), parse_list(args.bits, int),
-                 parse_list(args.seeds, int))
+                 parse_list(args.seeds, int), args.preset)
     if args.wandb_sweep:
         write_wandb_sweep(args.wandb_sweep, cells, overrides, args.results)
         print(f"wandb sweep config written to {args.wandb_sweep}: `wandb sweep {args.wandb_sweep}`, "

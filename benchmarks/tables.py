@@ -1,33 +1,46 @@
-"""Comparison tables from result rows: per dataset, methods x code lengths, mean +- std over seeds.
+"""Comparison tables from result rows: per dataset (and preset), methods x code lengths, mean +- std over seeds.
 
-Outputs: a Markdown section of results/README.md (between two marker lines), one LaTeX table per
-dataset (results/<dataset>.tex) and the long-format numbers (results/tables.csv).
+In each column the best mean is bold, and so is every method that a paired sign-flip permutation test over
+the queries (benchmarks.significance) cannot tell from it at the 5% level: differences below the noise of
+the query set are shown as ties. Numbers published by the papers (results/published.csv) follow the suite's
+rows of the same dataset, labelled with their metric, protocol and features, never bold.
+
+Outputs: a Markdown section (between two marker lines of a README), one LaTeX table per dataset for papers
+(booktabs), and the long-format numbers with 95% intervals and p-values (tables.csv).
 """
 
+import csv
 import functools
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from benchmarks.config import NOT_HASHED, ConfigError, resolve
+from benchmarks.config import DEFAULT_PRESET, NOT_HASHED, ConfigError, resolve
 from benchmarks.results import DIRECTION_NAMES, read_rows
+from benchmarks.significance import LEVEL, bootstrap_interval, sign_flip_p_value
 from common.files import atomic_write_bytes
 
 BEGIN, END = "<!-- tables:begin (make table writes this section) -->", "<!-- tables:end -->"
+PUBLISHED = Path(__file__).resolve().parents[1] / "results" / "published.csv"
+METRIC_NAMES = {"map": "mAP@all", "cosine_map": "cosine mAP@all", "map@50": "mAP@50", "map@1000": "mAP@1000",
+                "map@5000": "mAP@5000"}
+GROUPS = ("unsupervised", "supervised", "published")
 
 
 @functools.cache
-def reference_config(method: str, dataset: str, bits: int, seed: int) -> dict:
+def reference_config(method: str, dataset: str, bits: int, seed: int, preset: str) -> dict:
     """A cell's config as the config files give it now (read once per cell; callers must not change it)."""
-    return resolve(method, dataset, bits, seed)
+    return resolve(method, dataset, bits, seed, preset=preset)
 
 
 def variant(row: dict) -> str:
-    """How a row's settings differ from its method's config files as they are now ("" when they don't)."""
+    """How a row's settings differ from its method's config files (under its preset) as they are now."""
     if "config" not in row:
         return ""
     spec = row["config"]["run"]
-    reference = reference_config(spec["method"], spec["dataset"], spec["bits"], spec["seed"])
+    reference = reference_config(spec["method"], spec["dataset"], spec["bits"], spec["seed"],
+                                 spec.get("preset", DEFAULT_PRESET))
     changed = []
     for section in ("method", "data", "trainer"):
         ignored = NOT_HASHED.get(section, ())
@@ -48,16 +61,18 @@ def selected(rows: list[dict], datasets=None, methods=None, variants: bool = Fal
     return list(latest.values())
 
 
-def dataset_names(rows: list[dict]) -> dict[int, str]:
-    """Each row's table: its dataset config, or, where rows of one dataset were computed on different data
-    (different fingerprints: another copy, other features), the dataset with its data fingerprint."""
+def table_names(rows: list[dict]) -> dict[int, str]:
+    """Each row's table: its dataset config; ` (paper preset)` for a row of that preset; and, where rows of
+    one dataset were computed on different data (another copy, other features), its data fingerprint."""
     prints: dict[str, set] = {}
     for row in rows:
         prints.setdefault(row.get("dataset_config", row["dataset"]), set()).add(row.get("data_fingerprint"))
     out = {}
     for i, row in enumerate(rows):
         name = row.get("dataset_config", row["dataset"])
-        out[i] = name if len(prints[name]) == 1 else f"{name} [data {str(row.get('data_fingerprint'))[:8]}]"
+        if len(prints[name]) > 1:
+            name += f" [data {str(row.get('data_fingerprint'))[:8]}]"
+        out[i] = name + (" (paper preset)" if row.get("preset", DEFAULT_PRESET) != DEFAULT_PRESET else "")
     return out
 
 
@@ -67,54 +82,131 @@ def label(row: dict) -> str:
 
 
 def load(rows: list[dict]) -> pd.DataFrame:
-    """One line per (run, direction, score kind)."""
+    """One line per (run, direction, score): mAP@all of the codes, the cosine mAP@all of a real-valued
+    method's features (labelled), or, in the paper preset, the metric the authors report."""
     records = []
-    names = dataset_names(rows)
+    names = table_names(rows)
     for i, row in enumerate(rows):
-        label_ = label(row)
-        base = {"dataset": names[i], "protocol": row["protocol"],
-                "backbone": row["backbone"], "n_query": row["n_query"], "n_database": row["n_database"],
-                "supervised": row["supervised"], "bits": row["bits"], "seed": row["seed"]}
-        for direction in DIRECTION_NAMES:
-            records.append({**base, "method": label_, "direction": direction, "map": row[f"map_{direction}"],
-                            "train_seconds": row["train_seconds"]})
-            if f"cosine_map_{direction}" in row:  # real-valued features, labelled as such
-                records.append({**base, "method": f"{label_} [cosine, real-valued]", "direction": direction,
-                                "map": row[f"cosine_map_{direction}"], "train_seconds": row["train_seconds"]})
+        base = {"table": names[i], "dataset": row.get("dataset_config", row["dataset"]),
+                "preset": row.get("preset", DEFAULT_PRESET), "protocol": row["protocol"], "backbone": row["backbone"],
+                "n_query": row["n_query"], "n_database": row["n_database"], "n_train": row.get("n_train"),
+                "supervised": row["supervised"], "bits": row["bits"], "seed": row["seed"],
+                "train_seconds": row["train_seconds"]}
+        paper = row.get("paper_metric") if base["preset"] != DEFAULT_PRESET else None
+        scores = [paper] if paper else ["map"] + (["cosine_map"] if "cosine_map_i2t" in row else [])
+        for score in scores:
+            suffix = {"map": "", "cosine_map": " [cosine, real-valued]"}.get(score, "") if not paper else \
+                f" [{METRIC_NAMES.get(score, score)}, the authors' metric]"
+            ap_key = {"map": "ap", "cosine_map": "cosine_ap"}.get(score)
+            for direction in DIRECTION_NAMES:
+                ap = row.get(f"{ap_key}_{direction}") if ap_key else None
+                records.append({**base, "method": label(row) + suffix, "metric": METRIC_NAMES.get(score, score),
+                                "direction": direction, "value": row[f"{score}_{direction}"],
+                                "chance": row.get(f"chance_{direction}", np.nan),
+                                "ap": np.asarray(ap) if ap is not None else None,
+                                "candidate": score == "map" or bool(paper)})
     return pd.DataFrame.from_records(records)
 
 
 def summarize(frame: pd.DataFrame) -> pd.DataFrame:
-    keys = ["dataset", "supervised", "method", "direction", "bits"]
-    return (frame.groupby(keys).agg(mean=("map", "mean"), std=("map", "std"), seeds=("seed", "nunique"),
-                                    train_seconds=("train_seconds", "mean")).reset_index())
+    """Mean, sample std and seeds per (table, method, direction, bits); the seed-averaged per-query AP; its
+    95% bootstrap interval; and, per column, the p-value against the best mean and whether it ties with it."""
+    keys = ["table", "dataset", "preset", "supervised", "method", "metric", "candidate", "direction", "bits"]
+    out = []
+    for key, part in frame.groupby(keys, sort=True):
+        aps = list(part["ap"])
+        ap = np.mean(np.stack(aps), 0) if all(a is not None for a in aps) and len({len(a) for a in aps}) == 1 else None
+        out.append({**dict(zip(keys, key)), "mean": part["value"].mean(), "std": part["value"].std(),
+                    "seeds": part["seed"].nunique(), "train_seconds": part["train_seconds"].mean(), "ap": ap,
+                    "ci": bootstrap_interval(ap) if ap is not None else (np.nan, np.nan)})
+    summary = pd.DataFrame.from_records(out)
+    summary["ci_low"], summary["ci_high"] = zip(*summary.pop("ci"))
+    summary["p_vs_best"], summary["tied_with_best"] = np.nan, False
+    for _, column in summary[summary.candidate].groupby(["table", "direction", "bits"]):
+        best = column["mean"].idxmax()
+        summary.loc[best, ["p_vs_best", "tied_with_best"]] = 1.0, True
+        for index in column.index.drop(best):
+            a, b = summary.at[best, "ap"], summary.at[index, "ap"]
+            if a is not None and b is not None and len(a) == len(b):
+                p = sign_flip_p_value(a - b)
+                summary.loc[index, ["p_vs_best", "tied_with_best"]] = p, p >= LEVEL
+    return summary.drop(columns="ap")
 
 
-def pivot(summary: pd.DataFrame, dataset: str, bold) -> pd.DataFrame:
-    """Methods (unsupervised first, then supervised) x (direction, bits); the best mean per column in bold."""
-    part = summary[summary.dataset == dataset].copy()
-    best = part.groupby(["direction", "bits"])["mean"].transform("max")
-    part["text"] = [
-        bold(cell) if m == b else cell
-        for m, b, cell in zip(part["mean"], best, (f"{m:.4f}" + (f" ± {s:.4f}" if n > 1 else "")
-                                                    for m, s, n in zip(part["mean"], part["std"], part["seeds"])))]
+def published(dataset: str, preset: str, path: Path = PUBLISHED) -> pd.DataFrame:
+    """The published numbers for a dataset (and preset, where the file names one), as summary lines."""
+    if not path.exists():
+        return pd.DataFrame()
+    with open(path, newline="") as f:
+        lines = [r for r in csv.DictReader(f) if r["dataset"] == dataset and r.get("preset", preset) in ("", preset)]
+    return pd.DataFrame.from_records([
+        {"method": f"{r['method']} (published: {r['metric']}, {r['protocol']}, {r['backbone']})", "group": "published",
+         "direction": r["direction"], "bits": int(r["bits"]), "text": f"{float(r['value']):.3f}", "source": r["source"]}
+        for r in lines])
+
+
+def cell(mean: float, std: float, seeds: int, plus_minus: str) -> str:
+    return f"{mean:.4f}" + (f"{plus_minus}{std:.4f}" if seeds > 1 else "")
+
+
+def grid(summary: pd.DataFrame, table: str, bold, plus_minus: str) -> pd.DataFrame:
+    """Methods (unsupervised, supervised, then published numbers) x (direction, bits) for one table."""
+    part = summary[summary.table == table].copy()
+    part["text"] = [bold(cell(m, s, n, plus_minus)) if tied else cell(m, s, n, plus_minus)
+                    for m, s, n, tied in zip(part["mean"], part["std"], part["seeds"], part["tied_with_best"])]
     part["group"] = part.supervised.map({False: "unsupervised", True: "supervised"})
-    table = part.pivot_table(index=["group", "method"], columns=["direction", "bits"], values="text", aggfunc="first")
-    table = table.reindex(sorted(table.index, key=lambda k: (k[0] == "supervised", k[1])))
-    table.columns = [f"{DIRECTION_NAMES[d]} {b}" for d, b in table.columns]
-    return table.fillna("–")
+    first = part.iloc[0]
+    extra = published(first.dataset, first.preset)
+    if len(extra):
+        extra = extra[extra.bits.isin(part.bits.unique())]
+    part = pd.concat([part, extra]) if len(extra) else part
+    pivot = part.pivot_table(index=["group", "method"], columns=["direction", "bits"], values="text", aggfunc="first")
+    return pivot.reindex(sorted(pivot.index, key=lambda k: (GROUPS.index(k[0]), k[1]))).fillna("–")
 
 
-def caption(frame: pd.DataFrame, dataset: str) -> str:
-    first = frame[frame.dataset == dataset].iloc[0]
-    seeds = sorted(frame[frame.dataset == dataset].seed.unique())
-    return (f"mAP@all (protocol.md, stable ties), {first.protocol} protocol, {first.n_query} queries x "
-            f"{first.n_database} database, features {first.backbone}; mean ± std over run seeds "
-            f"{', '.join(map(str, seeds))} where more than one; best per column in bold.")
+def caption(frame: pd.DataFrame, summary: pd.DataFrame, table: str) -> str:
+    rows = frame[frame.table == table]
+    first = rows.iloc[0]
+    seeds = sorted(rows.seed.unique())
+    queries = ", ".join(sorted({f"{n:,}" for n in rows.n_query}))
+    metrics = " and ".join(sorted(rows.metric.unique()))
+    tested = summary[(summary.table == table) & summary.p_vs_best.notna()]
+    train = f", {int(first.n_train):,} training items" if pd.notna(first.n_train) else ""
+    return (f"{metrics} (docs/protocol.md; stable ties), {first.protocol} protocol: {first.n_query:,} queries, "
+            f"{first.n_database:,} database items{train}; features {first.backbone}. "
+            f"Mean ± sample std over run seeds {', '.join(map(str, seeds))} where more than one. Bold: the best "
+            f"hashing mean of each column and every method not distinguishable from it (two-sided paired "
+            f"sign-flip permutation test over the {queries} queries' AP, averaged over seeds; p ≥ {LEVEL})"
+            + ("" if len(tested) else " (no per-query AP: only the best is bold)") + ". Rows marked real-valued "
+            "rank by cosine similarity of features, not codes, and are not candidates for bold.")
 
 
 def latex_escape(text: str) -> str:
-    return text.replace("_", "\\_").replace("%", "\\%").replace("&", "\\&")
+    return (text.replace("\\", "\\textbackslash{}").replace("_", "\\_").replace("%", "\\%").replace("&", "\\&")
+            .replace("#", "\\#").replace("±", "$\\pm$").replace("≥", "$\\geq$").replace("–", "--")
+            .replace("->", "$\\to$"))
+
+
+def latex(grid_: pd.DataFrame, caption_text: str, table_label: str) -> str:
+    """A booktabs table: directions spanning their code lengths, one \\midrule between groups."""
+    columns = list(grid_.columns)
+    directions = list(dict.fromkeys(d for d, _ in columns))
+    header = " & " + " & ".join(f"\\multicolumn{{{sum(d == x for x, _ in columns)}}}{{c}}"
+                                f"{{{latex_escape(DIRECTION_NAMES[d])}}}" for d in directions) + " \\\\"
+    spans, start = [], 2
+    for d in directions:
+        width = sum(d == x for x, _ in columns)
+        spans.append(f"\\cmidrule(lr){{{start}-{start + width - 1}}}")
+        start += width
+    lines = ["\\begin{table}[t]", "\\centering", f"\\caption{{{latex_escape(caption_text)}}}",
+             f"\\label{{{table_label}}}", f"\\begin{{tabular}}{{l{'c' * len(columns)}}}", "\\toprule", header,
+             " ".join(spans), "Method & " + " & ".join(str(b) for _, b in columns) + " \\\\"]
+    for group in [g for g in GROUPS if g in grid_.index.get_level_values(0)]:
+        lines += ["\\midrule", f"\\multicolumn{{{len(columns) + 1}}}{{l}}{{\\textit{{{group}}}}} \\\\"]
+        for (_, method), values in grid_.loc[[group]].iterrows():
+            lines.append(latex_escape(method) + " & " + " & ".join(latex_escape(v) if "textbf" not in v else
+                                                                     v.replace("±", "$\\pm$") for v in values) + " \\\\")
+    return "\n".join(lines + ["\\bottomrule", "\\end{tabular}", "\\end{table}"]) + "\n"
 
 
 def build(results: Path, out_dir: Path, readme: Path | None, selection: dict | None = None) -> list[Path]:
@@ -127,15 +219,15 @@ def build(results: Path, out_dir: Path, readme: Path | None, selection: dict | N
     written = [out_dir / "tables.csv"]
     atomic_write_bytes(written[0], summary.to_csv(index=False).encode())
     sections = []
-    for dataset in sorted(summary.dataset.unique()):
-        text = caption(frame, dataset)
-        markdown = pivot(summary, dataset, lambda s: f"**{s}**").reset_index()
-        sections.append(f"**{dataset}**. {text}\n\n{markdown.to_markdown(index=False)}\n")
-        table = pivot(summary, dataset, lambda s: f"\\textbf{{{s}}}")
-        table.index = table.index.map(lambda key: (key[0], latex_escape(key[1])))
-        latex = table.to_latex(caption=latex_escape(f"{dataset}: {text}"), label=f"tab:{dataset.replace('_', '-')}", escape=False)
-        path = out_dir / f"{dataset}.tex"
-        atomic_write_bytes(path, latex.replace("±", "$\\pm$").encode())
+    for table in sorted(summary.table.unique()):
+        text = caption(frame, summary, table)
+        markdown = grid(summary, table, lambda s: f"**{s}**", " ± ")
+        markdown.columns = [f"{DIRECTION_NAMES[d]} {b}" for d, b in markdown.columns]
+        sections.append(f"**{table}**. {text}\n\n{markdown.reset_index().to_markdown(index=False)}\n")
+        slug = "".join(c if c.isalnum() else "-" for c in table).strip("-").replace("--", "-")
+        path = out_dir / f"{slug}.tex"
+        atomic_write_bytes(path, latex(grid(summary, table, lambda s: f"\\textbf{{{s}}}", "±"), f"{table}: {text}",
+                                       f"tab:{slug}").encode())
         written.append(path)
     if readme is not None:
         text = readme.read_text() if readme.exists() else ""

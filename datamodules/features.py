@@ -38,6 +38,15 @@ CLIP_DEFAULT = "openai/clip-vit-base-patch32"
 log = logging.getLogger("cmhb")
 
 
+def pretrained(loader, name: str):
+    """`loader(name)` (a transformers from_pretrained), a load failure named with its fix."""
+    try:
+        return loader(name)
+    except OSError as error:
+        raise DataError(f"{name}: cannot load the pretrained weights ({' '.join(str(error).split())[:200]}); without "
+                        "a network, give a local folder saved with save_pretrained") from error
+
+
 def load_image(item) -> Image.Image:
     """An image file's path, or a (height, width, 3) uint8 pixel array, as an RGB image."""
     if isinstance(item, np.ndarray):
@@ -97,12 +106,12 @@ class ClipImageEncoder(Encoder):
     def processor(self):
         from transformers import AutoImageProcessor
 
-        return AutoImageProcessor.from_pretrained(self.model_name)
+        return pretrained(AutoImageProcessor.from_pretrained, self.model_name)
 
     def load(self):
         from transformers import CLIPModel
 
-        return CLIPModel.from_pretrained(self.model_name).eval()
+        return pretrained(CLIPModel.from_pretrained, self.model_name).eval()
 
     @property
     def key(self) -> str:
@@ -141,12 +150,12 @@ class ClipTextEncoder(TextEncoder):
     def tokenizer(self):
         from transformers import AutoTokenizer
 
-        return AutoTokenizer.from_pretrained(self.model_name)
+        return pretrained(AutoTokenizer.from_pretrained, self.model_name)
 
     def load(self):
         from transformers import CLIPModel
 
-        return CLIPModel.from_pretrained(self.model_name).eval()
+        return pretrained(CLIPModel.from_pretrained, self.model_name).eval()
 
     @property
     def key(self) -> str:
@@ -242,12 +251,14 @@ def text_encoders() -> list[str]:
     return sorted(name for name, kinds in ENCODERS.items() if "text" in kinds)
 
 
-def make_encoder(backbone: str, modality: str, clip_model: str = CLIP_DEFAULT) -> Encoder:
+def make_encoder(backbone: str, modality: str, clip_model: str = CLIP_DEFAULT, clip_text_tokens: int = 77) -> Encoder:
     options = ENCODERS.get(backbone, {})
     if modality not in options:
         known = sorted(name for name, kinds in ENCODERS.items() if modality in kinds)
         raise ValueError(f"no {modality} backbone {backbone!r}; known: {known}")
-    return options[modality](clip_model) if backbone == "clip" else options[modality]()
+    if backbone != "clip":
+        return options[modality]()
+    return ClipTextEncoder(clip_model, clip_text_tokens) if modality == "text" else ClipImageEncoder(clip_model)
 
 
 def bag_of_words(tag_lists: Sequence[Sequence[str]], vocabulary: Sequence[str]) -> np.ndarray:
@@ -286,6 +297,55 @@ def cache_key(dataset: str, ids: Sequence[str], encoder: Encoder, extraction: Ex
     digest = hashlib.sha256(json.dumps([dataset, key, list(map(str, ids))]).encode()).hexdigest()[:16]
     safe = "".join(c if c.isalnum() or c in "-." else "_" for c in key)
     return f"{dataset}-{safe}-{digest}"
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    """Random views of a training image, as CAGAN's code makes them for frozen-backbone features: a horizontal
+    flip with probability 1/2, the shorter side resized to `resize`, a random `crop` x `crop` square. View
+    `v` of item `i` is the same on every run (seeded by `seed`, `i`, `v`)."""
+
+    views: int
+    resize: int = 256
+    crop: int = 224
+    seed: int = 0
+
+    @property
+    def key(self) -> str:
+        return f"flip-resize{self.resize}-crop{self.crop}-{self.views}views-seed{self.seed}"
+
+    def __call__(self, image: Image.Image, item: int, view: int) -> Image.Image:
+        rng = np.random.default_rng([self.seed, item, view])
+        if rng.random() < 0.5:
+            image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        scale = self.resize / min(image.size)
+        image = image.resize((max(self.resize, round(image.width * scale)), max(self.resize, round(image.height * scale))),
+                             Image.Resampling.BILINEAR)
+        left, top = rng.integers(0, image.width - self.crop + 1), rng.integers(0, image.height - self.crop + 1)
+        return image.crop((left, top, left + self.crop, top + self.crop))
+
+
+class AugmentedViews(Encoder):
+    """An image encoder applied to augmented views: items are (image, item number, view number)."""
+
+    modality = "image"
+
+    def __init__(self, encoder: Encoder, augmentation: Augmentation):
+        self.encoder, self.augmentation = encoder, augmentation
+
+    @property
+    def key(self) -> str:
+        return f"{self.encoder.key}+{self.augmentation.key}"
+
+    def preprocess(self, item) -> torch.Tensor:
+        image, number, view = item
+        return self.encoder.preprocess(np.asarray(self.augmentation(load_image(image), number, view)))
+
+    def forward(self, batch):
+        return self.encoder.forward(batch)
+
+    def load(self):
+        return self.encoder.net
 
 
 class _Preprocessed(Dataset):

@@ -67,7 +67,11 @@ class MIRFlickrDataModule(RetrievalDataModule):
 
     name = "mirflickr25k"
     protocols = {"standard": SplitProtocol("standard-2000q-10000t", n_query=2000, n_train=10000, n_val=1000),
-                 "mini": SplitProtocol("mini-100q-400t", n_query=100, n_train=400, n_val=100)}
+                 "mini": SplitProtocol("mini-100q-400t", n_query=100, n_train=400, n_val=100),
+                 # DJSRH's and CAGAN's code: 160 queries and 400 training items from the first label, 80 and 200
+                 # from each later one (2,000 and 5,000 in all)
+                 "per-label": SplitProtocol("per-label-2000q-5000t", n_train=5000, n_val=1000,
+                                            per_label=((160, 400), (80, 200)))}
 
     def __init__(self, *args, source: Literal["official", "lists", "mat"] = "official", download: bool = True,
                  base_url: str = BASE_URL, checksums: dict | None = None, only_with_images: bool = False,

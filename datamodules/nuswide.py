@@ -105,4 +105,7 @@ class NUSWIDETC10DataModule(NUSWIDEDataModule):
     concepts = 10
     mat_prefix = "nus-wide-tc10"
     protocols = {"standard": SplitProtocol("standard-2000q-5000t", n_query=2000, n_train=5000, n_val=1000),
-                 "mini": MINI}
+                 "mini": MINI,
+                 # CAGAN's code: 200 queries and 500 training items from each of the 10 labels in turn
+                 "per-label": SplitProtocol("per-label-2000q-5000t", n_train=5000, n_val=1000,
+                                            per_label=((200, 500), (200, 500)))}

@@ -36,6 +36,13 @@ class SplitProtocol:
     The database is every item but the queries (for an official split: the official training items),
     shuffled once with the split seed; the training set is a subset of the database and the
     validation set is carved from the database minus the training set.
+
+    per_label ((first test, first train), (test, train)): the queries and training items are drawn label by
+    label, as DJSRH's and CAGAN's code draws them: the first label gives `first test` queries and
+    `first train` training items, every later label `test` and `train` more among its items not drawn yet;
+    the training set is then filled up to `n_train` from the database.
+    queries_are_database: the queries are also the database (the test-as-database evaluation of the dual
+    adversarial GNN's code); the training set is drawn from the other items.
     """
 
     name: str
@@ -43,6 +50,8 @@ class SplitProtocol:
     n_train: int = 0
     n_val: int = 0
     official: bool = False
+    per_label: tuple[tuple[int, int], tuple[int, int]] | None = None
+    queries_are_database: bool = False
 
     def make(self, data: CrossModalData, seed: int, subset: int | None = None) -> Split:
         rng = np.random.default_rng(seed)
@@ -60,6 +69,11 @@ class SplitProtocol:
             query = np.intersect1d(data.official_split["query"], items)
             database = rng.permutation(np.intersect1d(data.official_split["train"], items))
             train = database.copy()
+        elif self.per_label:
+            query, train = self._per_label(data, items, rng, scale)
+            database = rng.permutation(np.setdiff1d(items, query))
+            fill = rng.permutation(np.setdiff1d(database, train))[:max(0, round(self.n_train * scale) - len(train))]
+            train = np.concatenate([train, fill])
         else:
             sizes = [max(1, round(s * scale)) for s in (self.n_query, self.n_train)]
             if sizes[0] + sizes[1] > len(items):
@@ -68,9 +82,24 @@ class SplitProtocol:
             order = rng.permutation(items)
             query, database = order[:sizes[0]], order[sizes[0]:]
             train = rng.permutation(database)[:sizes[1]]
-        spare = np.setdiff1d(database, train)
+        spare = np.setdiff1d(database, train)  # validation items: never queries, never training items
+        if self.queries_are_database:
+            database = rng.permutation(query)
         val = rng.permutation(spare)[:round(self.n_val * scale)]
         return Split(query=query, train=train, database=database, val=val)
+
+
+    def _per_label(self, data: CrossModalData, items: np.ndarray, rng, scale: float):
+        used = np.zeros(len(data), bool)
+        query, train = [], []
+        for label in range(data.labels.shape[1]):
+            n_test, n_train = (round(n * scale) for n in self.per_label[0 if label == 0 else 1])
+            candidates = rng.permutation(items[data.labels[items, label] == 1])
+            candidates = candidates[~used[candidates]]
+            query.append(candidates[:n_test])
+            train.append(candidates[n_test:n_test + n_train])
+            used[candidates[:n_test + n_train]] = True
+        return np.concatenate(query), np.concatenate(train)
 
 
 # A tiny random protocol for miniature test folders and CI subsets.

@@ -1,5 +1,6 @@
 """The LightningModule every hashing method shares: encoding, the evaluation loop, logging."""
 
+import time
 from abc import abstractmethod
 from typing import ClassVar, Protocol
 
@@ -10,7 +11,7 @@ from torch import nn
 
 from common.errors import TrainingDiverged
 from methods.heads import HashMLP, epoch_alpha
-from metrics import MAP_KS, CosineRetrieval, HammingRetrieval, RetrievalResult
+from metrics import MAP_KS, CosineResult, CosineRetrieval, HammingRetrieval, RetrievalResult
 
 DIRECTIONS = ("i2t", "t2i")  # image queries against the text database, and the reverse
 
@@ -24,6 +25,7 @@ class TrainingData(Protocol):
     batch_size: int
     drop_last: bool
     train_labels: np.ndarray  # (n_train, classes) multi-hot labels of the training items
+    text_is_bag_of_words: bool  # binary text features (tag or word presence), not a dense embedding
 
     def label_vectors(self, source: str) -> torch.Tensor:
         """One vector per label name (classes, d) from `source` (an encoder name or a file of word vectors)."""
@@ -35,10 +37,11 @@ class HashingModule(LightningModule):
     Evaluation (validation and test alike): the first loader holds the queries, the second the
     retrieval set. Query images are ranked against database texts (i2t) and query texts against
     database images (t2i). Results are logged as `<stage>/map_i2t`, `<stage>/map@50_t2i`, ... and
-    kept whole (curves too) in `self.results[stage]`. A `real_valued` method also gives `embed_image` /
+    kept whole (curves too) in `self.results[stage]`; the seconds the last evaluation's metrics took (both
+    directions, after encoding) in `self.metric_seconds`. A `real_valued` method also gives `embed_image` /
     `embed_text` (its real-valued common features) and `hash_embedding` (codes from them); the features'
     cosine mAP@all is logged as
-    `<stage>/cosine_map_i2t` ... and kept in `self.cosine_map[stage]`.
+    `<stage>/cosine_map_i2t` ... and kept in `self.cosine_results[stage]`.
     """
 
     name: ClassVar[str]
@@ -50,19 +53,23 @@ class HashingModule(LightningModule):
         if bits < 1:
             raise ValueError(f"bits must be positive, got {bits}")
         self.bits, self.image_dim, self.text_dim, self.num_classes = bits, image_dim, text_dim, num_classes
+        self.choices: dict[str, str] = {}  # settings decided from the data (from_datamodule), announced and recorded
         self.retrieval = nn.ModuleDict({d: HammingRetrieval(map_ks=map_ks) for d in DIRECTIONS})
         self.results: dict[str, dict[str, RetrievalResult]] = {}
         if self.real_valued:
             self.cosine = nn.ModuleDict({d: CosineRetrieval() for d in DIRECTIONS})
-            self.cosine_map: dict[str, dict[str, float]] = {}
+            self.cosine_results: dict[str, dict[str, CosineResult]] = {}
 
     @classmethod
     def from_datamodule(cls, data: TrainingData, bits: int, **options) -> "HashingModule":
         """The method for the (set-up) datamodule it will train on. Constructor parameters without a default
         come from the data here; `options` are the others (the config's `method` section). Methods that need
         more of the data (training labels, label vectors, the batch size) extend this."""
-        return cls(bits=bits, image_dim=data.image_dim, text_dim=data.text_dim, num_classes=data.num_classes,
-                   **options)
+        arguments = dict(bits=bits, image_dim=data.image_dim, text_dim=data.text_dim, num_classes=data.num_classes,
+                         **options)
+        model = cls(**arguments)
+        model.arguments = arguments  # with the trained state, enough to rebuild the method (benchmarks.artifacts)
+        return model
 
     @abstractmethod
     def encode_image(self, image: torch.Tensor) -> torch.Tensor:
@@ -114,14 +121,22 @@ class HashingModule(LightningModule):
             metric.update(batch["index"], items[direction], batch["labels"], database=database)
 
     def _evaluation_end(self, stage: str) -> None:
+        start = time.perf_counter()
         self.results[stage] = {direction: metric.compute() for direction, metric in self.retrieval.items()}
+        self.metric_seconds = {"hamming": time.perf_counter() - start}
         for direction, result in self.results[stage].items():
             for name, value in result.scalars(suffix=f"_{direction}").items():
                 self.log(f"{stage}/{name}", value, sync_dist=False)
         if self.real_valued:
-            self.cosine_map[stage] = {direction: metric.compute() for direction, metric in self.cosine.items()}
-            for direction, value in self.cosine_map[stage].items():
-                self.log(f"{stage}/cosine_map_{direction}", value, sync_dist=False)
+            start = time.perf_counter()
+            self.cosine_results[stage] = {direction: metric.compute() for direction, metric in self.cosine.items()}
+            self.metric_seconds["cosine"] = time.perf_counter() - start
+            for direction, result in self.cosine_results[stage].items():
+                self.log(f"{stage}/cosine_map_{direction}", result.map, sync_dist=False)
+        # What was scored, kept for saving (query and database codes or features, with labels, in index order).
+        self.evaluated = {direction: metric.collected() for direction, metric in self.retrieval.items()}
+        if self.real_valued:
+            self.evaluated.update({f"cosine_{d}": metric.collected() for d, metric in self.cosine.items()})
         for metric in [*self.retrieval.values(), *(self.cosine.values() if self.real_valued else ())]:
             metric.reset()
 

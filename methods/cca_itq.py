@@ -8,7 +8,8 @@ from methods.base import ClosedFormHashing
 def inverse_sqrt(covariance: torch.Tensor, reg: float) -> torch.Tensor:
     """(C + reg * mean eigenvalue * I)^(-1/2) of a symmetric positive semi-definite C."""
     d = covariance.shape[0]
-    eigenvalues, vectors = torch.linalg.eigh(covariance + reg * covariance.trace() / d * torch.eye(d, dtype=covariance.dtype))
+    ridge = reg * covariance.trace() / d * torch.eye(d, dtype=covariance.dtype, device=covariance.device)
+    eigenvalues, vectors = torch.linalg.eigh(covariance + ridge)
     return vectors @ torch.diag(eigenvalues.clamp_min(1e-12).rsqrt()) @ vectors.T
 
 
@@ -22,7 +23,7 @@ def cca(x: torch.Tensor, y: torch.Tensor, dims: int, reg: float) -> tuple[torch.
 
 def itq_rotation(v: torch.Tensor, iterations: int) -> torch.Tensor:
     """Orthogonal R minimising ||sign(V R) - V R||: alternate the codes and a Procrustes rotation."""
-    rotation, _ = torch.linalg.qr(torch.randn(v.shape[1], v.shape[1], dtype=v.dtype))
+    rotation, _ = torch.linalg.qr(torch.randn(v.shape[1], v.shape[1], dtype=v.dtype, device=v.device))
     for _ in range(iterations):
         codes = torch.where(v @ rotation >= 0, 1.0, -1.0).to(v.dtype)
         u, _, vt = torch.linalg.svd(codes.T @ v)

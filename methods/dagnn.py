@@ -47,7 +47,8 @@ class DAGNN(HashingModule):
     L_gan the discriminators' cross-entropy. Codes H = tanh(Linear(1024, bits)(F)).
     Retrieval: Hamming on sign(H) (the suite's tables) and cosine on F (`cosine_map_*`, real-valued).
 
-    ASSUMPTIONS (config options): the hashing head and its losses (`w_code` 1, `w_quant` 0.1);
+    ASSUMPTIONS (config options): the hashing head and its losses (`w_code` 1, `w_quant` 0.1), which also
+    train the encoders unless `detach_hash_head` (then the codes come from the authors' model, unchanged);
     `label_embeddings_from` minilm: the label vectors the data side gives for the label names (the
     code's 300-d GloVe vectors are not available offline; a GloVe text file or the authors' .mat files
     reproduce them), or `random` (300-d, learned). P-GNN keeps given label vectors fixed.
@@ -66,6 +67,7 @@ class DAGNN(HashingModule):
                  gnn_layers: int = 5, reweightings: int = 8, threshold: float = 0.4, mix: float = 0.5,
                  cooccurrence_weight: float = 0.5, alpha: float = 0.5, beta: float = 2.0, tau: float = 0.22,
                  gamma: float = 0.14, logit_scale: float = 1.06, w_code: float = 1.0, w_quant: float = 0.1,
+                 detach_hash_head: bool = False,
                  lr: float = 5e-5, betas: tuple[float, float] = (0.5, 0.999), **kwargs):
         super().__init__(bits, image_dim, text_dim, num_classes, **kwargs)
         if image_dim is None or text_dim is None:
@@ -131,7 +133,10 @@ class DAGNN(HashingModule):
         image, text, labels = batch["image"], batch["text"], batch["labels"]
         f_i, f_t = self.embed_image(image), self.embed_text(text)
         w = self.label_classifiers()
-        h_i, h_t = torch.tanh(self.hash_embedding(f_i, "image")), torch.tanh(self.hash_embedding(f_t, "text"))
+        # With detach_hash_head the codes' losses train the hashing head alone: the common features (and
+        # with them the cosine retrieval) are exactly the authors' real-valued model.
+        g_i, g_t = (f_i.detach(), f_t.detach()) if hp.detach_hash_head else (f_i, f_t)
+        h_i, h_t = torch.tanh(self.hash_embedding(g_i, "image")), torch.tanh(self.hash_embedding(g_t, "text"))
         terms = {
             "cla": label_regression(cosine(f_i, w), labels) + label_regression(cosine(f_t, w), labels),
             "feat": self.feature_loss(f_i, f_t, labels),

@@ -23,7 +23,11 @@ class ClipTokens(nn.Module):
         super().__init__()
         from transformers import CLIPModel
 
-        self.clip = CLIPModel.from_pretrained(model)
+        try:
+            self.clip = CLIPModel.from_pretrained(model)
+        except OSError as error:
+            raise ValueError(f"cannot load CLIP {model!r} ({' '.join(str(error).split())[:200]}); without a network, "
+                             "give a local folder saved with save_pretrained as --method.clip_model") from error
         self.eos_token_id = self.clip.config.text_config.eos_token_id
         self.width = self.clip.config.projection_dim
 
@@ -65,17 +69,19 @@ class EGATH(HashingModule):
     transformer layer runs over CLIP's projected tokens and reads out CLS / the end token; triplets are
     batch-hard on cosine distance with `margin` 0.4; weights 1 : 1 : 1 : 0.1; AdamW with linear warm-up
     over `warmup` of the steps, then cosine decay. In end-to-end mode texts use the datamodule's CLIP
-    token length (77), not the paper's 32.
+    token length (`data.clip_text_tokens`, 77; the paper preset sets the paper's 32). `gat_layer`: `pyg`
+    (torch_geometric's GATConv: a bias, Xavier gain 1) or `authors` (as gat.py: no bias, gain 1.414).
     """
 
     name = "egath"
     supervised = True
 
     def __init__(self, bits: int, image_dim: int | None, text_dim: int | None, num_classes: int,
-                 train_labels: torch.Tensor, mode: Literal["features", "end_to_end"] = "features", clip_model: str = "openai/clip-vit-base-patch32",
-                 width: int = 512, label_dim: int = 300, gat_hidden: int = 1024, threshold: float = 0.4,
-                 attention_dropout: float = 0.3, margin: float = 0.4, w_cls: float = 1.0, w_sim: float = 1.0,
-                 w_tri: float = 1.0, w_quant: float = 0.1, lr: float = 1e-3, backbone_lr: float = 1e-5,
+                 train_labels: torch.Tensor, mode: Literal["features", "end_to_end"] = "features",
+                 clip_model: str = "openai/clip-vit-base-patch32", width: int = 512, label_dim: int = 300,
+                 gat_hidden: int = 1024, threshold: float = 0.4, attention_dropout: float = 0.3,
+                 gat_layer: Literal["pyg", "authors"] = "pyg", margin: float = 0.4, w_cls: float = 1.0,
+                 w_sim: float = 1.0, w_tri: float = 1.0, w_quant: float = 0.1, lr: float = 1e-3, backbone_lr: float = 1e-5,
                  weight_decay: float = 0.2, warmup: float = 0.1, **kwargs):
         super().__init__(bits, image_dim, text_dim, num_classes, **kwargs)
         self.save_hyperparameters(ignore=["train_labels"])
@@ -91,10 +97,13 @@ class EGATH(HashingModule):
         self.image_context, self.text_context = TokenContext(width), TokenContext(width)
         self.image_head, self.text_head = nn.Linear(width, bits), nn.Linear(width, bits)
         self.label_embeddings = nn.Parameter(torch.randn(num_classes, label_dim) / math.sqrt(label_dim))
-        self.classifier = LabelGraphAttention(label_dim, gat_hidden, bits, attention_dropout)
+        self.classifier = LabelGraphAttention(label_dim, gat_hidden, bits, attention_dropout, gat_layer == "authors")
 
     @classmethod
     def from_datamodule(cls, data, bits: int, **options) -> "EGATH":
+        if options.get("mode") == "end_to_end" and data.image_dim is not None:
+            raise ValueError("mode=end_to_end fine-tunes CLIP on images, but this dataset's batches carry "
+                             "features: give a dataset with raw images and data.raw=true, or mode=features")
         return super().from_datamodule(data, bits, train_labels=torch.as_tensor(data.train_labels), **options)
 
     def encode_image(self, image):
@@ -105,8 +114,8 @@ class EGATH(HashingModule):
 
     def losses(self, batch: dict) -> dict[str, torch.Tensor]:
         hp = self.hparams
-        labels = batch["labels"]
         h_i, h_t = torch.tanh(self.encode_image(batch["image"])), torch.tanh(self.encode_text(batch["text"]))
+        labels = batch["labels"].to(h_i.dtype)
         w_cls = self.classifier(self.label_embeddings, self.edge_index)
         s = label_similarity(labels, labels)
         relevant = s > 0

@@ -56,13 +56,13 @@ def label_cooccurrence(labels: torch.Tensor, threshold: float) -> torch.Tensor:
     labels = labels.float()
     counts = labels.T @ labels
     conditional = counts / counts.diagonal().clamp_min(1)[:, None]
-    return (conditional >= threshold) & ~torch.eye(len(counts), dtype=torch.bool)
+    return (conditional >= threshold) & ~torch.eye(len(counts), dtype=torch.bool, device=labels.device)
 
 
 def label_cooccurrence_graph(labels: torch.Tensor, threshold: float) -> torch.Tensor:
     """label_cooccurrence with self-loops as edge_index (2, E): an edge j -> i for each A[i, j] = 1
     (label i gathers from label j)."""
-    adjacency = label_cooccurrence(labels, threshold) | torch.eye(labels.shape[1], dtype=torch.bool)
+    adjacency = label_cooccurrence(labels, threshold) | torch.eye(labels.shape[1], dtype=torch.bool, device=labels.device)
     target, source = adjacency.nonzero(as_tuple=True)
     return torch.stack([source, target])
 
@@ -77,7 +77,7 @@ def symmetric_normalized(adjacency: torch.Tensor) -> torch.Tensor:
 def probabilistic_label_adjacency(labels: torch.Tensor, threshold: float, weight: float = 0.5) -> torch.Tensor:
     """P-GNN's label graph: `weight` times the binarised conditional co-occurrence plus the identity,
     normalised by symmetric_normalized, so label i gathers from label j when P(i | j) >= threshold."""
-    adjacency = weight * label_cooccurrence(labels, threshold).float() + torch.eye(labels.shape[1])
+    adjacency = weight * label_cooccurrence(labels, threshold).float() + torch.eye(labels.shape[1], device=labels.device)
     return symmetric_normalized(adjacency)
 
 
@@ -98,5 +98,5 @@ def iterative_label_adjacency(embeddings: torch.Tensor, reweightings: torch.Tens
 
 
 def label_similarity(labels_a: torch.Tensor, labels_b: torch.Tensor) -> torch.Tensor:
-    """+1 where two items share at least one label, -1 elsewhere."""
-    return 2 * ((labels_a.float() @ labels_b.float().T) > 0).float() - 1
+    """+1 where two items share at least one label, -1 elsewhere (in the labels' floating dtype)."""
+    return 2 * ((labels_a @ labels_b.T) > 0).to(labels_a.dtype) - 1

@@ -43,14 +43,26 @@ class AdaptiveGraphNetwork(nn.Module):
 
 class LabelGraphAttention(nn.Module):
     """Two single-head graph attention layers over the label graph (EGATH's label classifier):
-    label embeddings -> hidden -> LeakyReLU(0.2) -> out. The output row of each label is its classifier."""
+    label embeddings -> hidden -> LeakyReLU(0.2) -> out. The output row of each label is its classifier.
 
-    def __init__(self, in_dim: int, hidden: int, out_dim: int, attention_dropout: float):
+    `authors_layer`: the layers as the authors' gat.py builds them: no bias, and the weights and the attention
+    vector drawn Xavier-uniform with gain 1.414 (the attention vector as one (2 x out, 1) matrix, the first half
+    scoring the gathering label, the second the gathered one). Otherwise torch_geometric's GATConv defaults
+    (a bias, gain 1)."""
+
+    def __init__(self, in_dim: int, hidden: int, out_dim: int, attention_dropout: float, authors_layer: bool = False):
         super().__init__()
         from torch_geometric.nn import GATConv
 
-        self.gat1 = GATConv(in_dim, hidden, heads=1, dropout=attention_dropout, add_self_loops=False)
-        self.gat2 = GATConv(hidden, out_dim, heads=1, dropout=attention_dropout, add_self_loops=False)
+        self.gat1, self.gat2 = (GATConv(a, b, heads=1, dropout=attention_dropout, add_self_loops=False,
+                                        bias=not authors_layer) for a, b in ((in_dim, hidden), (hidden, out_dim)))
+        if authors_layer:
+            for layer in (self.gat1, self.gat2):
+                nn.init.xavier_uniform_(layer.lin.weight, gain=1.414)
+                attention = nn.init.xavier_uniform_(torch.empty(2 * layer.out_channels, 1), gain=1.414)
+                with torch.no_grad():
+                    layer.att_dst.copy_(attention[:layer.out_channels].view_as(layer.att_dst))
+                    layer.att_src.copy_(attention[layer.out_channels:].view_as(layer.att_src))
 
     def forward(self, nodes: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:
         return self.gat2(nn.functional.leaky_relu(self.gat1(nodes, edge_index), 0.2), edge_index)

@@ -34,7 +34,7 @@ def cross_modal_triplet(anchors: torch.Tensor, others: torch.Tensor, relevant: t
 
 def label_regression(predictions: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Mean Euclidean distance between each item's predicted label scores and its multi-hot labels."""
-    return (predictions - labels.float()).norm(dim=1).mean()
+    return (predictions - labels.to(predictions.dtype)).norm(dim=1).mean()
 
 
 def soft_contrastive(x: torch.Tensor, y: torch.Tensor, labels: torch.Tensor, tau: float, gamma: float,
@@ -45,9 +45,10 @@ def soft_contrastive(x: torch.Tensor, y: torch.Tensor, labels: torch.Tensor, tau
     Positives are weighted by the label overlap G = min(L L', 1), each row normalised to sum 1: across
     modalities in both directions (i -> j and j -> i, G includes the pair itself), and within each
     modality with weight gamma (the item itself excluded)."""
-    g = (labels.float() @ labels.float().T).clamp(max=1)
+    labels = labels.to(x.dtype)
+    g = (labels @ labels.T).clamp(max=1)
     inter = g / g.sum(1, keepdim=True).clamp_min(1e-6)
-    g_intra = (g - torch.eye(len(g), device=g.device)).clamp_min(0)
+    g_intra = (g - torch.eye(len(g), dtype=g.dtype, device=g.device)).clamp_min(0)
     intra = g_intra / g_intra.sum(1, keepdim=True).clamp_min(1e-6)
 
     def log_likelihood(s: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -62,7 +63,8 @@ def soft_contrastive(x: torch.Tensor, y: torch.Tensor, labels: torch.Tensor, tau
 def multilabel_likelihood(x: torch.Tensor, y: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """DAGNN's (AAAI 2021) pairwise likelihood of the label overlap S = L L' (shared label counts) given
     theta = cos / 2: mean of log(1 + e^theta) - S theta, over the x-x, x-y and y-y pairs."""
-    s = labels.float() @ labels.float().T
+    labels = labels.to(x.dtype)
+    s = labels @ labels.T
 
     def term(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         theta = cosine(a, b) / 2

@@ -3,6 +3,8 @@ Unsupervised. RE-IMPLEMENTATION FROM THE ABSTRACT: no public code exists, and th
 (docs/methods.md, SGRN) places the abstract's parts in the DJSRH / JDSH / DGCPN family.
 """
 
+from typing import Literal
+
 import torch
 
 from methods.base import HashMLPPair
@@ -23,6 +25,11 @@ class SGRN(HashMLPPair):
     a, b, e, mu, the weights and the optimiser settings. Not an option: the abstract's terms between one
     modality's real-valued features and the other's codes need equal widths, so they use h, the
     real-valued output of the hash layer before tanh (the 4,096-d Z cannot be compared with c-bit codes).
+
+    `real_target` fits the l_r terms to a target the real-valued feature can reach: Z = ReLU(a) has
+    cos(Z, Z) >= 0, so `signed` (Z against S*, as the abstract reads) pushes against negative entries it can
+    never meet; `rescaled` compares Z with S* mapped to [0, 1], (S* / mu + 1) / 2; `preactivation` uses the
+    hidden layer before its ReLU, a, whose cosines span [-1, 1], against S*.
     """
 
     name = "sgrn"
@@ -31,7 +38,8 @@ class SGRN(HashMLPPair):
                  k_ratio: float = 0.15, a: float = 0.6, b: float = 0.5, e: float = 0.3, mu: float = 1.4,
                  w_intra: float = 0.1, w_inter: float = 1.0, l_r: float = 0.5, w_quant: float = 0.1,
                  image_lr: float = 0.001, text_lr: float = 0.01, momentum: float = 0.9, weight_decay: float = 5e-4,
-                 batch_norm: bool = True, **kwargs):
+                 batch_norm: bool = True, real_target: Literal["signed", "rescaled", "preactivation"] = "rescaled",
+                 **kwargs):
         super().__init__(bits, image_dim, text_dim, num_classes, hidden, batch_norm, **kwargs)
         self.save_hyperparameters()
 
@@ -41,14 +49,23 @@ class SGRN(HashMLPPair):
         return hp.mu * global_reconstruction(local_rebased_similarity(image, k, hp.a),
                                              local_rebased_similarity(text, k, hp.a), hp.b, hp.e)
 
+    def real_features(self, hidden: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(the real-valued feature, its target) as `real_target` says (class docstring)."""
+        mode = self.hparams.real_target
+        if mode == "preactivation":
+            return hidden, target
+        features = torch.relu(hidden)
+        return features, target if mode == "signed" else ((target / self.hparams.mu + 1) / 2).clamp(0, 1)
+
     def pair_losses(self, image: torch.Tensor, text: torch.Tensor, alpha: float) -> dict[str, torch.Tensor]:
         hp = self.hparams
         s = self.target(image, text)
-        (h_i, z_i), (h_t, z_t) = self.image_hash(image), self.text_hash(text)
+        (h_i, a_i), (h_t, a_t) = self.image_hash(image), self.text_hash(text)
+        (z_i, s_z), (z_t, _) = self.real_features(a_i, s), self.real_features(a_t, s)
         b_i, b_t = torch.tanh(alpha * h_i), torch.tanh(alpha * h_t)
         terms = {
-            "intra": sum(similarity_mse(b, b, s) + hp.l_r * similarity_mse(z, z, s) for b, z in ((b_i, z_i), (b_t, z_t))),
-            "inter": (similarity_mse(b_i, b_t, s) + hp.l_r * similarity_mse(z_i, z_t, s)
+            "intra": sum(similarity_mse(b, b, s) + hp.l_r * similarity_mse(z, z, s_z) for b, z in ((b_i, z_i), (b_t, z_t))),
+            "inter": (similarity_mse(b_i, b_t, s) + hp.l_r * similarity_mse(z_i, z_t, s_z)
                       + similarity_mse(h_i, b_t, s) + similarity_mse(b_i, h_t, s)),
             "quant": quantization(b_i) + quantization(b_t),
         }

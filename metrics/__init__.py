@@ -1,11 +1,12 @@
-"""Evaluation protocol of the suite: Hamming ranking metrics as functions and a torchmetrics Metric."""
+"""Evaluation protocol of the suite: Hamming (and cosine) ranking metrics as functions and torchmetrics Metrics."""
 
 from metrics.functional import (
                                 MAP_KS,
                                 PRECISION_KS,
+                                CosineResult,
                                 RetrievalResult,
                                 binarize,
-                                cosine_mean_average_precision,
+                                cosine_retrieval,
                                 hamming_distance,
                                 mean_average_precision,
                                 pack_codes,
@@ -13,6 +14,6 @@ from metrics.functional import (
 )
 from metrics.retrieval import CosineRetrieval, HammingRetrieval
 
-__all__ = ["MAP_KS", "PRECISION_KS", "CosineRetrieval", "HammingRetrieval", "RetrievalResult", "binarize",
-           "cosine_mean_average_precision", "hamming_distance",
-           "mean_average_precision", "pack_codes", "retrieval_metrics"]
+__all__ = ["MAP_KS", "PRECISION_KS", "CosineResult", "CosineRetrieval", "HammingRetrieval", "RetrievalResult",
+           "binarize", "cosine_retrieval", "hamming_distance", "mean_average_precision", "pack_codes",
+           "retrieval_metrics"]

@@ -159,3 +159,60 @@ def rank_statistics(query, query_labels, database, database_labels, nbits, cutof
             precision_sum_first_rel[i, c] = precision_before[rel_cut_group[c]] + partial_first_rel[c]
     return (ap, ap_tie, n_rel, rel_in_top, precision_sum_top, precision_sum_first_rel,
             within_radius, rel_within_radius)
+
+
+@njit(inline="always")
+def _radix_pass(keys, index, keys_out, index_out, shift, width):
+    """One stable counting-sort pass of (key, index) pairs on the `width` bits of the key above `shift`."""
+    buckets = 1 << width
+    mask = np.uint32(buckets - 1)
+    counts = np.zeros(buckets + 1, np.int64)
+    for j in range(keys.shape[0]):
+        counts[((keys[j] >> shift) & mask) + 1] += 1
+    for b in range(buckets):
+        counts[b + 1] += counts[b]
+    for j in range(keys.shape[0]):
+        b = (keys[j] >> shift) & mask
+        keys_out[counts[b]] = keys[j]
+        index_out[counts[b]] = index[j]
+        counts[b] += 1
+
+
+@njit(parallel=True, cache=True)
+def similarity_average_precision(similarities, query_labels, database_labels):
+    """AP@all of each row of `similarities` (float32, queries x database): the database ranked by descending
+    similarity, ties by database position. A stable LSD radix sort (three passes of 11, 11 and 10 bits) of an
+    order-preserving integer form of each similarity, then one walk down the ranking.
+    Returns (AP per query, relevant count per query)."""
+    nq, n = similarities.shape
+    ap = np.zeros(nq)
+    n_rel = np.zeros(nq, np.int64)
+    for i in prange(nq):
+        raw = similarities[i].view(np.uint32)
+        keys = np.empty(n, np.uint32)
+        index = np.empty(n, np.int32)
+        relevant = np.empty(n, np.bool_)
+        for j in range(n):
+            bits = raw[j]
+            if bits == np.uint32(0x80000000):  # -0.0 ranks as +0.0
+                bits = np.uint32(0)
+            # Descending order as ascending unsigned integers: positives (sign bit clear) come first,
+            # larger first; negatives after them, nearer zero first.
+            keys[j] = bits if bits & np.uint32(0x80000000) else bits ^ np.uint32(0x7FFFFFFF)
+            index[j] = j
+            relevant[j] = _shares_label(query_labels[i], database_labels[j])
+        keys_tmp = np.empty(n, np.uint32)
+        index_tmp = np.empty(n, np.int32)
+        _radix_pass(keys, index, keys_tmp, index_tmp, 0, 11)
+        _radix_pass(keys_tmp, index_tmp, keys, index, 11, 11)
+        _radix_pass(keys, index, keys_tmp, index_tmp, 22, 10)
+        hits = 0
+        total = 0.0
+        for r in range(n):
+            if relevant[index_tmp[r]]:
+                hits += 1
+                total += hits / (r + 1)
+        n_rel[i] = hits
+        if hits:
+            ap[i] = total / hits
+    return ap, n_rel

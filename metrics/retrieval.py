@@ -1,10 +1,11 @@
 """A torchmetrics Metric that accumulates codes with their indices and scores one direction at the end."""
 
+import numpy as np
 import torch
 from torchmetrics import Metric
 from torchmetrics.utilities.data import dim_zero_cat
 
-from metrics.functional import MAP_KS, PRECISION_KS, RetrievalResult, cosine_mean_average_precision, retrieval_metrics
+from metrics.functional import MAP_KS, PRECISION_KS, CosineResult, RetrievalResult, cosine_retrieval, retrieval_metrics
 
 
 class HammingRetrieval(Metric):
@@ -50,6 +51,12 @@ class HammingRetrieval(Metric):
         order = first_occurrence_in_index_order(index)
         return dim_zero_cat(getattr(self, f"{role}_codes"))[order], dim_zero_cat(getattr(self, f"{role}_labels"))[order]
 
+    def collected(self) -> dict[str, np.ndarray]:
+        """The accumulated query and database items in index order: codes (or features) and labels."""
+        (qc, ql), (dc, dl) = self._collected("query"), self._collected("database")
+        return {"query_codes": qc.cpu().numpy(), "query_labels": ql.cpu().numpy(),
+                "database_codes": dc.cpu().numpy(), "database_labels": dl.cpu().numpy()}
+
     def compute(self) -> RetrievalResult:
         query_codes, query_labels = self._collected("query")
         database_codes, database_labels = self._collected("database")
@@ -58,14 +65,14 @@ class HammingRetrieval(Metric):
 
 
 class CosineRetrieval(HammingRetrieval):
-    """The same accumulation for real-valued features, scored by cosine mAP@all (a float)."""
+    """The same accumulation for real-valued features, scored by cosine mAP@all."""
 
     @staticmethod
     def _stored(codes: torch.Tensor) -> torch.Tensor:
         return codes.float()
 
-    def compute(self) -> float:
-        return cosine_mean_average_precision(*self._collected("query"), *self._collected("database"))
+    def compute(self) -> CosineResult:
+        return cosine_retrieval(*self._collected("query"), *self._collected("database"))
 
 
 def first_occurrence_in_index_order(index: torch.Tensor) -> torch.Tensor:

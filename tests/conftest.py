@@ -2,8 +2,12 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
+
+from datamodules.mirflickr import LABELS
 
 # The project's real test data (MIRFlickr photos, lists and .mat files) beside the checkout, or where
 # CMHB_SHARED_DATA points (CI points it at an empty folder once, to prove the suite passes without it).
@@ -61,3 +65,20 @@ def tiny_clip(tmp_path_factory):
     tokenizer.save_pretrained(folder)
     CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(folder)
     return str(folder)
+
+
+@pytest.fixture
+def photo_lists(tmp_path) -> Path:
+    """A MIRFlickr text-list folder of 520 generated photos: a raw-image pipeline without the real data."""
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "lists"
+    (folder / "images").mkdir(parents=True)
+    rows = []
+    for k in range(1, 521):
+        Image.fromarray(rng.integers(0, 255, (30 + k % 40, 50, 3), dtype=np.uint8)).save(folder / "images" / f"im{k}.jpg")
+        rows.append(" ".join("1" if j == k % 3 else "0" for j in range(len(LABELS))))
+    (folder / "all_imgs.txt").write_text("".join(f"mirflickr/im{k}.jpg\n" for k in range(1, 521)))
+    (folder / "all_tags.txt").write_text("".join(f"sky,tag{k % 5}\n" for k in range(1, 521)))
+    (folder / "all_labels.txt").write_text("\n".join(rows) + "\n")
+    (folder / "TagList.txt").write_text("sky\n" + "".join(f"tag{i}\n" for i in range(5)))
+    return folder

@@ -24,7 +24,7 @@ def main(devices: int, cache_dir: str, out: str) -> None:
     if trainer.is_global_zero:
         results = model.results["test"]
         numbers = {f"{name}_{d}": value for d, r in results.items() for name, value in r.scalars().items()}
-        numbers.update({f"cosine_{d}": value for d, value in model.cosine_map["test"].items()})
+        numbers.update({f"cosine_{d}": result.map for d, result in model.cosine_results["test"].items()})
         numbers.update(world_size=trainer.world_size, n_query=len(data.split.query), n_database=len(data.split.database))
         with open(out, "w") as f:
             json.dump(numbers, f)

@@ -29,6 +29,16 @@ def ranked_relevance(query_codes, query_labels, database_codes, database_labels)
     return [rel[i][np.argsort(dist[i], kind="stable")].astype(int) for i in range(len(dist))]
 
 
+def cosine_ranked_relevance(query, query_labels, database, database_labels):
+    """Per query, relevance of the database in (descending float64 cosine, position) order."""
+    q = np.asarray(query, np.float64)
+    d = np.asarray(database, np.float64)
+    q = q / np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)  # a zero row has similarity 0
+    d = d / np.maximum(np.linalg.norm(d, axis=1, keepdims=True), 1e-12)
+    rel = relevance(query_labels, database_labels)
+    return [rel[i][np.argsort(-(q[i] @ d.T), kind="stable")].astype(int) for i in range(len(q))]
+
+
 def average_precision(ranked: np.ndarray, k: int | None = None) -> float:
     """AP over the first k results divided by the relevant items inside them (0 when none)."""
     top = ranked if k is None else ranked[:k]

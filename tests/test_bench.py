@@ -15,7 +15,7 @@ def test_resolution_order_and_hash():
     assert config["method"] == {"reg": 0.5, "correlation_power": 4.0, "itq_iterations": 50}
     assert config["data"]["text_features"] == "tfidf" and config["data"]["data_dir"] == "/elsewhere"
     assert config["run"] == {"method": "cca_itq", "dataset": "wikipedia", "datamodule": "wikipedia", "bits": 32,
-                             "seed": 0}
+                             "seed": 0, "preset": "common", "paper_metric": None}
     # Where the data lives is not part of the hash; what decides the numbers is.
     assert config_hash(config) == config_hash(resolve("cca_itq", "wikipedia", 32, 0, ["--method.reg=0.5"]))
     assert config_hash(config) != config_hash(resolve("cca_itq", "wikipedia", 32, 1, ["--method.reg=0.5"]))
@@ -85,8 +85,9 @@ def test_list_names_methods_and_datasets(capsys):
 
 def test_rows_append_and_read_back(tmp_path):
     path = tmp_path / "rows.jsonl"
-    append_row(path, {"a": 1})
-    append_row(path, {"a": 2})
+    row = dict.fromkeys(("method", "dataset", "bits", "seed", "config_hash", "map_i2t", "map_t2i"), 0)
+    append_row(path, {**row, "a": 1})
+    append_row(path, {**row, "a": 2})
     assert [r["a"] for r in read_rows(path)] == [1, 2]
 
 

@@ -67,7 +67,8 @@ def test_adaptive_graph_needs_full_batches():
 
 def test_loss_is_the_weighted_sum_of_its_terms():
     torch.manual_seed(0)
-    model = METHODS["cagan"](bits=8, image_dim=6, text_dim=5, num_classes=3, batch_size=4, hidden=16)
+    model = METHODS["cagan"](bits=8, image_dim=6, text_dim=5, num_classes=3, batch_size=4, hidden=16,
+                             text_similarity="shared_tags")
     image, text = torch.randn(4, 6), (torch.rand(4, 5) < 0.5).float()
     terms = model.pair_losses(image, text, alpha=1.5)
     assert terms["loss"].item() == pytest.approx(

@@ -22,7 +22,7 @@ import torch
 
 from metrics import (
     CosineRetrieval,
-    cosine_mean_average_precision,
+    cosine_retrieval,
     hamming_distance,
     mean_average_precision,
     retrieval_metrics,
@@ -101,11 +101,20 @@ def test_cosine_map_by_hand():
     database = torch.tensor([[1.0, 0.0], [0.0, 1.0], [2.0, 0.0]])
     database_labels = torch.tensor([[0, 1, 0], [1, 0, 0], [1, 1, 0]])
     query, query_labels = torch.tensor([[1.0, 0.0], [1.0, 1.0]]), torch.tensor([[1, 0, 0], [0, 0, 1]])
-    assert cosine_mean_average_precision(query[:1], query_labels[:1], database, database_labels) == pytest.approx(7 / 12)
-    assert cosine_mean_average_precision(query, query_labels, database, database_labels, chunk=1) == pytest.approx(7 / 24)
+    assert cosine_retrieval(query[:1], query_labels[:1], database, database_labels).map == pytest.approx(7 / 12)
+    result = cosine_retrieval(query, query_labels, database, database_labels, block_bytes=1)  # one query a block
+    assert result.map == pytest.approx(7 / 24) and np.allclose(result.ap, [7 / 12, 0]) and result.empty_queries == 1
     # The Metric puts items back in index order and drops padded repeats, as HammingRetrieval does.
     metric = CosineRetrieval()
     metric.update(torch.tensor([2, 0]), database[[2, 0]], database_labels[[2, 0]], database=True)
     metric.update(torch.tensor([1, 2]), database[[1, 2]], database_labels[[1, 2]], database=True)
     metric.update(torch.tensor([0, 1, 0]), query[[0, 1, 0]], query_labels[[0, 1, 0]], database=False)
-    assert metric.compute() == pytest.approx(7 / 24)
+    assert metric.compute().map == pytest.approx(7 / 24)
+
+
+def test_cosine_ranks_negative_similarities_below_positive_ones_by_hand():
+    """Query (1, 0), label A. Cosines: (-1, 0) [A] -1; (-1, 1) [B] -0.71; (0, 1) [A] 0; (1, 1) [B] 0.71.
+    Descending: B, A, B, A: relevant at ranks 2 and 4, AP = (1/2 + 2/4) / 2 = 1/2."""
+    database = torch.tensor([[-1.0, 0.0], [-1.0, 1.0], [0.0, 1.0], [1.0, 1.0]])
+    labels = torch.tensor([[1, 0], [0, 1], [1, 0], [0, 1]])
+    assert cosine_retrieval(torch.tensor([[1.0, 0.0]]), torch.tensor([[1, 0]]), database, labels).map == pytest.approx(0.5)

@@ -5,7 +5,7 @@ import pytest
 import torch
 from torchmetrics.retrieval import RetrievalMAP
 
-from metrics import HammingRetrieval, hamming_distance, retrieval_metrics
+from metrics import HammingRetrieval, cosine_retrieval, hamming_distance, retrieval_metrics
 
 import reference
 
@@ -15,6 +15,20 @@ def random_problem(seed, n_query=40, n_database=300, bits=16, classes=6, density
     labels = lambda n: (torch.rand(n, classes, generator=g) < density).long()  # noqa: E731
     return (torch.randn(n_query, bits, generator=g), labels(n_query),
             torch.randn(n_database, bits, generator=g), labels(n_database))
+
+
+@pytest.mark.parametrize("seed,dim", [(0, 8), (1, 64), (2, 1024)])
+def test_cosine_equals_a_float64_per_query_loop(seed, dim):
+    """Including exact ties: repeated database rows (as NUS-WIDE's duplicate images give) and a zero row."""
+    q, ql, d, dl = random_problem(seed, n_query=30, n_database=400, bits=dim)
+    d[200:260] = d[:60]  # duplicates: equal similarities, ranked by position
+    d[300] = 0
+    ranked = reference.cosine_ranked_relevance(q.numpy(), ql.numpy(), d.numpy(), dl.numpy())
+    expected = [reference.average_precision(r) for r in ranked]
+    for block_bytes in (1, 4 * 400 * 7, 1 << 20):  # one query per block, 7 per block, all at once
+        result = cosine_retrieval(q, ql, d, dl, block_bytes=block_bytes)
+        np.testing.assert_allclose(result.ap, expected, atol=1e-6)
+        assert result.map == pytest.approx(np.mean(expected), abs=1e-6)
 
 
 @pytest.mark.parametrize("seed,bits", [(0, 8), (1, 16), (2, 64), (3, 70), (4, 128)])

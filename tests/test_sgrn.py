@@ -44,11 +44,23 @@ def test_loss_terms_compose():
     s = model.target(image, text)
     assert s.shape == (10, 10) and torch.allclose(s, 1.4 * global_reconstruction(
         local_rebased_similarity(image, 2, 0.6), local_rebased_similarity(text, 2, 0.6), 0.5, 0.3))
-    (h_i, z_i), (h_t, z_t) = model.image_hash(image), model.text_hash(text)
+    (h_i, a_i), (h_t, a_t) = model.image_hash(image), model.text_hash(text)
     b_i, b_t = torch.tanh(2 * h_i), torch.tanh(2 * h_t)
-    inter = similarity_mse(b_i, b_t, s) + 0.5 * similarity_mse(z_i, z_t, s) + similarity_mse(h_i, b_t, s) \
-        + similarity_mse(b_i, h_t, s)
+    reachable = ((s / 1.4 + 1) / 2).clamp(0, 1)  # the default real_target: rescaled to [0, 1]
+    inter = similarity_mse(b_i, b_t, s) + 0.5 * similarity_mse(a_i.relu(), a_t.relu(), reachable) \
+        + similarity_mse(h_i, b_t, s) + similarity_mse(b_i, h_t, s)
     assert terms["inter"].item() == pytest.approx(inter.item(), rel=1e-5)
+
+
+def test_real_valued_targets_by_hand():
+    """Hidden a = (-1, 2), target entries (-1.4, 0, 1.4) with mu = 1.4: signed keeps the target and ReLU(a) = (0, 2);
+    rescaled maps it to (S*/mu + 1)/2 = (0, 0.5, 1); preactivation keeps a itself."""
+    hidden, target = torch.tensor([[-1.0, 2.0]]), torch.tensor([-1.4, 0.0, 1.4])
+    for mode, feature, expected in (("signed", [[0.0, 2.0]], [-1.4, 0.0, 1.4]), ("rescaled", [[0.0, 2.0]], [0, 0.5, 1]),
+                                    ("preactivation", [[-1.0, 2.0]], [-1.4, 0.0, 1.4])):
+        model = METHODS["sgrn"](bits=8, image_dim=6, text_dim=5, num_classes=3, hidden=16, real_target=mode)
+        z, s = model.real_features(hidden, target)
+        assert torch.equal(z, torch.tensor(feature)) and torch.allclose(s, torch.tensor(expected)), mode
 
 
 def test_sgrn_learns_the_toy_set(tmp_path):

@@ -53,7 +53,7 @@ def fake_row(method: str, bits: int, seed: int, map_i2t: float, map_t2i: float, 
     config = resolve(method, "toy", bits, seed, [f"--method.{k}={v}" for k, v in method_overrides.items()])
     curves = {"precision_at": {"1": 1.0, "10": 0.5}, "pr_precision": [1.0, 0.5], "pr_recall": [0.2, 1.0]}
     return {"method": method, "dataset": "toy", "dataset_config": "toy", "protocol": "random-200q-1000t",
-            "backbone": "synthetic", "n_query": 200, "n_database": 1800, "supervised": METHODS[method].supervised,
+            "backbone": "synthetic", "n_query": 200, "n_database": 1800, "n_train": 1000, "supervised": METHODS[method].supervised,
             "bits": bits, "seed": seed, "map_i2t": map_i2t, "map_t2i": map_t2i, "train_seconds": 1.0,
             "config_hash": f"{method}{bits}{seed}{method_overrides}", "config": {k: v for k, v in config.items() if k != "logger"},
             "curves_i2t": curves, "curves_t2i": curves}
@@ -80,7 +80,8 @@ def test_tables_mean_std_bold_groups_and_files(rows_file, tmp_path):
     assert "| 0.5500 ± 0.0707 | 0.4000 ± 0.0000 |" in lines[2]
     assert "**0.7000**" in lines[3] and "**0.4500**" in lines[1]
     csv = (tmp_path / "tables.csv").read_text().splitlines()
-    assert csv[0] == "dataset,supervised,method,direction,bits,mean,std,seeds,train_seconds" and len(csv) == 7
+    assert csv[0].startswith("table,dataset,preset,supervised,method,metric,candidate,direction,bits,mean,std,seeds")
+    assert csv[0].endswith("ci_low,ci_high,p_vs_best,tied_with_best") and len(csv) == 7
     latex = (tmp_path / "toy.tex").read_text()
     assert "\\textbf{0.7000}" in latex and "cca\\_itq" in latex and "$\\pm$" in latex
     readme.write_text("no markers")
@@ -92,13 +93,14 @@ def test_tables_drop_variants_unless_asked_and_select(rows_file, tmp_path):
     tables.build(rows_file, tmp_path, None)
     assert "batch_norm" not in (tmp_path / "tables.csv").read_text()
     tables.build(rows_file, tmp_path, None, {"methods": ["egath"]})
-    assert {line.split(",")[2] for line in (tmp_path / "tables.csv").read_text().splitlines()[1:]} == {"egath"}
+    assert {line.split(",")[4] for line in (tmp_path / "tables.csv").read_text().splitlines()[1:]} == {"egath"}
 
 
-def test_plots_are_png_files(rows_file, tmp_path):
+def test_plots_are_pdf_and_png_files(rows_file, tmp_path):
     written = plots.build(rows_file, tmp_path / "plots", bits=16, selection={"variants": True})
-    assert sorted(p.name for p in written) == ["toy_map_vs_bits.png", "toy_pr_16b.png", "toy_precision_at_k_16b.png"]
-    assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in written)
+    assert sorted(p.name for p in written if p.suffix == ".png") == ["toy_map_vs_bits.png", "toy_pr_16b.png",
+                                                                      "toy_precision_at_k_16b.png"]
+    assert all(p.read_bytes()[:4] in (b"\x89PNG", b"%PDF") for p in written) and len(written) == 6
 
 
 def test_regression_gates_on_numbers_only():

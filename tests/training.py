@@ -18,7 +18,7 @@ def fit_and_test(name: str, datamodule, bits: int = 32, epochs: int = 1, seed: i
     trainer.test(model, datamodule=datamodule, verbose=False)
     maps = {direction: result.map for direction, result in model.results["test"].items()}
     if model.real_valued:
-        maps.update({f"cosine_{direction}": value for direction, value in model.cosine_map["test"].items()})
+        maps.update({f"cosine_{direction}": result.map for direction, result in model.cosine_results["test"].items()})
     return maps
 
 

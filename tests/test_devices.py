@@ -1,0 +1,59 @@
+"""GPU readiness without a GPU: every method trains a step and evaluates with its module and batches in float64.
+
+A floating tensor a method makes in another dtype (created without the module's dtype, or cast to a fixed
+one) fails loudly here: every operation of a training step and of encoding is checked to give float64,
+the CPU stand-in for a tensor created off the module's device.
+"""
+
+import numpy as np
+import pytest
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
+
+from datamodules import ToyDataModule
+from methods import METHODS, ClosedFormHashing
+
+OPTIONS = {"dagnn": {"label_embeddings_from": "random"}}
+
+
+class OnlyFloat64(TorchDispatchMode):
+    """Raises on any operation whose floating result is not float64."""
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for tensor in tree_flatten(out)[0]:
+            if isinstance(tensor, torch.Tensor) and tensor.is_floating_point() and tensor.dtype != torch.float64:
+                raise AssertionError(f"{func} gave a {tensor.dtype} tensor inside a float64 module")
+        return out
+
+
+def in_float64(batch: dict) -> dict:
+    return {key: value.double() if value.is_floating_point() else value for key, value in batch.items()}
+
+
+@pytest.mark.filterwarnings("ignore:.*self.log.*")
+@pytest.mark.parametrize("name", list(METHODS))
+def test_a_training_step_and_an_evaluation_in_float64(name, tmp_path):
+    data = ToyDataModule(cache_dir=tmp_path, subset=300, batch_size=32, eval_batch_size=64, drop_last=True)
+    data.setup()
+    torch.manual_seed(0)
+    model = METHODS[name].from_datamodule(data, 16, **OPTIONS.get(name, {})).double()
+    batch = in_float64(next(iter(data.train_dataloader())))
+    if isinstance(model, ClosedFormHashing):
+        model.training_step(batch, 0)
+        model.on_train_epoch_end()
+    else:
+        with OnlyFloat64():
+            terms = model.losses(batch)
+            terms["loss"].backward()
+        assert all(p.grad.dtype == torch.float64 for p in model.parameters() if p.grad is not None)
+    model.eval()
+    with torch.no_grad(), OnlyFloat64():
+        model.encode_image(batch["image"]), model.encode_text(batch["text"])
+    with torch.no_grad():
+        for loader_index, loader in enumerate(data.test_dataloader()):
+            for evaluation_batch in loader:
+                model.test_step(in_float64(evaluation_batch), 0, loader_index)
+    model.on_test_epoch_end()
+    assert all(np.isfinite(result.map) for result in model.results["test"].values())
