@@ -76,7 +76,7 @@ def map_vs_bits(frame, summary, table: str, stem: Path) -> list[Path]:
         ax.set(title=DIRECTION_TITLES[direction], xlabel="code length (bits)")
         ax.grid(alpha=0.3)
     axes[0].set_ylabel(f"{part.metric.iloc[0]}" + (f" (mean ± std over {seeds} seeds)" if seeds > 1 else ""))
-    figure.suptitle(title(table))
+    figure.suptitle(title(table), y=1.03)
     return save(figure, stem)
 
 
@@ -111,8 +111,8 @@ def curves(rows: list[dict], table: str, bits: int, stem: Path) -> list[Path]:
         pk_axes[i].set(xlabel="K (top-K retrieved)", xscale="log", xlim=(1, n_database))
     pr_axes[0].set_ylabel("precision")
     pk_axes[0].set_ylabel("precision@K")
-    pr.suptitle(f"{title(table)}, {bits} bits: precision-recall over Hamming radius")
-    pk.suptitle(f"{title(table)}, {bits} bits: precision of the top K")
+    pr.suptitle(f"{title(table)}, {bits} bits: precision-recall over Hamming radius", y=1.03)
+    pk.suptitle(f"{title(table)}, {bits} bits: precision of the top K", y=1.03)
     return save(pr, stem.with_name(stem.name + f"_pr_{bits}b")) + \
         save(pk, stem.with_name(stem.name + f"_precision_at_k_{bits}b"))
 

@@ -15,6 +15,7 @@ from benchmarks import artifacts, gallery
 from benchmarks.config import ConfigError, config_hash
 from benchmarks.console import quiet
 from benchmarks.results import DIRECTION_NAMES, append_row
+from common.errors import DataError
 from datamodules import DATAMODULES
 from methods import METHODS, ClosedFormHashing
 
@@ -105,11 +106,31 @@ def run(config: dict, results_path: Path | None, announce=print) -> dict:
                         num_sanity_val_steps=0, default_root_dir=config["logger"].get("save_dir"),
                         **trainer_settings)
     train_seconds, eval_seconds = fit_and_test(trainer, model, data)
-    results = model.results["test"]
-    row = {**spec, "supervised": method_cls.supervised, **data.describe(), "dataset_config": spec["dataset"],
-           "epochs": trainer.current_epoch, "train_seconds": round(train_seconds, 3),
-           "eval_seconds": round(eval_seconds, 3), "config_hash": config_hash(config),
-           "revision": code_revision(), "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    row = result_row(config, data, model, trainer.current_epoch)
+    row.update(train_seconds=round(train_seconds, 3), eval_seconds=round(eval_seconds, 3))
+    keep = results_path is not None and trainer.is_global_zero
+    if keep:
+        folder = artifacts.run_folder(config["logger"]["save_dir"], row)
+        row["run_dir"] = str(folder)
+        artifacts.save(folder, model, data, row)
+        if data.has_photos:
+            try:
+                row["gallery"] = str(gallery.write(folder))
+            except DataError as error:  # a figure that cannot be drawn does not undo a finished run
+                log.warning(f"no retrieval gallery: {error}")
+    if logger:
+        log_to_wandb(logger.experiment, row)
+    if keep:
+        append_row(results_path, row)
+    return row
+
+
+def result_row(config: dict, data, model, epochs: int) -> dict:
+    """The row of a finished run (docs/protocol.md, "Result rows"), timings aside."""
+    spec, results = config["run"], model.results["test"]
+    row = {**spec, "supervised": model.supervised, **data.describe(), "dataset_config": spec["dataset"],
+           "epochs": epochs, "config_hash": config_hash(config), "revision": code_revision(),
+           "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
            "config": {k: v for k, v in config.items() if k not in ("logger", "results")}, "choices": model.choices}
     for direction, result in results.items():
         row.update(result.scalars(suffix=f"_{direction}"))
@@ -120,26 +141,16 @@ def run(config: dict, results_path: Path | None, announce=print) -> dict:
             "pr_precision": result.pr_precision.tolist(), "pr_recall": result.pr_recall.tolist()}
     if "val" in model.results:  # the last epoch's validation mAP: what settings may be chosen on, never the queries
         row.update({f"val_map_{direction}": result.map for direction, result in model.results["val"].items()})
+    if model.real_valued:  # labelled: cosine mAP@all of the real-valued features, not of the codes
+        for direction, result in model.cosine_results["test"].items():
+            row.update({f"cosine_map_{direction}": result.map, f"cosine_ap_{direction}": per_query(result.ap)})
     # Collapsed codes: fewer distinct database codes than a handful (or than the classes, for few classes).
     floor = min(COLLAPSED_BELOW, data.num_classes)
     row["collapsed_codes"] = [d for d, result in results.items() if result.distinct_codes < floor]
     if row["collapsed_codes"]:
         log.warning(f"{spec['method']}: collapsed codes, " + ", ".join(
-            f"{results[d].distinct_codes} distinct database codes for {DIRECTION_NAMES[d]}" for d in row["collapsed_codes"])
-            + f" (flagged below {floor}); its mAP measures a near-constant ranking")
-    if model.real_valued:  # labelled: cosine mAP@all of the real-valued features, not of the codes
-        for direction, result in model.cosine_results["test"].items():
-            row.update({f"cosine_map_{direction}": result.map, f"cosine_ap_{direction}": per_query(result.ap)})
-    if results_path is not None and trainer.is_global_zero:
-        folder = artifacts.run_folder(config["logger"]["save_dir"], row)
-        row["run_dir"] = str(folder)
-        artifacts.save(folder, model, data, row)
-        if data.has_photos:
-            row["gallery"] = str(gallery.write(folder))
-    if logger:
-        log_to_wandb(logger.experiment, row)
-    if results_path is not None and trainer.is_global_zero:
-        append_row(results_path, row)
+            f"{results[d].distinct_codes} distinct database codes for {DIRECTION_NAMES[d]}"
+            for d in row["collapsed_codes"]) + f" (flagged below {floor}); its mAP measures a near-constant ranking")
     return row
 
 

@@ -169,7 +169,9 @@ def caption(frame: pd.DataFrame, summary: pd.DataFrame, table: str) -> str:
     first = rows.iloc[0]
     seeds = sorted(rows.seed.unique())
     queries = ", ".join(sorted({f"{n:,}" for n in rows.n_query}))
-    metrics = " and ".join(sorted(rows.metric.unique()))
+    metrics = ", ".join(sorted(rows.metric.unique()))
+    if set(rows.metric) == {"mAP@all", "cosine mAP@all"}:
+        metrics = "mAP@all (of the codes; cosine mAP@all of the features in rows marked real-valued)"
     tested = summary[(summary.table == table) & summary.p_vs_best.notna()]
     train = f", {int(first.n_train):,} training items" if pd.notna(first.n_train) else ""
     return (f"{metrics} (docs/protocol.md; stable ties), {first.protocol} protocol: {first.n_query:,} queries, "
@@ -224,10 +226,10 @@ def build(results: Path, out_dir: Path, readme: Path | None, selection: dict | N
         markdown = grid(summary, table, lambda s: f"**{s}**", " ± ")
         markdown.columns = [f"{DIRECTION_NAMES[d]} {b}" for d, b in markdown.columns]
         sections.append(f"**{table}**. {text}\n\n{markdown.reset_index().to_markdown(index=False)}\n")
-        slug = "".join(c if c.isalnum() else "-" for c in table).strip("-").replace("--", "-")
+        slug = "".join(c if c.isalnum() or c == "_" else "-" for c in table).strip("-")
         path = out_dir / f"{slug}.tex"
         atomic_write_bytes(path, latex(grid(summary, table, lambda s: f"\\textbf{{{s}}}", "±"), f"{table}: {text}",
-                                       f"tab:{slug}").encode())
+                                       f"tab:{slug.replace('_', '-')}").encode())
         written.append(path)
     if readme is not None:
         text = readme.read_text() if readme.exists() else ""

@@ -128,7 +128,7 @@ class RetrievalDataModule(LightningDataModule, ABC):
                  batch_size: PositiveInt = 128, eval_batch_size: PositiveInt = 1024, num_workers: NonNegativeInt = 0,
                  drop_last: bool = False, cache_dir: str | None = None, image_backbone: ImageBackbone = "clip",
                  text_backbone: TextBackbone = "clip", clip_model: str = CLIP_DEFAULT, raw: bool = False,
-                 feature_batch_size: PositiveInt = 64, feature_workers: NonNegativeInt = 0,
+                 feature_batch_size: PositiveInt = 32, feature_workers: NonNegativeInt = 0,
                  feature_device: str = "auto", feature_precision: Literal["32", "bf16", "16"] = "32",
                  protocol: str | None = None, queries_are_database: bool = False, augment_views: NonNegativeInt = 0,
                  clip_text_tokens: PositiveInt = 77):
@@ -209,7 +209,8 @@ class RetrievalDataModule(LightningDataModule, ABC):
         data = self.load()
         self.has_photos = not isinstance(data.image, np.ndarray)  # image files (or pixels), not only features
         self.split = load_or_make_split(self.split_path(), self.protocol, data, self.split_seed, self.subset)
-        preprocess = {}
+        preprocess, augmented = {}, None
+        used = self.used_items()
         for modality in MODALITIES:
             payload = getattr(data, modality)
             if isinstance(payload, np.ndarray):
@@ -219,7 +220,6 @@ class RetrievalDataModule(LightningDataModule, ABC):
                 preprocess[modality] = encoder.preprocess
                 continue
             # Only the items of the split are encoded (a subset run encodes only its subset).
-            used = np.unique(np.concatenate([self.split.role(role) for role in ROLES]))
             features = self._features(encoder, data.name, data.ids[used], [payload[i] for i in used])
             if modality == "image" and self.augmentation:
                 train = self.split.train
@@ -234,14 +234,17 @@ class RetrievalDataModule(LightningDataModule, ABC):
         self.data = data
         self.datasets = {role: SplitDataset(data, self.split.role(role), preprocess)
                          for role in ("query", "train", "database", "val")}
-        if self.augmentation and not self.raw:
-            self.datasets["train"].views = augmented
+        self.datasets["train"].views = augmented  # None unless augmented views of raw images were computed
         for modality in MODALITIES:
             train = getattr(data, modality)
             train = train[self.split.train] if isinstance(train, np.ndarray) else None
             if train is not None and len(train) > 1 and (train == train[0]).all():
                 log.warning(f"{data.source}: the {modality} features of every training item are the same "
                             f"({'all zero' if not train.any() else 'constant'}); a method cannot learn from them")
+
+    def used_items(self) -> np.ndarray:
+        """The dataset items some role of the split holds, in item order."""
+        return np.unique(np.concatenate([self.split.role(role) for role in ROLES]))
 
     @cached_property
     def fingerprint(self) -> str:
@@ -250,7 +253,7 @@ class RetrievalDataModule(LightningDataModule, ABC):
         digest = hashlib.sha256()
         for role in ROLES:
             digest.update(self.split.role(role).astype(np.int64).tobytes())
-        used = np.union1d(self.split.database, self.split.query)
+        used = self.used_items()
         digest.update("\n".join(map(str, self.data.ids[used])).encode())
         digest.update(np.ascontiguousarray(self.data.labels[used], np.uint8).tobytes())
         for modality in MODALITIES:

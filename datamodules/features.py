@@ -47,6 +47,12 @@ def pretrained(loader, name: str):
                         "a network, give a local folder saved with save_pretrained") from error
 
 
+def shorter_side(image: Image.Image, size: int, resample) -> Image.Image:
+    """The image resized so that its shorter side is `size` pixels (the other at least `size`)."""
+    scale = size / min(image.size)
+    return image.resize((max(size, round(image.width * scale)), max(size, round(image.height * scale))), resample)
+
+
 def load_image(item) -> Image.Image:
     """An image file's path, or a (height, width, 3) uint8 pixel array, as an RGB image."""
     if isinstance(item, np.ndarray):
@@ -199,9 +205,7 @@ class EfficientNetLite0Encoder(Encoder):
 
     def preprocess(self, item) -> torch.Tensor:
         image = load_image(item)
-        scale = self.size / min(image.size)
-        image = image.resize((max(self.size, round(image.width * scale)), max(self.size, round(image.height * scale))),
-                             Image.Resampling.BICUBIC)
+        image = shorter_side(image, self.size, Image.Resampling.BICUBIC)
         left, top = (image.width - self.size) // 2, (image.height - self.size) // 2
         image = image.crop((left, top, left + self.size, top + self.size))
         pixels = torch.from_numpy(np.asarray(image, np.float32) / 255).permute(2, 0, 1)
@@ -276,7 +280,7 @@ class Extraction:
     that decode and preprocess (the CPU bottleneck for images); device: `auto` (CUDA when available),
     `cpu` or `cuda`; precision: `32`, or `bf16` / `16` mixed precision on CUDA (part of the cache key)."""
 
-    batch_size: int = 64
+    batch_size: int = 32
     num_workers: int = 0
     device: str = "auto"
     precision: Literal["32", "bf16", "16"] = "32"
@@ -318,9 +322,7 @@ class Augmentation:
         rng = np.random.default_rng([self.seed, item, view])
         if rng.random() < 0.5:
             image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-        scale = self.resize / min(image.size)
-        image = image.resize((max(self.resize, round(image.width * scale)), max(self.resize, round(image.height * scale))),
-                             Image.Resampling.BILINEAR)
+        image = shorter_side(image, self.resize, Image.Resampling.BILINEAR)
         left, top = rng.integers(0, image.width - self.crop + 1), rng.integers(0, image.height - self.crop + 1)
         return image.crop((left, top, left + self.crop, top + self.crop))
 

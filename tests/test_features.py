@@ -65,7 +65,7 @@ class CountingEncoder(features.Encoder):
         return batch.repeat(1, 2)
 
 
-def test_extraction_resumes_after_an_interruption_and_is_cached(tmp_path):
+def test_extraction_resumes_after_an_interruption_and_is_cached(tmp_path, capsys):
     items = [f"item {i}" * (i % 5 + 1) for i in range(50)]
     path = tmp_path / "features.npy"
     with pytest.raises(KeyboardInterrupt):
@@ -74,6 +74,8 @@ def test_extraction_resumes_after_an_interruption_and_is_cached(tmp_path):
     resumed = CountingEncoder()
     result = cached_features(resumed, items, path, Extraction(batch_size=5), chunk_size=10)
     assert resumed.calls == 8  # the first chunk (2 batches) was kept
+    progress = capsys.readouterr().err  # not a terminal: one line per finished chunk, with the rate
+    assert "counting features: 10/40 items" in progress and "items/s" in progress and "min left" in progress
     assert np.array_equal(result[:, 0], [len(i) for i in items])
     assert not (tmp_path / "features.npy.parts").exists()
     again = CountingEncoder()
@@ -93,7 +95,8 @@ def test_damaged_feature_caches_are_named_and_recomputed(tmp_path, caplog):
     assert np.array_equal(result[:, 0], [len(i) for i in items])
     path.write_bytes(path.read_bytes()[:100] + b"\0" * (path.stat().st_size - 100))  # zeroed in place
     recomputed = CountingEncoder()
-    assert np.array_equal(cached_features(recomputed, items, path), result) and recomputed.calls == 1
+    assert np.array_equal(cached_features(recomputed, items, path, Extraction(batch_size=50)), result)
+    assert recomputed.calls == 1  # one batch of all 50 items: the whole matrix was recomputed
     assert "features.npy: damaged or incomplete feature cache (checksum mismatch)" in caplog.text
 
 

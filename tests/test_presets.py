@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from benchmarks.config import flatten, known, preset_layer, resolve
-from datamodules import MIRFlickrDataModule, ToyDataModule, WikipediaDataModule
+from datamodules import MIRFlickrDataModule, MIRFlickrMiniDataModule, ToyDataModule, WikipediaDataModule
 from datamodules.records import CrossModalData
 from datamodules.splits import SplitProtocol
 from methods import METHODS
@@ -49,6 +49,9 @@ def test_each_preset_is_what_docs_methods_md_states():
 
 
 def test_cagan_picks_its_text_similarity_from_the_data(tmp_path):
+    mirflickr = MIRFlickrMiniDataModule(cache_dir=tmp_path, drop_last=True)  # MIRFlickr's real tags
+    mirflickr.setup()
+    assert METHODS["cagan"].from_datamodule(mirflickr, 16).hparams.text_similarity == "shared_tags"
     tags = ToyDataModule(cache_dir=tmp_path, batch_size=32, drop_last=True)  # binary bags of tags
     tags.setup()
     model = METHODS["cagan"].from_datamodule(tags, 16)
@@ -144,3 +147,16 @@ def test_augmented_views_are_cached_once_and_served_one_per_item(photo_lists, ti
     again = datamodule()
     again.setup()  # from the cache: the same views
     assert np.array_equal(again.datasets["train"].views, views)
+
+
+def test_the_paper_preset_runs_on_a_features_only_set(tmp_path, capsys):
+    """On the embedded set (features, no photos) CAGAN's backbone and augmentation have nothing to act on; the
+    run still completes and its row names the preset and the authors' metric."""
+    from benchmarks.cli import main
+    from benchmarks.results import read_rows
+
+    results = tmp_path / "rows.jsonl"
+    assert main(["bench", "--method", "cagan", "--preset", "paper", "--bits", "16", "--trainer.max_epochs=1",
+                 "--logger.kind=none", f"--logger.save_dir={tmp_path}", f"--results={results}"]) == 0
+    row = read_rows(results)[0]
+    assert row["preset"] == "paper" and row["paper_metric"] == "map@5000" and "map@5000_i2t" in row
