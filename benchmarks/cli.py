@@ -158,12 +158,13 @@ def regress(argv: list[str]) -> int:
                             description="Re-run the CI regression baselines (results/regression) and compare mAP.")
     parser.add_argument("baselines", type=Path, nargs="*", default=[],
                         help="baseline files (default: results/regression/*.json)")
-    parser.add_argument("--update", action=ActionYesNo, default=False, help="rewrite the baselines with the new numbers")
+    # Not --update: jsonargparse's Namespace has an update() method, which args.update would return.
+    parser.add_argument("--rewrite", action=ActionYesNo, default=False, help="rewrite the baselines with the new numbers")
     args = parse(parser, argv)
     from benchmarks.regress import REGRESSION_DIR
     from benchmarks.regress import regress as check
 
-    return 1 if check(args.baselines or sorted(REGRESSION_DIR.glob("*.json")), args.update) else 0
+    return 1 if check(args.baselines or sorted(REGRESSION_DIR.glob("*.json")), args.rewrite) else 0
 
 
 def run_parser(prog: str, description: str) -> ArgumentParser:

@@ -49,7 +49,7 @@ def measure(baseline: dict, method: str) -> dict:
 def failures(baseline: dict, method: str, now: dict) -> list[str]:
     expected = baseline["methods"][method]
     return [f"{method}: {key} {now[key]:.4f} is more than {baseline['tolerance']} away from the baseline "
-            f"{expected[key]:.4f} (if the change is intended: cmhb regress --update)"
+            f"{expected[key]:.4f} (if the change is intended: cmhb regress --rewrite)"
             for key in ("map_i2t", "map_t2i") if abs(now[key] - expected[key]) > baseline["tolerance"]]
 
 
@@ -63,8 +63,8 @@ def slow(baseline: dict, method: str, now: dict, speed: float) -> str | None:
     return None
 
 
-def regress(paths: list[Path], update: bool = False) -> int:
-    """Check (or with `update`, rewrite) each baseline file; return the number of failures."""
+def regress(paths: list[Path], rewrite: bool = False) -> int:
+    """Check (or `rewrite`) each baseline file; return the number of failures."""
     if not paths:
         raise FileNotFoundError(f"no regression baselines (*.json) in {REGRESSION_DIR}")
     problems = []
@@ -78,17 +78,17 @@ def regress(paths: list[Path], update: bool = False) -> int:
         print(f"{path.name}: reference workload {workload:.2f} s ({speed:.2f} x its time when recorded)", flush=True)
         for method in baseline["methods"]:
             now = measure(baseline, method)
-            found = [] if update else failures(baseline, method, now)
+            found = [] if rewrite else failures(baseline, method, now)
             problems += [f"{path.name}: {p}" for p in found]
             expected = baseline["methods"][method]
             print(f"{path.stem:>17} {method:>8}: I->T {now['map_i2t']:.4f} (baseline {expected.get('map_i2t', 0):.4f}) "
                   f"T->I {now['map_t2i']:.4f} ({expected.get('map_t2i', 0):.4f}) {now['seconds']:6.1f} s "
                   f"({expected.get('seconds', 0):.1f} s) {'FAIL' if found else 'ok'}", flush=True)
-            if not update and (warning := slow(baseline, method, now, speed)):
+            if not rewrite and (warning := slow(baseline, method, now, speed)):
                 print(f"WARNING {path.name}: {warning}")
-            if update:
+            if rewrite:
                 baseline["methods"][method] = now
-        if update:
+        if rewrite:
             baseline["reference_seconds"] = round(workload, 3)
             atomic_write_bytes(path, (json.dumps(baseline, indent=2) + "\n").encode())
     for problem in problems:

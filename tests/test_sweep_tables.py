@@ -121,3 +121,12 @@ def test_regression_baselines_cover_every_method():
         assert set(baseline["methods"]) == set(METHODS), path
         assert all({"map_i2t", "map_t2i", "seconds"} <= set(v) for v in baseline["methods"].values()), path
         assert baseline["dataset"] in ("toy", "wikipedia", "mirflickr25k_mini"), path  # embedded or generated data
+
+
+def test_regress_checks_without_rewriting_the_baselines(tmp_path, monkeypatch):
+    import benchmarks.regress
+
+    seen = []
+    monkeypatch.setattr(benchmarks.regress, "regress", lambda paths, rewrite=False: seen.append(rewrite) or 0)
+    assert main(["regress", str(tmp_path / "x.json")]) == 0 and main(["regress", "--rewrite"]) == 0
+    assert seen == [False, True]
