@@ -8,21 +8,22 @@ DATASET ?= mirflickr25k_mini
 SEED ?= 0
 DATA_DIR ?=
 ARGS ?=
-METHODS ?= lsh,cca_itq,cagan,sgrn,egath,dagnn
+METHODS ?= $(shell $(BIN)/cmhb list --names methods 2>/dev/null)
 DATASETS ?= mirflickr25k_mini
 SEEDS ?= 0
 JOBS ?= 1
 RESULTS ?= runs/results.jsonl
 PYTEST_ARGS ?=
 SWEEP_BITS := $(if $(filter command line,$(origin BITS)),$(BITS),16,32,64,128)
+PLOT_BITS := $(if $(filter command line,$(origin BITS)),--bits $(BITS))
 
-.PHONY: help venv bench sweep reproduce table plot reference regress test perf perf-scale clean
+.PHONY: help venv bench sweep reproduce table plot reference regress test test-fast perf perf-scale clean clean-runs
 .DEFAULT_GOAL := help
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 	@echo "  bench variables: METHOD=$(METHOD) BITS=$(BITS) DATASET=$(DATASET) SEED=$(SEED) DATA_DIR=... ARGS='--trainer.max_epochs=3'"
-	@echo "  sweep variables: METHODS=$(METHODS) BITS=16,32,64,128 DATASETS=$(DATASETS) SEEDS=$(SEEDS) JOBS=$(JOBS) ARGS=..."
+	@echo "  sweep variables: METHODS=$(or $(METHODS),<every method: cmhb list>) BITS=16,32,64,128 DATASETS=$(DATASETS) SEEDS=$(SEEDS) JOBS=$(JOBS) ARGS=..."
 	@echo "  user runs write to $(RESULTS) and runs/ (ignored by git); committed results change only with 'make reference'"
 
 $(BIN)/.installed: pyproject.toml constraints.txt
@@ -45,11 +46,11 @@ reproduce: $(BIN)/.installed  ## a method as its authors ran it (preset paper): 
 	$(BIN)/cmhb sweep --methods $(METHOD) --datasets $(DATASET) --bits $(SWEEP_BITS) --seeds $(SEEDS) --preset paper \
 		--jobs $(JOBS) --results $(RESULTS) $(ARGS)
 
-table: $(BIN)/.installed  ## Markdown, LaTeX and CSV tables of the user rows into runs/tables [ARGS='--methods=a,b --variants']
+table: $(BIN)/.installed  ## Markdown, LaTeX and CSV tables of your rows into runs/tables [ARGS='--methods=a,b --variants']
 	$(BIN)/cmhb table --results $(RESULTS) --out runs/tables $(ARGS)
 
-plot: $(BIN)/.installed  ## figures of the user rows into runs/plots [BITS=64]
-	$(BIN)/cmhb plot --results $(RESULTS) --out runs/plots --bits $(BITS) $(ARGS)
+plot: $(BIN)/.installed  ## figures of your rows into runs/plots [BITS=64: curves at that code length only]
+	$(BIN)/cmhb plot --results $(RESULTS) --out runs/plots $(PLOT_BITS) $(ARGS)
 
 reference: $(BIN)/.installed  ## re-run the committed reference grid and rewrite results/ (on purpose only)
 	$(BIN)/cmhb sweep --methods $(METHODS) --datasets mirflickr25k_mini --bits 16,32,64 --seeds 0,1,2 \
@@ -62,9 +63,11 @@ reference: $(BIN)/.installed  ## re-run the committed reference grid and rewrite
 regress: $(BIN)/.installed  ## re-run the CI regression baselines (results/regression) and compare their mAP
 	WANDB_MODE=offline $(BIN)/cmhb regress
 
-test: $(BIN)/.installed  ## run the test suite, then the regression baselines
-	WANDB_MODE=offline WANDB_SILENT=true $(BIN)/python -m pytest $(PYTEST_ARGS)
-	$(MAKE) --no-print-directory regress
+test: $(BIN)/.installed  ## every test, the slow tier and the regression baselines included
+	WANDB_MODE=offline WANDB_SILENT=true exec $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: $(BIN)/.installed  ## the unit tier (no training runs, no processes): a few minutes
+	WANDB_MODE=offline WANDB_SILENT=true exec $(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 perf: $(BIN)/.installed  ## evaluator speed at NUS-WIDE scale: Hamming (64 bits) and cosine (1,024-d)
 	$(BIN)/python benchmarks/perf/evaluator.py
@@ -72,5 +75,9 @@ perf: $(BIN)/.installed  ## evaluator speed at NUS-WIDE scale: Hamming (64 bits)
 perf-scale: $(BIN)/.installed  ## every method at the benchmarks' sizes (synthetic shapes): epoch, evaluation, memory
 	$(BIN)/python benchmarks/perf/scale.py --markdown runs/perf-scale.md
 
-clean:  ## remove the virtual environment and run logs
-	rm -rf $(VENV) runs wandb lightning_logs
+clean:  ## remove the virtual environment, logs and wandb runs (never your results: see clean-runs)
+	rm -rf $(VENV) runs/sweep-logs runs/wandb wandb lightning_logs
+
+clean-runs:  ## DELETE your results: runs/ (results.jsonl, saved runs, tables, plots, studies)
+	@echo "deleting runs/: your result rows, saved runs, tables, plots and studies"
+	rm -rf runs

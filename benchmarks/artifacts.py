@@ -1,14 +1,19 @@
-"""A run's saved outputs, so that its metrics can be recomputed and new items hashed without training again.
+"""A run's saved folder, so that its metrics can be recomputed and new items hashed without training again.
 
-    <run folder>/row.json    the run's result row
-    <run folder>/method.pt   the method's name, constructor arguments and trained state
-    <run folder>/codes.npz   per direction (i2t, t2i): the query and database codes as packed bits (uint64 words,
-                             `bits` of them) and their labels, in ranking order; the dataset item indices of the
-                             queries and of the database; a real-valued method's features (float32) under
-                             cosine_<direction>_...
+    <run folder>/codes.npz          per direction (i2t, t2i): the query and database codes as packed bits (uint64
+                                    words, `bits` of them) and their labels, in ranking order; the dataset item
+                                    indices of the queries and of the database; with `--logger.save_features`,
+                                    a real-valued method's features (float32) under cosine_<direction>_...
+    <run folder>/method.json        the method's name, code length, options and the scalar arguments it took
+                                    from the data
+    <run folder>/method.safetensors its trained weights and the tensors it took from the data
+    <run folder>/row.json           the run's result row
+    <run folder>/manifest.json      the SHA-256 of each file above, written last: a folder without it is
+                                    incomplete, one whose files do not match it is damaged
 
-Run folders live under `<logger.save_dir>/artifacts/` (runs/artifacts by default) and each row names its own
-(`run_dir`). `cmhb evaluate RUN` recomputes every metric from codes.npz; `cmhb encode RUN` hashes new features.
+Run folders are shared between researchers, so nothing in them can run code when loaded: JSON, NumPy arrays
+without pickles and safetensors only; every file is checked against the manifest before it is read. Folders
+live under `<logger.save_dir>/artifacts/` (runs/artifacts by default); each row names its own (`run_dir`).
 """
 
 import io
@@ -18,34 +23,93 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from benchmarks.record import DIRECTIONS, RowError, RunRecord, Scores
 from common.errors import DataError
-from common.files import atomic_write_bytes
+from common.files import atomic_write_bytes, sha256_bytes, sha256_file
 from metrics import cosine_retrieval, pack_codes, retrieval_metrics
 
-DIRECTIONS = ("i2t", "t2i")
+FILES = ("codes.npz", "method.json", "method.safetensors", "row.json")
+MANIFEST = "manifest.json"
 
 
-def run_folder(save_dir: str, row: dict) -> Path:
-    stamp = row["timestamp"].replace(":", "").replace("-", "").replace("+0000", "")
-    return Path(save_dir) / "artifacts" / (f"{row['method']}-{row['dataset_config']}-{row['bits']}b-s{row['seed']}-"
-                                           f"{row['config_hash'][:8]}-{stamp}")
+def run_folder(save_dir: str, record: RunRecord) -> Path:
+    """A new run's folder: named by method, dataset, bits, seed, config hash and end time."""
+    stamp = record.timestamp.replace(":", "").replace("-", "").replace("+0000", "")
+    return (Path(save_dir) / "artifacts" / f"{record.method}-{record.dataset_config}-{record.bits}b-s{record.seed}-"
+            f"{record.config_hash[:8]}-{stamp}").resolve()
 
 
-def save(folder: Path, model, data, row: dict) -> None:
-    """Write a finished run's folder: codes.npz, method.pt, then row.json (last: a folder without it is
-    incomplete)."""
-    arrays = {"bits": np.array(model.bits), "query_items": data.split.query, "database_items": data.split.database}
-    for part, collected in model.evaluated.items():
-        for key, value in collected.items():
-            hashed = key.endswith("codes") and not part.startswith("cosine")
-            arrays[f"{part}_{key}"] = pack_codes(value) if hashed else value
+def save(folder: Path, record: RunRecord, method, given: dict, collected: dict, split, save_features: bool) -> None:
+    """Write a finished run's folder (module docstring).
+
+    Args:
+        folder: the run folder (created).
+        record: the run's record (its run_dir already set).
+        method: the trained method.
+        given: the constructor arguments it took from the data.
+        collected: the test's gathered codes and features (benchmarks.evaluation).
+        split: the data's split (the items' indices).
+        save_features: also keep a real-valued method's features (large).
+    """
+    from safetensors.torch import save as save_tensors
+
+    arrays = {"bits": np.array(record.bits), "query_items": split.query, "database_items": split.database}
+    for part, values in collected.items():
+        kind, direction = part.split("_")
+        if kind == "cosine" and not save_features:
+            continue
+        prefix = direction if kind == "hamming" else part
+        for key, value in values.items():
+            arrays[f"{prefix}_{key}"] = pack_codes(value) if kind == "hamming" and key.endswith("codes") else value
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **arrays)
-    atomic_write_bytes(folder / "codes.npz", buffer.getvalue())
-    buffer = io.BytesIO()
-    torch.save({"method": row["method"], "arguments": model.arguments, "state_dict": model.state_dict()}, buffer)
-    atomic_write_bytes(folder / "method.pt", buffer.getvalue())
-    atomic_write_bytes(folder / "row.json", (json.dumps(row, sort_keys=True) + "\n").encode())
+    tensors = {f"state.{k}": v.detach().cpu().contiguous() for k, v in method.state_dict().items()}
+    tensors.update({f"given.{k}": v.detach().cpu().contiguous() for k, v in given.items() if isinstance(v, torch.Tensor)})
+    arguments = {"method": record.method, "bits": record.bits, "options": record.config["method"],
+                 "given": {k: v for k, v in given.items() if not isinstance(v, torch.Tensor) and v is not None},
+                 "none": sorted(k for k, v in given.items() if v is None)}
+    contents = {"codes.npz": buffer.getvalue(), "method.json": json.dumps(arguments, sort_keys=True).encode(),
+                "method.safetensors": save_tensors(tensors),
+                "row.json": (json.dumps(record.to_row(), sort_keys=True) + "\n").encode()}
+    for name, data in contents.items():
+        atomic_write_bytes(folder / name, data)
+    manifest = {name: sha256_bytes(data) for name, data in contents.items()}
+    atomic_write_bytes(folder / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True).encode())
+
+
+def verified(folder: Path) -> Path:
+    """The folder, once every file matches its manifest.
+
+    Raises:
+        DataError: no manifest (the run did not finish saving), or a missing or altered file.
+    """
+    folder = Path(folder)
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text())
+    except (OSError, ValueError) as error:
+        raise DataError(f"{folder}: not a complete run folder (no readable {MANIFEST}: the run did not finish "
+                        "saving, or this is not a run folder)") from error
+    for name in FILES:
+        path = folder / name
+        if not path.is_file() or sha256_file(path) != manifest.get(name):
+            raise DataError(f"{path}: {'missing' if not path.is_file() else 'does not match its checksum'} in "
+                            f"{MANIFEST} (a damaged or altered run folder); refusing to use it")
+    return folder
+
+
+def read(folder: Path) -> tuple[RunRecord, dict]:
+    """(the saved record, the arrays of codes.npz) of a verified run folder.
+
+    Raises:
+        DataError: an incomplete, damaged or unreadable folder.
+    """
+    folder = verified(folder)
+    try:
+        record = RunRecord.from_row(json.loads((folder / "row.json").read_text()))
+        with np.load(folder / "codes.npz", allow_pickle=False) as saved:
+            return record, {key: saved[key] for key in saved.files}
+    except (OSError, ValueError, RowError) as error:
+        raise DataError(f"{folder}: unreadable run folder ({error})") from error
 
 
 def unpack(packed: np.ndarray, bits: int) -> np.ndarray:
@@ -54,50 +118,74 @@ def unpack(packed: np.ndarray, bits: int) -> np.ndarray:
     return np.where(on, 1, -1).astype(np.int8)
 
 
-def read(folder: Path) -> tuple[dict, dict]:
-    """(the saved row, the arrays of codes.npz) of a run folder, or a DataError naming what is missing."""
-    folder = Path(folder)
-    try:
-        row = json.loads((folder / "row.json").read_text())
-        with np.load(folder / "codes.npz") as saved:
-            return row, {key: saved[key] for key in saved.files}
-    except (OSError, ValueError) as error:
-        raise DataError(f"{folder}: not a complete run folder (row.json and codes.npz; {error})") from error
-
-
-def evaluate(folder: Path) -> tuple[dict, dict]:
-    """(the metrics recomputed from a run folder's codes, the run's row)."""
-    row, arrays = read(folder)
-    bits = int(arrays["bits"])
-    numbers = {}
+def evaluate(folder: Path) -> tuple[list[Scores], RunRecord]:
+    """(every score recomputed from a run folder's codes and saved features, the saved record)."""
+    record, arrays = read(folder)
+    bits, found = int(arrays["bits"]), []
     for direction in DIRECTIONS:
-        result = retrieval_metrics(unpack(arrays[f"{direction}_query_codes"], bits), arrays[f"{direction}_query_labels"],
+        result = retrieval_metrics(unpack(arrays[f"{direction}_query_codes"], bits),
+                                   arrays[f"{direction}_query_labels"],
                                    unpack(arrays[f"{direction}_database_codes"], bits),
                                    arrays[f"{direction}_database_labels"])
-        numbers.update(result.scalars(suffix=f"_{direction}"))
+        found.append(Scores("hamming", direction, result.map, map_at={str(k): v for k, v in result.map_at.items()},
+                            map_tie=result.map_tie, empty_queries=result.empty_queries,
+                            distinct_codes=result.distinct_codes))
         if f"cosine_{direction}_query_codes" in arrays:
-            numbers[f"cosine_map_{direction}"] = cosine_retrieval(
-                *(arrays[f"cosine_{direction}_{key}"] for key in ("query_codes", "query_labels", "database_codes",
-                                                                 "database_labels"))).map
-    return numbers, row
+            cosine = cosine_retrieval(*(arrays[f"cosine_{direction}_{key}"] for key in (
+                "query_codes", "query_labels", "database_codes", "database_labels")))
+            found.append(Scores("cosine", direction, cosine.map, empty_queries=cosine.empty_queries))
+    return found, record
 
 
 def load_method(folder: Path):
-    """The trained method of a run folder, in evaluation mode."""
-    from methods import METHODS
+    """The trained method of a verified run folder, in evaluation mode (its class as the registry declares it).
 
+    Raises:
+        DataError: a damaged folder, or weights that do not fit the method.
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    from benchmarks.registry import declared
+
+    folder = verified(folder)
     try:
-        saved = torch.load(Path(folder) / "method.pt", weights_only=False, map_location="cpu")
-    except OSError as error:
-        raise DataError(f"{folder}: no trained method to load ({error})") from error
-    model = METHODS[saved["method"]](**saved["arguments"])
-    model.load_state_dict(saved["state_dict"])
+        arguments = json.loads((folder / "method.json").read_text())
+        tensors = load_file(folder / "method.safetensors")
+    except (OSError, ValueError, SafetensorError) as error:
+        raise DataError(f"{folder}: unreadable trained method ({error})") from error
+    given = {**arguments["given"], **dict.fromkeys(arguments["none"]),
+             **{k.removeprefix("given."): v for k, v in tensors.items() if k.startswith("given.")}}
+    cls = declared("methods", arguments["method"]).load()
+    model = cls(bits=arguments["bits"], **given, **arguments["options"])
+    try:
+        model.load_state_dict({k.removeprefix("state."): v for k, v in tensors.items() if k.startswith("state.")})
+    except RuntimeError as error:
+        raise DataError(f"{folder}: the saved weights do not fit {arguments['method']} ({str(error)[:200]})") from error
     return model.eval()
 
 
 def encode(folder: Path, features: np.ndarray, modality: str, batch_size: int = 4096) -> np.ndarray:
-    """+-1 codes (int8) of new features of one modality ('image' or 'text') by a run's trained method."""
+    """+-1 codes (int8) of new features of one modality by a run's trained method.
+
+    Args:
+        folder: a run folder.
+        features: (items, width) features from the run's own backbone.
+        modality: `image` or `text`.
+        batch_size: items per forward pass.
+
+    Raises:
+        DataError: the features' shape does not fit the method (the message names the width and backbone it
+            expects).
+    """
     model = load_method(folder)
+    width = model.image_dim if modality == "image" else model.text_dim
+    record, _ = read(folder)
+    backbone = record.backbone.split("+")[0 if modality == "image" else -1]
+    if features.ndim != 2 or features.shape[1] != width or not np.isfinite(features).all():
+        raise DataError(f"the run's method takes {width}-d {modality} features from its backbone {backbone}, one "
+                        f"row per item; got an array of shape {features.shape}"
+                        + ("" if np.isfinite(features).all() else " with values that are not finite"))
     encode_batch = model.encode_image if modality == "image" else model.encode_text
     dtype = next(model.parameters(), torch.empty(0)).dtype
     with torch.no_grad():

@@ -1,207 +1,295 @@
-"""Console entry point of the suite (`cmhb`): bench, sweep, table, plot, regress, list.
+"""Console entry point of the suite: `cmhb COMMAND ...` (`cmhb --help` lists the commands).
 
-Expected user errors (unknown method or dataset, a bad or misspelt option, missing or damaged data, a
-failed download) end in one line `error: ...` and a non-zero status, never a traceback.
+Arguments are checked before anything heavy is imported: a misspelt name, option or value is one line
+`error: ...` within a second. Every error a user can cause (a bad argument, missing or damaged data, a failed
+download, a diverged run) is one `error:` line and a non-zero status, never a traceback: 2 for arguments and
+config files, 1 for data and runs that failed.
 """
 
 import argparse
 import sys
+import textwrap
 from pathlib import Path
-from typing import Literal
 
-from jsonargparse import ActionYesNo, ArgumentParser
-
-from benchmarks.config import (
-    DEFAULT_DATASET,
-    DEFAULT_PRESET,
-    RESULTS,
-    ConfigError,
-    check_name,
-    explain,
-    flatten,
-    known,
-    preset_layer,
-    resolve,
-)
+from benchmarks.config import DEFAULT_DATASET, PRESETS, RESULTS, SECTIONS, parse_list, print_config, resolve
 from benchmarks.console import Stopped, die_with_parent, quiet, stop_on_signals
-from common.errors import DataError, TrainingDiverged
+from benchmarks.registry import declared, names
+from common.errors import ConfigError, DataError, IncompleteEvaluation, TrainingDiverged
 
-SECTIONS = ("--method.", "--data.", "--trainer.", "--logger.")
+
+class CommandParser(argparse.ArgumentParser):
+    """A command's parser whose errors are raised (main prints them as one line), never printed with a usage."""
+
+    def error(self, message: str):
+        raise ConfigError(f"{message} (see `{self.prog} --help`)")
+
+
+def command_parser(prog: str, description: str, add_help: bool = True) -> CommandParser:
+    return CommandParser(prog=prog, description=description, allow_abbrev=False, add_help=add_help)
+
+
+def split_overrides(argv: list[str]) -> tuple[list[str], list[str]]:
+    """(the command's own arguments, `--section.key=value` overrides, optionally scoped `--NAME:section.key=v`).
+    An override may also be given as two words, `--section.key value`."""
+    own, overrides, items = [], [], iter(argv)
+    for item in items:
+        key = item.removeprefix("--").split("=")[0]
+        if item.startswith("--") and (key.split(":")[-1].split(".")[0] in SECTIONS and "." in key):
+            overrides.append(item if "=" in item else f"{item}={next(items, '')}")
+        else:
+            own.append(item)
+    return own, overrides
+
+
+def bench_parser() -> CommandParser:
+    parser = command_parser("cmhb bench", "Train and evaluate one method on one dataset at one code length; "
+                                          "append its result row.", add_help=False)
+    parser.add_argument("--method", help="a method (`cmhb list`); or the `run` section of --config")
+    parser.add_argument("--dataset", help=f"a dataset (`cmhb list`; default {DEFAULT_DATASET})")
+    parser.add_argument("--preset", choices=PRESETS, help="common (default: one backbone and protocol for all) or "
+                                                          "paper (the method as its authors ran it)")
+    parser.add_argument("--bits", help="code length")
+    parser.add_argument("--seed", help="run seed (initialisation, batch order; default 0)")
+    parser.add_argument("--config", type=Path, help="a YAML file of settings, as --print_config writes it")
+    parser.add_argument("--print_config", action="store_true", help="print the run's settings as YAML and stop")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="the JSON-lines file the row is appended to")
+    parser.add_argument("-h", "--help", action="store_true", help="show this help (with a method: its options)")
+    return parser
+
+
+def type_text(tree) -> str:
+    """An option's type, short: `float`, `int | null`, `{'a', 'b'}`, `list[float]`."""
+    if isinstance(tree, str):
+        return tree
+    (kind, inner), = tree.items()
+    if kind == "literal":
+        return "{" + ", ".join(map(repr, inner)) + "}"
+    if kind == "union":
+        return " | ".join(map(type_text, inner))
+    return f"{kind}[{', '.join(map(type_text, inner if isinstance(inner, list) else [inner]))}]"
+
+
+def options_help(method: str, dataset: str) -> str:
+    """Every option of a run of `method` on `dataset`, one line of prose each, by section."""
+    from benchmarks.config import section_options
+
+    blocks = []
+    for section, options in section_options(method, dataset).items():
+        owner = {"method": method, "data": dataset, "trainer": "Lightning's Trainer", "logger": "outputs"}[section]
+        lines = [f"{section} options ({owner}):"]
+        for key, option in options.items():
+            detail = f"(type: {type_text(option.type)}, default: {option.default})"
+            text = f"{option.help} {detail}" if option.help else detail
+            lines.append(f"  --{section}.{key} {key.split('.')[-1].upper()}")
+            lines.extend(textwrap.wrap(text, 110, initial_indent=" " * 8, subsequent_indent=" " * 8))
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
 
 
 def bench(argv: list[str]) -> int:
     """Train and evaluate one method on one dataset at one code length; append its result row."""
-    selector = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
-    selector.add_argument("--method")
-    selector.add_argument("--dataset", default=DEFAULT_DATASET)
-    selector.add_argument("--preset", default=DEFAULT_PRESET)
-    chosen, rest = selector.parse_known_args(argv)
-    if chosen.method is None:
-        if {"-h", "--help"} & set(rest):
-            print("usage: cmhb bench --method METHOD [--dataset DATASET] [--preset common|paper] --bits BITS\n"
-                  "                  [--seed SEED] [--config FILE] [--print_config] [--section.key=value ...]\n\n"
-                  f"methods: {', '.join(known('methods'))}\ndatasets: {', '.join(known('datasets'))} "
-                  f"(default {DEFAULT_DATASET})\npresets: common (default: one backbone and protocol for all), "
-                  "paper (each method as its authors ran it)\n"
-                  "`cmhb bench --method METHOD --help` lists that method's options.")
-            return 0
-        raise ConfigError(f"--method is required; one of {', '.join(known('methods'))} (`cmhb list`)")
-    if "--print_config" in rest and chosen.preset != DEFAULT_PRESET:
-        changes, report = preset_layer(chosen.method, chosen.dataset, chosen.preset)
-        print(f"# preset {chosen.preset} of {chosen.method} on {chosen.dataset} changes, against the common preset:")
-        print("\n".join(f"#   {key}: {value}" for key, value in flatten(changes).items()) or "#   nothing")
-        print(f"#   the authors report: {report}" if report else "", end="\n" if report else "")
-    config = resolve(chosen.method, chosen.dataset, args=rest, preset=chosen.preset)
-    results = writable(Path(config["results"]))
+    own, overrides = split_overrides(argv)
+    parser = bench_parser()
+    args = parser.parse_args(own)
+    run = {}
+    if args.config is not None:
+        from benchmarks.registry import read_yaml
 
+        if not args.config.is_file():
+            raise ConfigError(f"--config {args.config}: no such file")
+        run = read_yaml(args.config).get("run") or {}
+    method, dataset = args.method or run.get("method"), args.dataset or run.get("dataset") or DEFAULT_DATASET
+    preset = args.preset or run.get("preset") or PRESETS[0]
+    if args.help:
+        parser.print_help()
+        if method:
+            declared("methods", method), declared("datasets", dataset)
+            print(f"\n{options_help(method, dataset)}")
+        else:
+            print(f"\nmethods: {', '.join(names('methods'))}\ndatasets: {', '.join(names('datasets'))}\n"
+                  "`cmhb bench --method METHOD [--dataset DATASET] --help` lists that run's options.")
+        return 0
+    if method is None:
+        raise ConfigError(f"--method is required; one of {', '.join(names('methods'))} (`cmhb list`)")
+    spec = resolve(method, dataset, args.bits, args.seed, overrides, preset, args.config)
+    if args.print_config:
+        print(print_config(spec), end="")
+        return 0
+    from benchmarks.results import writable
+
+    results = writable(args.results)
+    from benchmarks.pipeline import build, execute  # heavy imports only once the arguments are known good
     from benchmarks.results import print_summary
-    from benchmarks.run import run  # heavy imports only once the arguments are known good
+    from benchmarks.tracking import make_logger
 
-    row = run(config, results)
-    print_summary(row)
-    print(f"result row appended to {results}")
+    notes = []
+    run = build(spec, logger=make_logger(spec))
+    record = execute(run, results, announce=notes.append)
+    if run.trainer.is_global_zero:
+        print_summary(record)
+        print("\n".join(notes))
     return 0
 
 
-def writable(path: Path) -> Path:
-    """`path` if a result row can be appended there (checked before any work starts)."""
-    if path.is_dir():
-        raise ConfigError(f"--results {path} is a directory; give a file such as {path / 'results.jsonl'}")
-    parent = next((p for p in [path.parent, *path.parent.parents] if p.exists()), Path("."))
-    if not parent.is_dir() or not (path.exists() or _can_create(parent)):
-        raise ConfigError(f"--results {path}: cannot write there ({parent} is not a writable folder)")
-    return path
+def prepare(argv: list[str]) -> int:
+    """Download and encode a dataset into the caches once (before a sweep, or runs on several machines)."""
+    own, overrides = split_overrides(argv)
+    parser = command_parser("cmhb prepare", "Download, extract and encode a dataset into the caches, as a run of "
+                            "METHOD would (a method's config and preset may change the backbone), so that later runs "
+                            "only load.")
+    parser.add_argument("--method", required=True, help="a method (`cmhb list`)")
+    parser.add_argument("--dataset", default=DEFAULT_DATASET, help="a dataset (`cmhb list`)")
+    parser.add_argument("--preset", choices=PRESETS, default=PRESETS[0], help="common or paper")
+    args = parser.parse_args(own)
+    spec = resolve(args.method, args.dataset, 1, 0, overrides, args.preset)
+    from benchmarks.pipeline import prepare_only
 
-
-def _can_create(folder: Path) -> bool:
-    import os
-
-    return os.access(folder, os.W_OK | os.X_OK)
-
-
-def split_overrides(argv: list[str]) -> tuple[list[str], list[str]]:
-    """(the command's own arguments, config overrides `--section.key=value` or `--scope:section.key=value`)."""
-    overrides = [a for a in argv if a.startswith(SECTIONS) or (a.startswith("--") and ":" in a.split("=")[0])]
-    return [a for a in argv if a not in overrides], overrides
+    prepare_only(spec)
+    return 0
 
 
 def sweep(argv: list[str]) -> int:
     """A grid of runs, each cell its own `cmhb bench` process; cells already in the results are skipped."""
     own, overrides = split_overrides(argv)
-    parser = ArgumentParser(prog="cmhb sweep", exit_on_error=False, default_meta=False,
-                            description="Run a grid of cells, skipping those already in the results. Overrides "
-                                        "apply to every cell (--method.lr=0.01), to one dataset "
-                                        "(--wikipedia:data.subset=500) or to one method (--cagan:method.lr=0.001).")
-    parser.add_argument("--methods", type=str, required=True, help="comma-separated, e.g. cagan,sgrn,egath,dagnn")
-    parser.add_argument("--datasets", type=str, default=DEFAULT_DATASET, help="comma-separated dataset config names")
-    parser.add_argument("--bits", type=str, default="16,32,64,128")
-    parser.add_argument("--seeds", type=str, default="0")
-    parser.add_argument("--preset", type=str, default=DEFAULT_PRESET, help="common, or paper (the authors' settings)")
+    parser = command_parser("cmhb sweep", "Run a grid of cells, skipping those already in the results. Overrides "
+                            "apply to every cell (--method.lr=0.01), to one dataset (--wikipedia:data.subset=500) "
+                            "or to one method (--cagan:method.lr=0.001).")
+    parser.add_argument("--methods", required=True, help="comma-separated, e.g. cagan,sgrn,egath,dagnn")
+    parser.add_argument("--datasets", default=DEFAULT_DATASET, help="comma-separated dataset names")
+    parser.add_argument("--bits", default="16,32,64,128", help="comma-separated code lengths")
+    parser.add_argument("--seeds", default="0", help="comma-separated run seeds")
+    parser.add_argument("--preset", choices=PRESETS, default=PRESETS[0], help="common, or paper (the authors' settings)")
     parser.add_argument("--jobs", type=int, default=1, help="cells run in parallel processes")
-    parser.add_argument("--group", type=str | None, default=None, help="wandb group of the cells' runs")
-    parser.add_argument("--results", type=Path, default=RESULTS)
-    parser.add_argument("--wandb_sweep", type=Path | None, default=None,
-                        help="only write a wandb sweep config of the grid to this file")
-    args = parse(parser, own)
-    from benchmarks.sweep import main_sweep
+    parser.add_argument("--group", help="wandb group of the cells' runs")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="the JSON-lines file of the rows")
+    parser.add_argument("--wandb_sweep", type=Path, help="only write a wandb sweep config of the grid to this file")
+    args = parser.parse_args(own)
+    if args.jobs < 1:
+        raise ConfigError(f"--jobs: expected a positive integer, got {args.jobs}")
+    from benchmarks.sweep import grid, main_sweep
 
-    return main_sweep(args, overrides)
+    cells = grid(parse_list(args.methods), parse_list(args.datasets), parse_list(args.bits, int),
+                 parse_list(args.seeds, int), args.preset)
+    return main_sweep(cells, overrides, args)
 
 
-def report_parser(prog: str, description: str, out: Path) -> ArgumentParser:
-    parser = ArgumentParser(prog=prog, exit_on_error=False, default_meta=False, description=description)
+def report_parser(prog: str, description: str, out: Path) -> CommandParser:
+    parser = command_parser(prog, description)
     parser.add_argument("--results", type=Path, default=RESULTS, help="the result rows (JSON lines)")
     parser.add_argument("--out", type=Path, default=out, help="folder the files are written to")
-    parser.add_argument("--datasets", type=str | None, default=None, help="comma-separated; default: all in the rows")
-    parser.add_argument("--methods", type=str | None, default=None, help="comma-separated; default: all in the rows")
-    parser.add_argument("--variants", action=ActionYesNo, default=False,
+    parser.add_argument("--datasets", help="comma-separated; default: all in the rows")
+    parser.add_argument("--methods", help="comma-separated; default: all in the rows")
+    parser.add_argument("--variants", action="store_true",
                         help="also show rows whose settings differ from the config files")
     return parser
 
 
+def selection(args) -> dict:
+    """The rows a table or a plot is asked for: datasets and methods (names known to the suite), variants."""
+    def chosen(text, kind):
+        found = parse_list(text) if text else None
+        for name in found or ():
+            declared(kind, name)
+        return found
+
+    if args.out.exists() and not args.out.is_dir():
+        raise ConfigError(f"--out {args.out} is a file; give a folder")
+    return {"datasets": chosen(args.datasets, "datasets"), "methods": chosen(args.methods, "methods"),
+            "variants": args.variants}
+
+
 def table(argv: list[str]) -> int:
-    parser = report_parser("cmhb table", "Markdown, LaTeX and CSV tables from the result rows.", Path("runs/tables"))
-    parser.add_argument("--readme", type=Path | None, default=None,
-                        help="a Markdown file whose marked tables section is rewritten")
-    args = parse(parser, argv)
+    """Markdown, LaTeX and CSV tables of the result rows."""
+    parser = report_parser("cmhb table", "Markdown, LaTeX and CSV tables of the result rows: per dataset, "
+                           "methods x code lengths, mean ± std over seeds, significance marked.", Path("runs/tables"))
+    parser.add_argument("--readme", type=Path, help="also rewrite the marked tables section of this Markdown file")
+    args = parser.parse_args(argv)
+    chosen = selection(args)
     from benchmarks import tables
 
-    written = tables.build(args.results, args.out, args.readme, selection(args))
-    print("\n".join(f"wrote {path}" for path in written))
+    for line in tables.build(args.results, args.out, args.readme, chosen):
+        print(line)
     return 0
 
 
 def plot(argv: list[str]) -> int:
-    parser = report_parser("cmhb plot", "Figures from the result rows.", Path("runs/plots"))
-    parser.add_argument("--bits", type=int, default=64, help="code length of the precision-recall and P@K curves")
-    args = parse(parser, argv)
+    """Figures of the result rows."""
+    parser = report_parser("cmhb plot", "Figures of the result rows: mAP vs code length, precision-recall and "
+                           "precision@K at one code length.", Path("runs/plots"))
+    parser.add_argument("--bits", type=int, help="code length of the precision-recall and P@K curves (default: "
+                                                 "each one the rows have)")
+    args = parser.parse_args(argv)
+    chosen = selection(args)
     from benchmarks import plots
 
-    written = plots.build(args.results, args.out, args.bits, selection(args))
-    print("\n".join(f"wrote {path}" for path in written))
+    for line in plots.build(args.results, args.out, args.bits, chosen):
+        print(line)
     return 0
 
 
-def selection(args) -> dict:
-    def names(text, kind):
-        chosen = [x.strip() for x in text.split(",") if x.strip()] if text else None
-        for name in chosen or ():
-            check_name(kind, name)
-        return chosen
-
-    return {"datasets": names(args.datasets, "datasets"), "methods": names(args.methods, "methods"),
-            "variants": args.variants}
-
-
 def regress(argv: list[str]) -> int:
-    parser = ArgumentParser(prog="cmhb regress", exit_on_error=False, default_meta=False,
-                            description="Re-run the CI regression baselines (results/regression) and compare mAP.")
-    parser.add_argument("baselines", type=Path, nargs="*", default=[],
-                        help="baseline files (default: results/regression/*.json)")
-    # Not --update: jsonargparse's Namespace has an update() method, which args.update would return.
-    parser.add_argument("--rewrite", action=ActionYesNo, default=False, help="rewrite the baselines with the new numbers")
-    args = parse(parser, argv)
+    """Re-run the CI regression baselines and compare their mAP."""
+    parser = command_parser("cmhb regress", "Re-run the CI regression baselines (results/regression) and compare "
+                                            "their mAP.")
+    parser.add_argument("baselines", type=Path, nargs="*", help="baseline files (default: results/regression/*.json)")
+    parser.add_argument("--rewrite", action="store_true", help="rewrite the baselines with the new numbers")
+    args = parser.parse_args(argv)
     from benchmarks.regress import REGRESSION_DIR
     from benchmarks.regress import regress as check
 
-    return 1 if check(args.baselines or sorted(REGRESSION_DIR.glob("*.json")), args.rewrite) else 0
+    paths = args.baselines or sorted(REGRESSION_DIR.glob("*.json"))
+    if not paths:
+        raise ConfigError(f"no regression baselines: {REGRESSION_DIR} holds no *.json file")
+    return 1 if check(paths, args.rewrite) else 0
 
 
-def run_parser(prog: str, description: str) -> ArgumentParser:
-    parser = ArgumentParser(prog=prog, exit_on_error=False, default_meta=False, description=description)
+def run_parser(prog: str, description: str) -> CommandParser:
+    parser = command_parser(prog, description)
     parser.add_argument("run", type=Path, help="a run folder (a result row's run_dir)")
     return parser
 
 
 def evaluate(argv: list[str]) -> int:
     """Recompute every metric of a saved run from its codes; compare with its result row."""
-    args = parse(run_parser("cmhb evaluate", "Recompute a saved run's metrics from its codes."), argv)
+    args = run_parser("cmhb evaluate", "Recompute a saved run's metrics from its codes and compare them with "
+                                       "its row.").parse_args(argv)
     from benchmarks import artifacts
     from benchmarks.results import print_summary
 
-    numbers, row = artifacts.evaluate(args.run)
-    print_summary({**row, **numbers})
-    differ = {k: (v, row.get(k)) for k, v in numbers.items() if row.get(k) != v}
+    found, record = artifacts.evaluate(args.run)
+    print_summary(record)
+    differ, compared = [], 0
+    for scores in found:
+        saved = record.score(scores.kind, scores.direction)
+        for name in ("map", "map_tie", "empty_queries", "distinct_codes", *(f"map@{k}" for k in scores.map_at)):
+            value = scores.value(name)
+            if value is None:
+                continue
+            compared += 1
+            if saved.value(name) != value:
+                differ.append(f"{scores.kind} {scores.direction} {name}: {value} (row: {saved.value(name)})")
     if differ:
-        print(f"{len(differ)} of {len(numbers)} numbers differ from the run's row: {differ}")
+        print(f"{len(differ)} of {compared} numbers differ from the run's row: " + "; ".join(differ))
         return 1
-    print(f"all {len(numbers)} numbers equal the run's row")
+    print(f"all {compared} numbers equal the run's row")
     return 0
 
 
 def encode(argv: list[str]) -> int:
     """Hash new features with a saved run's trained method."""
-    parser = run_parser("cmhb encode", "Hash new features (a .npy matrix, one row per item) with a run's method.")
-    parser.add_argument("--features", type=Path, required=True, help=".npy file, (items, dimensions)")
-    parser.add_argument("--modality", type=Literal["image", "text"], required=True)
+    parser = run_parser("cmhb encode", "Hash new features with a saved run's method: a .npy matrix, one row per "
+                                       "item, of the run's own backbone's features (`cmhb encode RUN --help` does "
+                                       "not need the run; the error names the width and backbone it expects).")
+    parser.add_argument("--features", type=Path, required=True, help=".npy file, (items, width)")
+    parser.add_argument("--modality", choices=("image", "text"), required=True)
     parser.add_argument("--out", type=Path, required=True, help=".npy file for the +-1 codes (int8)")
-    args = parse(parser, argv)
+    args = parser.parse_args(argv)
     import numpy as np
 
     from benchmarks import artifacts
 
     try:
-        features = np.load(args.features)
+        features = np.load(args.features, allow_pickle=False)
     except (OSError, ValueError) as error:
         raise DataError(f"{args.features}: not a readable .npy matrix ({error})") from error
     codes = artifacts.encode(args.run, features, args.modality)
@@ -213,9 +301,9 @@ def encode(argv: list[str]) -> int:
 def gallery(argv: list[str]) -> int:
     """A saved run's retrieval gallery (PNG in the run folder)."""
     parser = run_parser("cmhb gallery", "Fixed queries with their top 10 results, relevant ones marked.")
-    parser.add_argument("--photos", type=Path | None, default=None,
-                        help="folder of photos named <item id>.jpg, for a dataset that carries image features")
-    args = parse(parser, argv)
+    parser.add_argument("--photos", type=Path, help="folder of photos named <item id>.jpg, for a dataset that "
+                                                    "carries image features")
+    args = parser.parse_args(argv)
     from benchmarks import gallery as galleries
 
     print(f"wrote {galleries.write(args.run, args.photos)}")
@@ -223,62 +311,61 @@ def gallery(argv: list[str]) -> int:
 
 
 def listing(argv: list[str]) -> int:
-    """Methods and datasets by name, with what each is."""
-    parse(ArgumentParser(prog="cmhb list", exit_on_error=False, description="Name the methods and datasets."), argv)
-    from benchmarks.config import CONFIG_DIR
-    from methods import METHODS
+    """The methods and datasets, with what each is."""
+    parser = command_parser("cmhb list", "Name the methods and datasets, with what each is.")
+    parser.add_argument("--names", choices=("methods", "datasets"),
+                        help="only the names of one kind, comma-separated (for scripts and the Makefile)")
+    args = parser.parse_args(argv)
+    if args.names:
+        print(",".join(names(args.names)))
+        return 0
+    from benchmarks.config import class_schema
 
-    print("methods:")
-    for name in known("methods"):
-        method = METHODS[name]
-        print(f"  {name:<12} {'supervised' if method.supervised else 'unsupervised':<13}"
-              f"{method.__doc__.strip().splitlines()[0]}")
-    print("datasets:")
-    for name in known("datasets"):
-        head = (CONFIG_DIR / "datasets" / f"{name}.yaml").read_text().splitlines()[0].lstrip("# ")
-        print(f"  {name:<18} {head}")
+    for kind in ("methods", "datasets"):
+        print(f"{kind}:")
+        for name in names(kind):
+            found = class_schema(kind, name)
+            group = "" if kind == "datasets" else ("supervised   " if found.facts.get("supervised") else "unsupervised ")
+            print(textwrap.fill(f"{group}{found.summary}", 118, initial_indent=f"  {name:<18} ",
+                                subsequent_indent=" " * 21))
     return 0
 
 
-def parse(parser: ArgumentParser, argv: list[str]):
-    try:
-        return parser.parse_args(argv)
-    except Exception as error:  # jsonargparse raises several types; all are a bad argument here
-        raise ConfigError(f"{explain(error, parser)} (see `{parser.prog} --help`)") from error
-
-
-COMMANDS = {"bench": bench, "sweep": sweep, "table": table, "plot": plot, "regress": regress, "evaluate": evaluate,
+COMMANDS = {"bench": bench, "prepare": prepare, "sweep": sweep, "table": table, "plot": plot, "regress": regress, "evaluate": evaluate,
             "encode": encode, "gallery": gallery, "list": listing}
 
 
 def main(argv: list[str] | None = None) -> int:
-    quiet()
-    stop_on_signals()
+    """Run one command; return its exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
-        print("usage: cmhb {" + ",".join(COMMANDS) + "} ...   (`cmhb COMMAND --help` for each)\n"
-              "  bench    train and evaluate one method on one dataset at one code length\n"
-              "  sweep    a grid of runs, resumable\n  table    comparison tables from result rows\n"
-              "  plot     figures from result rows\n  regress  re-run the CI regression baselines\n"
-              "  evaluate recompute a saved run's metrics from its codes\n"
-              "  encode   hash new features with a saved run's method\n"
-              "  gallery  a saved run's retrieval gallery\n  list     the methods and datasets")
+        width = max(map(len, COMMANDS))
+        print("usage: cmhb COMMAND ...   (`cmhb COMMAND --help` for each)\n" + "\n".join(
+            f"  {name:<{width}}  {command.__doc__.splitlines()[0]}" for name, command in COMMANDS.items()))
         return 0 if argv else 2
-    command = COMMANDS.get(argv[0])
+    quiet()
+    previous = stop_on_signals()
     try:
         die_with_parent()
-        if command is None:
+        if argv[0] not in COMMANDS:
             raise ConfigError(f"unknown command {argv[0]!r}; one of {', '.join(COMMANDS)}")
-        return command(argv[1:])
+        return COMMANDS[argv[0]](argv[1:])
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    except (DataError, TrainingDiverged) as error:
+    except (DataError, TrainingDiverged, IncompleteEvaluation) as error:
         print(f"error: {error}", file=sys.stderr)
+        return 1
+    except OSError as error:
+        if error.errno is None:  # not the environment's refusal: a fault of the suite, shown whole
+            raise
+        print(f"error: {error.filename or ''}{': ' if error.filename else ''}{error.strerror}", file=sys.stderr)
         return 1
     except Stopped as stop:
         print(f"{stop}: nothing more was written", file=sys.stderr)
         return stop.status
+    finally:
+        stop_on_signals(previous)
 
 
 if __name__ == "__main__":

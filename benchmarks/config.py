@@ -1,71 +1,156 @@
-"""Run configuration: YAML layers per method and per dataset, checked against the signatures of the
-method, the datamodule and the Trainer by jsonargparse (the parser under LightningCLI) before anything runs.
+"""Run configuration: settings in layers, checked against the classes' options before anything runs.
 
-Layers, later ones win: configs/defaults.yaml <- configs/datasets/<dataset>.yaml <- configs/methods/<method>.yaml
-<- that file's `datasets: {<dataset>: ...}` section <- `--config FILE` <- `--section.key=value` overrides.
+Layers, later ones win: the classes' own defaults (their signatures; nothing repeats them) <-
+configs/defaults.yaml <- the dataset's config file <- the method's config file <- its `datasets: {<dataset>:
+...}` section <- the preset's changes <- `--config FILE` <- `--section.key=value` on the command line. Every
+key is checked against the options of the method, the datamodule, the Trainer and the logger
+(benchmarks.schema), so a misspelt key or a wrong type is one `error:` line before any data is read.
 """
 
 import copy
-import difflib
 import hashlib
-import inspect
 import json
-import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Literal
 
 import yaml
-from jsonargparse import ActionConfigFile, ArgumentParser
-from jsonargparse.typing import PositiveInt
 
-CONFIG_DIR = Path(__file__).parent / "configs"
+from benchmarks.registry import CONFIG_DIR, declarations, declared, read_yaml
+from benchmarks.schema import Option, Schema, read_class, schema
+from common.errors import ConfigError
+
 RESULTS = Path("runs/results.jsonl")  # user runs; the committed reference rows are written by `make reference`
 DEFAULT_DATASET = "mirflickr25k_mini"
-DEFAULT_PRESET = "common"  # one backbone and one protocol for every method: the fair comparison
+PRESETS = ("common", "paper")  # common: one backbone and one protocol for every method, the fair comparison
+SECTIONS = ("method", "data", "trainer", "logger")
 # Keys that change where things are or how fast they run, never the numbers: not part of the config hash.
-NOT_HASHED = {"data": ("data_dir", "cache_dir", "num_workers", "eval_batch_size", "feature_batch_size",
-                       "feature_workers", "feature_device", "image_dir", "download", "base_url", "checksums"),
+NOT_HASHED = {"data": ("data_dir", "cache_dir", "num_workers", "eval_batch_size", "extraction.batch_size",
+                       "extraction.num_workers", "extraction.device", "image_dir", "download", "base_url",
+                       "checksums"),
               "logger": None,
-              "trainer": ("accelerator", "devices", "num_nodes", "strategy", "enable_progress_bar")}
-# Trainer arguments the runner sets itself.
-TRAINER_SKIP = {"logger", "callbacks", "plugins", "enable_checkpointing", "enable_model_summary", "default_root_dir",
-                "num_sanity_val_steps", "model_registry", "enable_autolog_hparams"}
-
-
-class ConfigError(ValueError):
-    """An expected user error in a run's configuration; its message names the fault and the fix."""
+              "trainer": ("accelerator", "devices", "num_nodes", "strategy")}
+# Trainer arguments the runner sets itself, and why a user cannot.
+TRAINER_OWNED = {
+    **dict.fromkeys(("logger", "callbacks", "plugins", "enable_checkpointing", "enable_model_summary",
+                     "enable_progress_bar", "default_root_dir", "num_sanity_val_steps", "model_registry",
+                     "enable_autolog_hparams", "profiler", "barebones"), "is set by the runner"),
+    **dict.fromkeys(("limit_val_batches", "limit_test_batches", "limit_predict_batches", "fast_dev_run",
+                     "overfit_batches", "val_check_interval"),
+                    "would evaluate less than the protocol: a run scores every validation, query and database item"),
+}
 
 
 @dataclass
 class LoggerSettings:
-    """Where a run logs: Weights & Biases (offline without WANDB_API_KEY) or nowhere."""
+    """Where a run writes what is not its result row.
+
+    Args:
+        kind: `wandb` (offline without WANDB_API_KEY) or `none`.
+        project: the wandb project.
+        save_dir: the folder of run folders, wandb runs and other outputs.
+        group: the wandb group (a sweep sets its own).
+        save_features: also keep a real-valued method's features in the run folder (float32; about 4 KB per
+            item at 1,024-d).
+    """
 
     kind: Literal["wandb", "none"] = "wandb"
     project: str = "graph-cmh-bench"
     save_dir: str = "runs"
     group: str | None = None
+    save_features: bool = False
 
 
-def _read(path: Path) -> dict:
-    try:
-        return yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: not valid YAML ({' '.join(str(error).split())})") from error
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything one run is, resolved and checked: which method on which dataset, the code length, the seed,
+    the preset, and every option of each section.
+
+    Attributes:
+        method: the method's declared name.
+        dataset: the dataset's declared name (its config file).
+        bits: code length.
+        seed: run seed (initialisation, batch order).
+        preset: common or paper.
+        settings: {"method": {...}, "data": {...}, "trainer": {...}}, every option of the method and the
+            datamodule, and the Trainer arguments that differ from Lightning's defaults.
+        logger: the logger settings (never part of the run's identity).
+        paper_metric: the metric the method's authors report (paper preset).
+    """
+
+    method: str
+    dataset: str
+    bits: int
+    seed: int = 0
+    preset: str = "common"
+    settings: dict = field(default_factory=dict)
+    logger: dict = field(default_factory=dict)
+    paper_metric: str | None = None
+
+    def config(self) -> dict:
+        """What a result row stores: the run's identity and its settings."""
+        run = {"method": self.method, "dataset": self.dataset, "bits": self.bits, "seed": self.seed,
+               "preset": self.preset, "paper_metric": self.paper_metric}
+        return {"run": run, **copy.deepcopy(self.settings)}
+
+    @property
+    def hash(self) -> str:
+        """Short hash of everything that decides the run's numbers (benchmarks.config.config_hash)."""
+        return config_hash(self.config())
 
 
-def known(kind: str) -> list[str]:
-    """Names of the method or dataset config files (`kind`: methods or datasets)."""
-    return sorted(p.stem for p in (CONFIG_DIR / kind).glob("*.yaml"))
+def config_hash(config: dict) -> str:
+    """Short hash of what decides a run's numbers: a config as RunSpec.config gives it, without the keys
+    of NOT_HASHED (where data lives, how fast it runs)."""
+    kept = {}
+    for section, values in config.items():
+        dropped = NOT_HASHED.get(section, ())
+        if dropped is None or section == "results":
+            continue
+        kept[section] = {k: v for k, v in flatten(values).items()
+                         if not any(k == d or k.startswith(d + ".") for d in dropped)}
+    return hashlib.sha256(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
-def check_name(kind: str, name: str) -> None:
-    names = known(kind)
-    if name not in names:
-        close = difflib.get_close_matches(name, names, n=1)
-        hint = f"did you mean {close[0]}? " if close else ""
-        raise ConfigError(f"unknown {kind[:-1]} {name!r}; {hint}known: {', '.join(names)} (`cmhb list`)")
+def flatten(tree: dict, prefix: str = "") -> dict:
+    """{"a": {"b": 1}} -> {"a.b": 1} (every level)."""
+    out = {}
+    for key, value in tree.items():
+        if isinstance(value, dict) and value:
+            out.update(flatten(value, f"{prefix}{key}."))
+        else:
+            out[prefix + key] = value
+    return out
+
+
+def flatten_sections(tree: dict, options: dict[str, dict[str, Option]]) -> dict:
+    """{section: {key: value}} -> {"section.key": value}: a group of options (`extraction: {batch_size: ...}`)
+    is joined with dots, the value of a dict-typed option (`checksums`) kept whole."""
+    out = {}
+    for section, values in tree.items():
+        if not isinstance(values, dict):
+            out[section] = values
+            continue
+        for key, value in values.items():
+            known = options.get(section, {})
+            if isinstance(value, dict) and value and key not in known:
+                out.update({f"{section}.{key}.{k}": v for k, v in value.items()})
+            else:
+                out[f"{section}.{key}"] = value
+    return out
+
+
+def nest(flat: dict) -> dict:
+    """{"a.b": 1} -> {"a": {"b": 1}}."""
+    out: dict = {}
+    for key, value in flat.items():
+        *parents, leaf = key.split(".")
+        node = out
+        for parent in parents:
+            node = node.setdefault(parent, {})
+        node[leaf] = value
+    return out
 
 
 def merge(base: dict, update: dict) -> dict:
@@ -76,168 +161,261 @@ def merge(base: dict, update: dict) -> dict:
     return out
 
 
+def parse_list(text: str, kind=str) -> list:
+    """A comma-separated command-line list, e.g. "16,32,64" with kind int.
+
+    Raises:
+        ConfigError: an item is not of `kind`, or the list is empty.
+    """
+    try:
+        items = [kind(x.strip()) for x in text.split(",") if x.strip()]
+    except ValueError as error:
+        raise ConfigError(f"{text!r} is not a comma-separated list of {kind.__name__} ({error})") from error
+    if not items:
+        raise ConfigError(f"{text!r} names nothing; give a comma-separated list")
+    return items
+
+
+def class_schema(kind: str, name: str) -> Schema:
+    """The option schema of a declared method or dataset (benchmarks.schema)."""
+    declaration = declared(kind, name)
+    return schema(declaration.target, declaration.load)
+
+
+def trainer_schema() -> Schema:
+    def trainer():
+        import lightning
+
+        return lightning.Trainer
+
+    return schema("lightning.pytorch.trainer.trainer.Trainer", trainer, frozenset(TRAINER_OWNED))
+
+
+@cache
+def logger_schema() -> Schema:
+    return read_class(LoggerSettings)
+
+
+def section_options(method: str, dataset: str) -> dict[str, dict[str, Option]]:
+    """{section: {key: option}} of a run of `method` on `dataset`."""
+    schemas = {"method": class_schema("methods", method), "data": class_schema("datasets", dataset),
+               "trainer": trainer_schema(), "logger": logger_schema()}
+    return {section: {o.key: o for o in s.options} for section, s in schemas.items()}
+
+
 def preset_layer(method: str, dataset: str, preset: str) -> tuple[dict, str | None]:
-    """(the settings a preset changes for a method on a dataset, the metric the authors report) from the method
-    file's `presets: {<preset>: {..., datasets: {<dataset>: ...}, report: METRIC}}`; `common` changes nothing."""
-    if preset == DEFAULT_PRESET:
-        return {}, None
-    presets = _read(CONFIG_DIR / "methods" / f"{method}.yaml").get("presets", {})
-    if preset not in presets:
-        raise ConfigError(f"{method} has no preset {preset!r}; presets: {', '.join([DEFAULT_PRESET, *presets])}")
-    layer = dict(presets[preset])
+    """(the settings a preset changes for a method on a dataset, the metric the authors report) from the
+    method file's `presets: {<preset>: {..., datasets: {<dataset>: ...}, report: METRIC}}`. `common` changes
+    nothing, and so does a preset the method's file does not name (no setting of its authors differs)."""
+    if preset not in PRESETS:
+        raise ConfigError(f"unknown preset {preset!r}; presets: {', '.join(PRESETS)}")
+    layer = declared("methods", method).config().get("presets", {}).get(preset, {})
     report = layer.pop("report", None)
-    layer.pop("note", None)
     return merge(layer, layer.pop("datasets", {}).get(dataset, {})), report
 
 
-def layered(method: str, dataset: str, preset: str = "common") -> tuple[str, dict]:
-    """(datamodule name, the merged YAML layers) for a method on a dataset under a preset."""
-    check_name("methods", method)
-    check_name("datasets", dataset)
-    method_file = _read(CONFIG_DIR / "methods" / f"{method}.yaml")
+def file_layers(method: str, dataset: str, preset: str) -> tuple[list[tuple[dict, str]], str | None]:
+    """([(settings, where they come from)] in order, the metric the authors report) of the config files."""
+    method_file = declared("methods", method).config()
     method_file.pop("presets", None)
     per_dataset = method_file.pop("datasets", {}).get(dataset, {})
-    config: dict = {}
-    for layer in (_read(CONFIG_DIR / "defaults.yaml"), _read(CONFIG_DIR / "datasets" / f"{dataset}.yaml"),
-                  method_file, per_dataset, preset_layer(method, dataset, preset)[0]):
-        config = merge(config, layer)
-    # A dataset file may name the datamodule it configures (several files can share one datamodule).
-    return config.pop("datamodule", dataset), config
+    changes, report = preset_layer(method, dataset, preset)
+    method_path = declared("methods", method).path
+    return [(read_yaml(CONFIG_DIR / "defaults.yaml"), str(CONFIG_DIR / "defaults.yaml")),
+            (declared("datasets", dataset).config(), str(declared("datasets", dataset).path)),
+            (method_file, str(method_path)), (per_dataset, f"{method_path} (datasets: {dataset})"),
+            (changes, f"{method_path} (presets: {preset})")], report
 
 
-def flatten(tree: dict, prefix: str = "") -> dict:
-    out = {}
-    for key, value in tree.items():
-        if isinstance(value, dict) and key in ("method", "data", "trainer", "logger") and not prefix:
-            out.update(flatten(value, f"{key}."))
-        else:
-            out[prefix + key] = value
-    return out
+def data_option_anywhere(key: str) -> bool:
+    """Whether some declared datamodule has the data option `key` (a method's file may set one that the
+    dataset at hand lacks: a backbone on a set of fixed features)."""
+    return any(class_schema("datasets", name).option(key) for name in declarations("datasets"))
 
 
-def bench_parser(method: str, dataset: str, preset: str = "common") -> ArgumentParser:
-    """The parser of `cmhb bench --method M --dataset D`: the method's options (constructor parameters with a
-    default; those without are taken from the data), the datamodule's, the Trainer's and the logger's, with
-    the YAML layers as defaults."""
-    import lightning as L
+def user_layer(path: Path | None, overrides: list[str], options: dict[str, dict[str, Option]]
+               ) -> tuple[dict, dict[str, str], dict]:
+    """(the settings of `--config FILE` then the `--section.key=value` overrides, where each key comes from,
+    the file's `run` section)."""
+    settings, origin, run = {}, {}, {}
+    if path is not None:
+        if not Path(path).is_file():
+            raise ConfigError(f"--config {path}: no such file")
+        loaded = read_yaml(Path(path))
+        run = loaded.pop("run", None) or {}
+        unknown = [k for k in loaded if k not in SECTIONS]
+        if unknown:
+            raise ConfigError(f"{path}: unknown section {unknown[0]!r}; sections: run, {', '.join(SECTIONS)}")
+        for key, value in flatten_sections(loaded, options).items():
+            settings[key], origin[key] = value, str(path)
+    for item in overrides:
+        key, sep, value = item.removeprefix("--").partition("=")
+        if not sep or "." not in key:
+            raise ConfigError(f"{item}: expected --section.key=value (sections: {', '.join(SECTIONS)})")
+        settings[key], origin[key] = value, "the command line"
+    return settings, origin, run
 
-    from datamodules import DATAMODULES
-    from methods import METHODS
 
-    datamodule, defaults = layered(method, dataset, preset)
-    method_cls, data_cls = METHODS[method], DATAMODULES[datamodule]
-    parser = ArgumentParser(prog="cmhb bench", exit_on_error=False, default_meta=False, allow_abbrev=False,
-                            description=f"Train and evaluate {method} on {dataset} at one code length.")
-    parser.add_argument("--config", action=ActionConfigFile, help="a YAML file of settings (as --print_config writes)")
-    parser.add_argument("--bits", type=PositiveInt, required=True, help="code length")
-    parser.add_argument("--seed", type=int, default=0, help="run seed (initialisation, batch order)")
-    parser.add_argument("--results", type=Path, default=RESULTS, help="JSON-lines file the result row is appended to")
-    parser.add_class_arguments(method_cls, "method", skip=data_given(method_cls) | {"map_ks"}, instantiate=False)
-    parser.add_class_arguments(data_cls, "data", instantiate=False)
-    parser.add_class_arguments(L.Trainer, "trainer", skip=TRAINER_SKIP, instantiate=False)
-    parser.add_class_arguments(LoggerSettings, "logger", instantiate=False)
-    for action in parser._actions:  # the groups' own "load a config file" options read as the selectors' names
-        if action.option_strings in (["--method"], ["--data"]):
-            action.help = "(the method and dataset are chosen by --method NAME and --dataset NAME)"
-    try:
-        parser.set_defaults(flatten(defaults))
-    except (KeyError, ValueError) as error:
-        raise ConfigError(f"{CONFIG_DIR}: the {method} / {dataset} config files set a key the code does not take "
-                          f"({one_line(error)})") from error
+def check_keys(flat: dict, origin: dict, options: dict[str, dict[str, Option]]) -> None:
+    """Refuse a key that is no option of its section (naming the closest one, or why the runner owns it)."""
+    import difflib
+
+    for key in flat:
+        section, _, name = key.partition(".")
+        where = f" ({origin[key]})" if origin.get(key, "the command line") != "the command line" else ""
+        if section not in options:
+            raise ConfigError(f"unknown option --{key}{where}; sections: {', '.join(SECTIONS)}")
+        if section == "trainer" and name in TRAINER_OWNED:
+            raise ConfigError(f"--{key}{where} {TRAINER_OWNED[name]}")
+        if name not in options[section]:
+            known = [f"{section}.{k}" for k in options[section]]
+            close = difflib.get_close_matches(key, known, n=1)
+            raise ConfigError(f"unknown option --{key}{where}" + (f"; did you mean --{close[0]}?" if close else ""))
+
+
+@cache
+def _parser(options_key: str):
+    """A jsonargparse parser of every option (their types check and convert values), built once per set of
+    options (`options_key`: their keys and types as JSON)."""
+    from jsonargparse import ArgumentParser
+
+    parser = ArgumentParser(exit_on_error=False)
+    for key, tree in json.loads(options_key):
+        parser.add_argument(f"--{key}", type=Option(key, tree, None).annotation, default=None)
     return parser
 
 
-def data_given(method_cls) -> set[str]:
-    """Constructor parameters without a default: the method's `from_datamodule` takes them from the data."""
-    return {name for name, p in inspect.signature(method_cls).parameters.items()
-            if p.default is inspect.Parameter.empty and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+def coerce(flat: dict, origin: dict, options: dict[str, dict[str, Option]]) -> dict:
+    """The values checked against their options' types and converted (text from the command line too).
 
-
-def one_line(error: BaseException) -> str:
-    """An error message on one line: jsonargparse's explanations are indented over several."""
-    text = " ".join(str(error).split())
-    return text.replace("<class '", "").replace("'>", "")
-
-
-def explain(error: BaseException, parser: ArgumentParser) -> str:
-    """jsonargparse's message as one line that names the option, what it takes and what it got, with the
-    closest option for a misspelt key."""
-    text = one_line(error)
-    if match := re.search(r"arguments are required: (\S+)", text):
-        return f"--{match.group(1).rstrip(',')} is required"
-    if match := re.search(r"unrecognized arguments: (\S+)", text):
-        key = match.group(1).split("=")[0]
-        options = [s for a in parser._actions for s in a.option_strings if "." in s]
-        close = difflib.get_close_matches(key, options, n=1)
-        return f"unknown option {key}" + (f"; did you mean {close[0]}?" if close else "")
-    if match := re.match(r'Parser key "([^"]+)": (.*)', text):
-        key, rest = match.groups()
-        got = re.search(r"(?:Given value|Got value): (.*?)(?: Given value type.*)?$", rest) or \
-            re.search(r"literal for \w+\(\) with base 10: (.*)$", rest) or re.search(r"PositiveInt: (\S+)", rest)
-        return f"--{key}: expected {expected_type(rest)}, got {got.group(1) if got else rest}"
-    return text
-
-
-def expected_type(message: str) -> str:
-    """What jsonargparse says an option takes, in words."""
-    if "PositiveInt" in message:
-        return "a positive integer"
-    if match := re.search(r"Literal\[(.*?)\]", message):
-        return f"one of {match.group(1)}"
-    if match := re.search(r"Subtypes: \[(.*?)\]", message):
-        return " or ".join(t.replace("NoneType", "null") for t in match.group(1).split(", "))
-    if match := re.search(r"Expected an? ([\w.]+)", message):
-        return match.group(1).rstrip(".")
-    return "another value"
-
-
-def resolve(method: str, dataset: str, bits: int | None = None, seed: int | None = None, args: list[str] = (),
-            preset: str = "common") -> dict:
-    """The checked configuration of one run: {"run": {...}, "method", "data", "trainer", "logger", "results"}.
-    `args` are the command line's other arguments (--bits, overrides, --config FILE, --print_config, --help)."""
-    parser = bench_parser(method, dataset, preset)
-    given = [f"--{name}={value}" for name, value in (("bits", bits), ("seed", seed)) if value is not None]
+    Raises:
+        ConfigError: a value of the wrong type, naming the option, what it takes and where it was set.
+    """
+    parser = _parser(json.dumps(sorted([f"{s}.{k}", o.type] for s, opts in options.items() for k, o in opts.items())))
     try:
-        namespace = parser.parse_args([*given, *args])
-    except Exception as error:  # jsonargparse raises several types; all are a bad argument here
-        raise ConfigError(f"{explain(error, parser)} (options: cmhb bench --method {method} --dataset {dataset} "
-                          "--help)") from error
-    config = {"method": {}, **namespace.as_dict()}  # a method without options has no section
-    config.pop("config", None)
-    datamodule, _ = layered(method, dataset, preset)
-    run = {"method": method, "dataset": dataset, "datamodule": datamodule, "bits": config.pop("bits"),
-           "seed": config.pop("seed"), "preset": preset, "paper_metric": preset_layer(method, dataset, preset)[1]}
-    results = config.pop("results")
-    data_dir = config["data"].get("data_dir")
-    if data_dir and Path(data_dir).exists() and not Path(data_dir).is_dir():
-        raise ConfigError(f"--data.data_dir {data_dir} is a file; give the folder that holds the dataset's files")
-    return {"run": run, **config, "trainer": trainer_settings(method, config["trainer"]), "results": str(results)}
+        parsed = flatten_sections(parser.parse_object(nest(flat)).as_dict(), options)
+        return {key: plain(parsed[key]) for key in flat}  # in the options' order
+    except Exception:  # jsonargparse raises several types; find the value at fault, one key at a time
+        for name, value in flat.items():
+            try:
+                parser.parse_object(nest({name: value}))
+            except Exception:
+                section, _, option = name.partition(".")
+                where = origin.get(name, "the config files")
+                raise ConfigError(f"--{name}: expected {options[section][option].words}, got {value!r} "
+                                  f"(from {where})") from None
+        raise
 
 
-def trainer_settings(method: str, trainer: dict) -> dict:
-    """The Trainer arguments that differ from Lightning's defaults. A closed-form method is solved in one
-    pass, so it gets one epoch whatever was asked (its epochs must not make a variant)."""
-    from methods import METHODS, ClosedFormHashing
-
-    settings = {k: v for k, v in trainer.items() if v != lightning_defaults().get(k, object())}
-    if issubclass(METHODS[method], ClosedFormHashing):
-        settings["max_epochs"] = 1
-    return settings
+def plain(value):
+    """A value as JSON and YAML write it: constrained numbers (PositiveInt) as numbers, tuples as lists."""
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, (int, float, str)):
+        return type(value).__mro__[-2](value) if type(value) not in (int, float, str) else value
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    return value
 
 
 @cache
 def lightning_defaults() -> dict:
-    import lightning as L
-
-    return {name: p.default for name, p in inspect.signature(L.Trainer).parameters.items()}
+    return trainer_schema().defaults()
 
 
-def config_hash(config: dict) -> str:
-    """Short hash of everything that decides a run's numbers."""
-    kept = {}
-    for section, values in config.items():
-        dropped = NOT_HASHED.get(section, ())
-        if dropped is None or section == "results":
-            continue
-        kept[section] = {k: v for k, v in values.items() if k not in dropped}
-    return hashlib.sha256(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()[:12]
+def resolve(method: str, dataset: str, bits: int | None = None, seed: int | None = None, args: list[str] = (),
+            preset: str = "common", config_file: Path | None = None) -> RunSpec:
+    """The checked specification of one run.
+
+    Args:
+        method: a declared method's name.
+        dataset: a declared dataset's name.
+        bits: code length (or from `config_file`'s run section).
+        seed: run seed (default 0, or from `config_file`).
+        args: `--section.key=value` overrides.
+        preset: common or paper.
+        config_file: a YAML file of settings, as `--print_config` writes it.
+
+    Returns:
+        The RunSpec.
+
+    Raises:
+        ConfigError: an unknown name, key or preset, a value of the wrong type, or no code length.
+    """
+    options = section_options(method, dataset)
+    layers, report = file_layers(method, dataset, preset)
+    user, user_origin, run = user_layer(config_file, list(args), options)
+    bits = bits if bits is not None else run.get("bits")
+    seed = seed if seed is not None else run.get("seed", 0)
+    if bits is None:
+        raise ConfigError("--bits is required (the code length, e.g. --bits 32)")
+    flat = {f"{section}.{key}": option.default for section in SECTIONS for key, option in options[section].items()}
+    origin = {}
+    for layer, where in layers:
+        for key, value in flatten_sections(layer, options).items():
+            section, _, name = key.partition(".")
+            if section == "data" and name not in options["data"] and data_option_anywhere(name):
+                continue  # a setting for datasets that have it (a backbone, on a set of fixed features)
+            check_keys({key: value}, {key: where}, options)
+            flat[key] = value
+            origin[key] = where
+    origin.update(user_origin)
+    check_keys(user, origin, options)
+    flat.update(user)
+    values = coerce(flat, origin, options)
+    settings = {section: {k.partition(".")[2]: v for k, v in values.items() if k.startswith(section + ".")}
+                for section in SECTIONS}
+    return finish(method, dataset, whole("--bits", bits, 1), whole("--seed", seed, 0), preset, settings, report)
+
+
+def whole(option: str, value, least: int) -> int:
+    """`value` as an integer of at least `least`.
+
+    Raises:
+        ConfigError: it is not.
+    """
+    if isinstance(value, bool) or not str(value).strip().isdigit() or int(value) < least:
+        raise ConfigError(f"{option}: expected {'a positive' if least else 'a non-negative'} integer, got {value!r}")
+    return int(value)
+
+
+def finish(method: str, dataset: str, bits: int, seed: int, preset: str, settings: dict, report) -> RunSpec:
+    """The RunSpec of checked settings: the Trainer's reduced to what differs from Lightning's defaults, one epoch
+    for a closed-form method (its epochs must not make a variant), and a check of the data folder."""
+    trainer = {k: v for k, v in settings["trainer"].items() if v != lightning_defaults().get(k, object())}
+    if class_schema("methods", method).facts.get("closed_form"):
+        trainer["max_epochs"] = 1
+    data_dir = settings["data"].get("data_dir")
+    if data_dir and Path(data_dir).exists() and not Path(data_dir).is_dir():
+        raise ConfigError(f"--data.data_dir {data_dir} is a file; give the folder that holds the dataset's files")
+    sections = {"method": settings["method"], "data": nest(settings["data"]), "trainer": trainer}
+    return RunSpec(method, dataset, bits, seed, preset, sections, settings["logger"], report)
+
+
+def print_config(spec: RunSpec) -> str:
+    """The YAML of a run that `cmhb bench --config FILE` reproduces alone."""
+    identity = {"method": spec.method, "dataset": spec.dataset, "preset": spec.preset, "bits": spec.bits,
+                "seed": spec.seed}
+    return yaml.safe_dump({"run": identity, **spec.settings, "logger": spec.logger}, sort_keys=False)
+
+
+def differences(config: dict, reference: dict) -> dict:
+    """{"section.key": value} of a run's settings that differ from `reference`'s (both as RunSpec.config gives
+    them; the reference is usually the run as its config files give it: what makes the run a variant). Keys of
+    NOT_HASHED never count; Trainer keys the reference leaves out are Lightning's defaults; keys the reference
+    does not know (an option renamed or removed since a row was written) are left out."""
+    out = {}
+    for section in ("method", "data", "trainer"):
+        ignored = NOT_HASHED.get(section) or ()
+        known = {**(lightning_defaults() if section == "trainer" else {}), **flatten(reference.get(section, {}))}
+        for key, value in sorted(flatten(config.get(section, {})).items()):
+            if key in known and known[key] != value and not any(key == d or key.startswith(d + ".") for d in ignored):
+                out[f"{section}.{key}"] = value
+    return out
+
+
+def variant_label(variant: dict) -> str:
+    """`lr=0.001, batch_norm=True` for {"method.lr": 0.001, "method.batch_norm": True}."""
+    return ", ".join(f"{key.rpartition('.')[2]}={value}" for key, value in variant.items())

@@ -25,13 +25,20 @@ class Stopped(BaseException):
         self.status = 128 + signum
 
 
-def stop_on_signals() -> None:
-    """SIGTERM and SIGINT raise Stopped wherever the process is (Lightning calls a handler it finds)."""
+def stop_on_signals(restore: dict | None = None) -> dict:
+    """Make SIGTERM and SIGINT raise Stopped wherever the process is (Lightning calls a handler it finds), or put
+    back the handlers `restore` names (as an earlier call returned them).
+
+    Returns:
+        The handlers this call replaced.
+    """
     def handler(signum, frame):
         raise Stopped(signum)
 
+    replaced = {}
     for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, handler)
+        replaced[signum] = signal.signal(signum, restore[signum] if restore else handler)
+    return replaced
 
 
 def die_with_parent() -> None:

@@ -19,20 +19,22 @@ import numpy as np  # noqa: E402
 from benchmarks import artifacts  # noqa: E402
 from common.errors import DataError  # noqa: E402
 from common.files import atomic_write_bytes  # noqa: E402
-from datamodules.features import load_image  # noqa: E402
+from datamodules.encoders import load_image  # noqa: E402
 from metrics import hamming_distance  # noqa: E402
 
 RELEVANT, IRRELEVANT = "#1a9850", "#d73027"
 
 
-def dataset_items(row: dict):
+def dataset_items(record):
     """The run's dataset with texts as strings (tag lists joined, captions), read from its own config."""
-    from datamodules import DATAMODULES
+    from benchmarks.registry import declared
 
-    settings = {**row["config"]["data"], "text_backbone": "minilm"}  # any sentence encoder: load() keeps strings
-    data = DATAMODULES[row["config"]["run"]["datamodule"]](**settings).load()
+    settings = dict(record.config["data"])
+    if "text_backbone" in settings:
+        settings["text_backbone"] = "minilm"  # any sentence encoder: load() keeps the strings
+    data = declared("datasets", record.dataset_config).load()(**settings).load()
     if isinstance(data.text, np.ndarray):
-        raise DataError(f"{row['dataset']}: its texts are features, not strings: no gallery")
+        raise DataError(f"{record.dataset}: its texts are features, not strings: no gallery")
     return data
 
 
@@ -61,8 +63,8 @@ def ranking(arrays: dict, direction: str, query: int, top: int) -> tuple[np.ndar
 
 def figure(folder: Path, photos: Path | None = None, queries: int = 3, top: int = 10) -> bytes:
     """The gallery of a run folder as PNG bytes (queries: the first `queries` of the split, fixed)."""
-    row, arrays = artifacts.read(folder)
-    data = dataset_items(row)
+    record, arrays = artifacts.read(folder)
+    data = dataset_items(record)
     figure_, axes = plt.subplots(2 * queries, top + 1, figsize=(1.6 * (top + 1), 1.9 * 2 * queries))
     for block, direction in enumerate(("i2t", "t2i")):
         for q in range(queries):
@@ -74,7 +76,7 @@ def figure(folder: Path, photos: Path | None = None, queries: int = 3, top: int 
                 item = int(arrays["database_items"][position])
                 draw(cells[k + 1], data, item, "text" if direction == "i2t" else "image", photos,
                      f"{k + 1} {'relevant' if hit else 'not relevant'}", RELEVANT if hit else IRRELEVANT)
-    figure_.suptitle(f"{row['method']} on {row['dataset_config']}, {row['bits']} bits, seed {row['seed']}: "
+    figure_.suptitle(f"{record.method} on {record.dataset_config}, {record.bits} bits, seed {record.seed}: "
                      f"top {top} of {len(arrays['database_items'])} (rows 1-{queries}: image \u2192 text; "
                      f"{queries + 1}-{2 * queries}: text \u2192 image); green: shares a label with the query")
     buffer = io.BytesIO()

@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from benchmarks.config import resolve
+from common.errors import ConfigError
 from common.files import atomic_write_bytes
 
 REGRESSION_DIR = Path(__file__).resolve().parents[1] / "results" / "regression"
@@ -36,13 +37,14 @@ def reference_seconds(repeats: int = 3) -> float:
 
 
 def measure(baseline: dict, method: str) -> dict:
-    from benchmarks.run import run
+    """One baseline cell run now: {map_i2t, map_t2i, seconds}."""
+    from benchmarks.pipeline import build, execute
 
     overrides = [*baseline["overrides"], *baseline.get("method_overrides", {}).get(method, []), "--logger.kind=none"]
-    config = resolve(method, baseline["dataset"], baseline["bits"], baseline["seed"], overrides)
+    spec = resolve(method, baseline["dataset"], baseline["bits"], baseline["seed"], overrides)
     start = time.perf_counter()
-    row = run(config, None, announce=lambda line: None)
-    return {"map_i2t": round(row["map_i2t"], 4), "map_t2i": round(row["map_t2i"], 4),
+    record = execute(build(spec, announce=lambda line: None))
+    return {"map_i2t": round(record.map("i2t"), 4), "map_t2i": round(record.map("t2i"), 4),
             "seconds": round(time.perf_counter() - start, 1)}
 
 
@@ -63,24 +65,40 @@ def slow(baseline: dict, method: str, now: dict, speed: float) -> str | None:
     return None
 
 
+def read_baseline(path: Path) -> dict:
+    """A regression baseline file.
+
+    Raises:
+        ConfigError: the file is missing or is not a baseline.
+    """
+    try:
+        baseline = json.loads(Path(path).read_text())
+        missing = [key for key in ("dataset", "bits", "seed", "overrides", "tolerance", "slow_factor", "methods",
+                                   "reference_seconds") if key not in baseline]
+    except (OSError, ValueError, TypeError) as error:
+        raise ConfigError(f"{path}: not a readable regression baseline ({error})") from error
+    if missing:
+        raise ConfigError(f"{path}: not a regression baseline (no {', '.join(missing)})")
+    return baseline
+
+
 def regress(paths: list[Path], rewrite: bool = False) -> int:
-    """Check (or `rewrite`) each baseline file; return the number of failures."""
-    if not paths:
-        raise FileNotFoundError(f"no regression baselines (*.json) in {REGRESSION_DIR}")
+    """Check each baseline file's methods, or `rewrite` the files with today's numbers for every method the suite
+    declares (a new method gets its baselines so); return the number of failures."""
+    from benchmarks.registry import CONFIG_DIR, names
+
     problems = []
     for path in paths:
-        try:
-            baseline = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as error:
-            raise ValueError(f"{path}: not a readable regression baseline ({error})") from error
+        baseline = read_baseline(path)
         workload = reference_seconds()
         speed = workload / baseline["reference_seconds"]
         print(f"{path.name}: reference workload {workload:.2f} s ({speed:.2f} x its time when recorded)", flush=True)
-        for method in baseline["methods"]:
+        own = [m for m in names("methods") if (CONFIG_DIR / "methods" / f"{m}.yaml").is_file()]
+        for method in [*baseline["methods"], *(m for m in own if rewrite and m not in baseline["methods"])]:
             now = measure(baseline, method)
             found = [] if rewrite else failures(baseline, method, now)
             problems += [f"{path.name}: {p}" for p in found]
-            expected = baseline["methods"][method]
+            expected = baseline["methods"].get(method, {})
             print(f"{path.stem:>17} {method:>8}: I->T {now['map_i2t']:.4f} (baseline {expected.get('map_i2t', 0):.4f}) "
                   f"T->I {now['map_t2i']:.4f} ({expected.get('map_t2i', 0):.4f}) {now['seconds']:6.1f} s "
                   f"({expected.get('seconds', 0):.1f} s) {'FAIL' if found else 'ok'}", flush=True)

@@ -1,69 +1,120 @@
-"""Result rows (docs/protocol.md): one JSON line per run, appended under a lock, never rewritten."""
+"""Result files (docs/protocol.md): one JSON line per run, appended under a lock, never rewritten; read back as
+RunRecords, each line that is not a usable row skipped and named (file:line)."""
 
 import fcntl
 import json
 import logging
 import os
+import subprocess
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from rich.console import Console
-from rich.table import Table
+from benchmarks.record import DIRECTIONS, RowError, RunRecord
+from common.errors import ConfigError, DataError
 
-DIRECTION_NAMES = {"i2t": "I->T", "t2i": "T->I"}
 log = logging.getLogger("cmhb")
 
 
-def append_row(path: Path, row: dict) -> None:
-    """Append `row` as one line under an exclusive lock, so concurrent runs never interleave. A line left
-    torn by an earlier crash is closed first: the new row always starts on a line of its own."""
+def writable(path: Path) -> Path:
+    """`path`, if a result row can be appended there (checked before any work starts).
+
+    Raises:
+        ConfigError: a folder, or a file or folder that cannot be written.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"--results {path} is a directory; give a file such as {path / 'results.jsonl'}")
+    if path.exists():
+        if not os.access(path, os.W_OK):
+            raise ConfigError(f"--results {path}: the file is not writable (read-only); give another file or "
+                              "make it writable")
+        return path
+    parent = next((p for p in [path.parent, *path.parent.parents] if p.exists()), Path("."))
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise ConfigError(f"--results {path}: cannot write there ({parent} is not a writable folder)")
+    return path
+
+
+def append_row(path: Path, record: RunRecord) -> None:
+    """Append a record as one line under an exclusive lock, so concurrent runs never interleave. A line left
+    torn by an earlier crash is closed first: the new row always starts on a line of its own. A write that
+    fails (a full disk) removes what it wrote.
+
+    Raises:
+        DataError: the row could not be written (nothing of it is left in the file).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    line = (json.dumps(row, sort_keys=True) + "\n").encode()
+    line = (json.dumps(record.to_row(), sort_keys=True) + "\n").encode()
     fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         end = os.lseek(fd, 0, os.SEEK_END)
         if end and os.pread(fd, 1, end - 1) != b"\n":
             line = b"\n" + line
-        while line:
-            line = line[os.write(fd, line):]
-        os.fsync(fd)
+        try:
+            while line:
+                line = line[os.write(fd, line):]
+            os.fsync(fd)
+        except OSError as error:
+            os.ftruncate(fd, end)
+            raise DataError(f"{path}: the result row could not be written ({error.strerror}); nothing of it was "
+                            "kept") from error
     finally:
         os.close(fd)
 
 
-REQUIRED = ("method", "dataset", "bits", "seed", "config_hash", "map_i2t", "map_t2i")
-
-
-def read_rows(path: Path) -> list[dict]:
-    """The result rows of a JSON-lines file. A line that is not a complete row (torn by a crash, edited by
-    hand) is skipped and reported as file:line; the others are still read."""
+def read_records(path: Path) -> list[RunRecord]:
+    """The result records of a JSON-lines file. A line that is not a usable row (torn by a crash, edited by
+    hand, of an unknown form, with a number that is not finite) is skipped and reported as file:line; the
+    others are still read."""
     path = Path(path)
     if not path.exists():
         return []
-    rows = []
+    records = []
     for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
-            missing = [key for key in REQUIRED if key not in row]
-        except (json.JSONDecodeError, TypeError) as error:
-            missing, row = [f"valid JSON ({error})"], None
-        if missing or not isinstance(row, dict):
-            log.warning(f"{path}:{number}: skipped, not a result row (no {', '.join(missing) or 'object'})")
-            continue
-        rows.append(row)
-    return rows
+            records.append(RunRecord.from_row(json.loads(line)))
+        except (json.JSONDecodeError, RowError, TypeError) as error:
+            log.warning(f"{path}:{number}: skipped, not a usable result row ({str(error)[:200]})")
+    return records
 
 
-def print_summary(row: dict, console: Console | None = None) -> None:
-    """The small table `make bench` prints: both directions' mAP@all, mAP@K and tie-averaged mAP."""
-    ks = sorted(int(key.split("@")[1].split("_")[0]) for key in row if key.startswith("map@") and key.endswith("_i2t"))
-    table = Table(title=f"{row['method']} | {row['dataset']} ({row['protocol']}) | {row['bits']} bits | seed {row['seed']}")
-    for column in ["direction", "mAP@all", *(f"mAP@{k}" for k in ks), "tie-avg mAP@all", "empty queries"]:
+def code_revision() -> str:
+    """The git revision of the checkout the suite runs from, else the installed package version."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        revision = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True,
+                                  text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, check=True).stdout.strip()
+        return revision + ("-dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        try:
+            return version("graph-cmh-bench")
+        except PackageNotFoundError:
+            return "unknown"
+
+
+def print_summary(record: RunRecord, console=None) -> None:
+    """The small table `make bench` prints: both directions' mAP@all, mAP@K and tie-averaged mAP (and the cosine
+    mAP@all of a real-valued method's features)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    hamming = {d: record.score("hamming", d) for d in DIRECTIONS}
+    ks = sorted(hamming["i2t"].map_at, key=int)
+    table = Table(title=f"{record.method} | {record.dataset_config} ({record.protocol}) | {record.bits} bits | "
+                        f"seed {record.seed}")
+    cosine = "cosine" in record.kinds
+    for column in ["direction", "mAP@all", *(f"mAP@{k}" for k in ks), "tie-avg mAP@all", "empty queries",
+                   *(["cosine mAP@all (features)"] if cosine else [])]:
         table.add_column(column, justify="right")
-    for direction, label in DIRECTION_NAMES.items():
-        values = [row[f"map_{direction}"], *(row[f"map@{k}_{direction}"] for k in ks), row[f"map_tie_{direction}"]]
-        table.add_row(label, *(f"{v:.4f}" for v in values), str(int(row[f"empty_queries_{direction}"])))
+    for direction, label in DIRECTIONS.items():
+        scores = hamming[direction]
+        values = [scores.map, *(scores.map_at[k] for k in ks), scores.map_tie]
+        extra = [f"{record.score('cosine', direction).map:.4f}"] if cosine else []
+        table.add_row(label, *(f"{v:.4f}" for v in values), str(scores.empty_queries), *extra)
     (console or Console()).print(table)

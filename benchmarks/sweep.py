@@ -1,8 +1,10 @@
 """A grid of runs (methods x datasets x code lengths x seeds), each cell one `cmhb bench` process.
 
 Cells whose row already exists (same config hash) are skipped, so an interrupted sweep resumes where
-it stopped: every finished cell has appended its row, an unfinished one nothing. A cell is claimed
-before it runs and dies with the runner (see run_cell), so no cell ever gets two rows.
+it stopped: every finished cell has appended its row, an unfinished one nothing. Each distinct dataset
+setting is prepared once (downloads, features) before any cell runs, so a data problem stops the sweep at
+once with its own error instead of failing every cell. A cell is claimed before it runs and dies with the
+runner (see run_cell), so no cell ever gets two rows.
 """
 
 import fcntl
@@ -21,30 +23,35 @@ from pathlib import Path
 import yaml
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from benchmarks.config import DEFAULT_PRESET, ConfigError, config_hash, resolve
+from benchmarks.config import PRESETS, RunSpec, class_schema, resolve
 from benchmarks.console import PARENT, Stopped
-from benchmarks.results import read_rows
+from benchmarks.record import DIRECTIONS
+from benchmarks.results import read_records, writable
+from common.errors import ConfigError, DataError
 
 
 @dataclass(frozen=True)
 class Cell:
+    """One run of a grid: method, dataset, code length, seed and preset."""
+
     method: str
     dataset: str
     bits: int
     seed: int
-    preset: str = DEFAULT_PRESET
+    preset: str = PRESETS[0]
 
     @property
     def name(self) -> str:
-        suffix = "" if self.preset == DEFAULT_PRESET else f"-{self.preset}"
+        suffix = "" if self.preset == PRESETS[0] else f"-{self.preset}"
         return f"{self.method}-{self.dataset}-{self.bits}b-s{self.seed}{suffix}"
 
-    def config(self, overrides: list[str]) -> dict:
+    def spec(self, overrides: list[str]) -> RunSpec:
         return resolve(self.method, self.dataset, self.bits, self.seed, cell_overrides(overrides, self), self.preset)
 
 
 def grid(methods: list[str], datasets: list[str], bits: list[int], seeds: list[int],
-         preset: str = DEFAULT_PRESET) -> list[Cell]:
+         preset: str = PRESETS[0]) -> list[Cell]:
+    """Every cell of the grid, dataset by dataset."""
     return [Cell(m, d, b, s, preset) for d, m, b, s in itertools.product(datasets, methods, bits, seeds)]
 
 
@@ -61,22 +68,22 @@ def cell_overrides(overrides: list[str], cell: Cell) -> list[str]:
     return out
 
 
-def plan(cells: list[Cell], overrides: list[str], results: Path) -> tuple[dict[Cell, str], list[Cell]]:
-    """({cell to run: its config hash}, cells already done), by config hash against the rows in `results`.
-    Every cell's configuration is checked here, before anything runs."""
+def plan(cells: list[Cell], overrides: list[str], results: Path) -> tuple[dict[Cell, RunSpec], list[Cell]]:
+    """({cell to run: its spec}, cells already done), by config hash against the rows in `results`. Every
+    cell's configuration is checked here, before anything runs."""
     done_hashes = done_configs(results)
     todo, done = {}, []
     for cell in cells:
-        digest = config_hash(cell.config(overrides))
-        if digest in done_hashes:
+        spec = cell.spec(overrides)
+        if spec.hash in done_hashes:
             done.append(cell)
         else:
-            todo[cell] = digest
+            todo[cell] = spec
     return todo, done
 
 
 def done_configs(results: Path) -> set[str]:
-    return {row["config_hash"] for row in read_rows(results)}
+    return {record.config_hash for record in read_records(results)}
 
 
 def bench_command(cell: Cell, overrides: list[str], group: str, results: Path) -> list[str]:
@@ -85,10 +92,45 @@ def bench_command(cell: Cell, overrides: list[str], group: str, results: Path) -
             *cell_overrides(overrides, cell), f"--logger.group={group}"]
 
 
+def last_error(log: Path) -> str:
+    """The last `error:` line of a cell's log (or its last line)."""
+    try:
+        lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return ""
+    return next((line for line in reversed(lines) if line.startswith("error:")), lines[-1] if lines else "")
+
+
+def prepare_data(todo: dict[Cell, RunSpec], overrides: list[str]) -> None:
+    """Prepare each distinct data setting of the cells to run once, in a process of its own (downloads and
+    features land in the caches every cell then reads); datasets with nothing to download or encode are left
+    to the cells.
+
+    Raises:
+        DataError: a preparation failed (its error line says why): every cell of it would fail the same way.
+    """
+    prepared = set()
+    for cell, spec in todo.items():
+        key = json.dumps([cell.dataset, spec.settings["data"]], sort_keys=True, default=str)
+        if key in prepared or not class_schema("datasets", cell.dataset).facts.get("prepares"):
+            continue
+        prepared.add(key)
+        command = [sys.executable, "-m", "benchmarks.cli", "prepare", "--method", cell.method, "--dataset",
+                   cell.dataset, "--preset", cell.preset, *cell_overrides(overrides, cell)]
+        done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, PARENT: str(os.getpid())})
+        print(done.stdout, end="", flush=True)
+        if done.returncode:
+            error = next((line for line in reversed(done.stderr.splitlines()) if line.startswith("error:")),
+                         done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}")
+            raise DataError(f"preparing {cell.dataset} failed, so every cell of it would: "
+                            f"{error.removeprefix('error: ')}")
+
+
 def run_cell(cell: Cell, digest: str, overrides: list[str], group: str, results: Path, log_dir: Path,
              threads: int, running: set) -> str:
     """One cell in its own process (its own memory and seeds; stdout and stderr to a log file). Returns
-    "done", "elsewhere" (another process holds the cell's claim), or why it failed.
+    "done", "skipped" (another runner finished it meanwhile), "elsewhere" (another process holds the cell's
+    claim), or why it failed.
 
     The cell is claimed first with a lock on `<results>.claims/<config hash>.lock` that the cell's process
     inherits and holds until it ends, whatever happens to this runner: two runners, or a rerun while an
@@ -102,13 +144,14 @@ def run_cell(cell: Cell, digest: str, overrides: list[str], group: str, results:
         except BlockingIOError:
             return "elsewhere"
         if digest in done_configs(results):  # finished by another runner since this one planned
-            return "done"
+            return "skipped"
         log_dir.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
                "NUMBA_NUM_THREADS": str(threads), "WANDB_SILENT": "true", PARENT: str(os.getpid())}
-        with open(log_dir / f"{cell.name}.log", "w") as log:
+        log = log_dir / f"{cell.name}.log"
+        with open(log, "w") as stream:
             # A session of its own: Ctrl-C reaches only the runner, which then stops the running cells.
-            process = subprocess.Popen(bench_command(cell, overrides, group, results), stdout=log,
+            process = subprocess.Popen(bench_command(cell, overrides, group, results), stdout=stream,
                                        stderr=subprocess.STDOUT, env=env, start_new_session=True, pass_fds=(claim,))
             running.add(process)
             try:
@@ -116,21 +159,26 @@ def run_cell(cell: Cell, digest: str, overrides: list[str], group: str, results:
             finally:
                 running.discard(process)
         if status != 0:
-            return f"failed (exit {status})"
+            return f"failed (exit {status}): {last_error(log)}"
         return "done" if digest in done_configs(results) else "failed (ended without its result row)"
     finally:
         os.close(claim)
 
 
 def write_wandb_sweep(path: Path, cells: list[Cell], overrides: list[str], results: Path) -> None:
-    """A wandb grid sweep of the same cells: `wandb sweep FILE` once, then `wandb agent ID` on each machine."""
+    """A wandb grid sweep of the same cells: `wandb sweep FILE` once (on a wandb server), then `wandb agent ID`
+    on each machine. Its metric is the validation mAP (never a test number).
+
+    Raises:
+        ConfigError: an override scoped to one dataset or method (a wandb agent passes the same to every cell).
+    """
     scoped = [o for o in overrides if ":" in o.split("=")[0]]
     if scoped:
-        raise ValueError(f"per-dataset overrides {scoped} cannot be passed by a wandb agent; "
-                         "put them in the dataset's config file")
+        raise ConfigError(f"per-dataset or per-method overrides {scoped} cannot be passed by a wandb agent; put "
+                          "them in the dataset's or the method's config file")
     values = {key: sorted({getattr(c, key) for c in cells}) for key in ("method", "dataset", "bits", "seed")}
     config = {
-        "name": path.stem, "method": "grid", "metric": {"name": "test/map_i2t", "goal": "maximize"},
+        "name": path.stem, "method": "grid", "metric": {"name": "val/map", "goal": "maximize"},
         "parameters": {key: {"values": v} for key, v in values.items()},
         "command": ["${env}", "${interpreter}", "-m", "benchmarks.cli", "bench", "${args}",
                     "--results", str(results), *overrides],
@@ -139,29 +187,48 @@ def write_wandb_sweep(path: Path, cells: list[Cell], overrides: list[str], resul
     path.write_text(yaml.safe_dump(config, sort_keys=False))
 
 
+def print_grid(cells: list[Cell], todo: dict[Cell, RunSpec], results: Path) -> None:
+    """The grid's numbers, one line per cell (both directions' mAP@all of the codes)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    rows = {r.config_hash: r for r in read_records(results)}
+    wanted = {c: (todo[c].hash if c in todo else c.spec([]).hash) for c in cells}
+    table = Table(title=f"mAP@all of the grid's cells (rows in {results})")
+    for column in ("method", "dataset", "bits", "seed", *DIRECTIONS.values()):
+        table.add_column(column, justify="right")
+    for cell, digest in wanted.items():
+        record = rows.get(digest)
+        maps = [f"{record.map(d):.4f}" for d in DIRECTIONS] if record else ["-", "-"]
+        table.add_row(cell.method, cell.dataset, str(cell.bits), str(cell.seed), *maps)
+    Console().print(table)
+
+
 def sweep(cells: list[Cell], overrides: list[str], results: Path, jobs: int = 1, group: str | None = None,
           log_dir: Path = Path("runs/sweep-logs")) -> int:
     """Run every missing cell; return the number of cells left without a row (failed, or running in another
     process). Stopped (SIGTERM, SIGINT) stops the running cells, keeps the finished rows, and propagates."""
-    grid = json.dumps([[c.name for c in cells], overrides]).encode()
-    group = group or f"sweep-{hashlib.sha256(grid).hexdigest()[:8]}"
+    grid_key = json.dumps([[c.name for c in cells], overrides]).encode()
+    group = group or f"sweep-{hashlib.sha256(grid_key).hexdigest()[:8]}"
     todo, done = plan(cells, overrides, results)
     print(f"{len(cells)} cells: {len(done)} already in {results}, {len(todo)} to run, {jobs} at a time "
-          f"(wandb group {group}, logs in {log_dir})")
+          f"(wandb group {group}, logs in {log_dir})", flush=True)
+    prepare_data(todo, overrides)
     threads = max(1, (os.cpu_count() or 1) // jobs)
     outcomes, running = {}, set()
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-               TextColumn("left"), TimeRemainingColumn())
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("elapsed"),
+               TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn())
     with Progress(*columns) as progress, ThreadPoolExecutor(max_workers=jobs) as pool:
         task = progress.add_task("cells", total=len(todo))
-        futures = {pool.submit(run_cell, c, digest, overrides, group, results, log_dir, threads, running): c
-                   for c, digest in todo.items()}
+        futures = {pool.submit(run_cell, c, spec.hash, overrides, group, results, log_dir, threads, running): c
+                   for c, spec in todo.items()}
         try:
             for future in as_completed(futures):
                 cell = futures[future]
                 outcomes[cell] = outcome = future.result()
                 if outcome.startswith("failed"):
-                    progress.console.print(f"[red]{cell.name} {outcome}; see {log_dir / cell.name}.log", soft_wrap=True)
+                    progress.console.print(f"[red]{cell.name} {outcome}[/red] (log: {log_dir / cell.name}.log)",
+                                           soft_wrap=True, markup=True, highlight=False)
                 elif outcome == "elsewhere":
                     progress.console.print(f"{cell.name} is being run by another process; not run here", soft_wrap=True)
                 progress.advance(task)
@@ -176,9 +243,11 @@ def sweep(cells: list[Cell], overrides: list[str], results: Path, jobs: int = 1,
             raise
     failed = [c for c, o in outcomes.items() if o.startswith("failed")]
     elsewhere = [c for c, o in outcomes.items() if o == "elsewhere"]
-    print(f"done: {len(outcomes) - len(failed) - len(elsewhere)} ran, {len(done)} skipped, {len(failed)} failed, "
-          f"{len(elsewhere)} running in another process")
-    logger = cells[0].config(overrides)["logger"]
+    skipped = len(done) + sum(o == "skipped" for o in outcomes.values())
+    print_grid(cells, todo, results)
+    print(f"done: {sum(o == 'done' for o in outcomes.values())} ran, {skipped} skipped, {len(failed)} failed, "
+          f"{len(elsewhere)} running in another process; tables and figures: `make table`, `make plot`")
+    logger = cells[0].spec(overrides).logger
     if logger.get("kind") == "wandb":
         log_summary(cells, results, group, logger)
     return len(failed) + len(elsewhere)
@@ -188,35 +257,29 @@ def log_summary(cells: list[Cell], results: Path, group: str, logger: dict) -> N
     """One more run in the sweep's wandb group holding the comparison table (mean, std over seeds)."""
     import wandb
 
-    from benchmarks.run import wandb_offline
-    from benchmarks.tables import load, selected, summarize
+    from benchmarks.tables import frame_of, selected, summarize
+    from benchmarks.tracking import wandb_offline
 
     wanted = {(c.method, c.dataset, c.bits, c.seed) for c in cells}
-    rows = [r for r in read_rows(results) if (r["method"], r.get("dataset_config"), r["bits"], r["seed"]) in wanted]
-    if not rows:
+    records = [r for r in read_records(results) if (r.method, r.dataset_config, r.bits, r.seed) in wanted]
+    if not records:
         return
     Path(logger.get("save_dir", ".")).mkdir(parents=True, exist_ok=True)
     run = wandb.init(project=logger.get("project"), dir=logger.get("save_dir"), group=group, name=f"{group}-summary",
                      job_type="summary", mode="offline" if wandb_offline() else "online")
-    run.log({"summary": wandb.Table(dataframe=summarize(load(selected(rows, variants=True))))})
+    summary = summarize(frame_of(selected(records, variants=True).records)).drop(columns=["ap"], errors="ignore")
+    run.log({"summary": wandb.Table(dataframe=summary)})
     run.finish()
 
 
-def parse_list(text: str, kind=str) -> list:
-    try:
-        return [kind(x) for x in text.split(",") if x.strip()]
-    except ValueError as error:
-        raise ConfigError(f"{text!r} is not a comma-separated list of {kind.__name__} ({error})") from error
-
-
-def main_sweep(args, overrides: list[str]) -> int:
-    cells = grid(parse_list(args.methods), parse_list(args.datasets), parse_list(args.bits, int),
-                 parse_list(args.seeds, int), args.preset)
+def main_sweep(cells: list[Cell], overrides: list[str], args) -> int:
+    """`cmhb sweep`: write the grid as a wandb sweep, or run it here."""
     if args.wandb_sweep:
         write_wandb_sweep(args.wandb_sweep, cells, overrides, args.results)
-        print(f"wandb sweep config written to {args.wandb_sweep}: `wandb sweep {args.wandb_sweep}`, "
-              "then `wandb agent <sweep id>` on each machine")
+        print(f"wandb sweep config written to {args.wandb_sweep}: `wandb sweep {args.wandb_sweep}` (needs a wandb "
+              "server and a login), then `wandb agent <sweep id>` on each machine")
         return 0
+    writable(args.results)
     start = time.perf_counter()
     unfinished = sweep(cells, overrides, args.results, args.jobs, args.group)
     print(f"sweep took {time.perf_counter() - start:.0f} s")

@@ -1,4 +1,4 @@
-"""Comparison tables from result rows: per dataset (and preset), methods x code lengths, mean +- std over seeds.
+"""Comparison tables from result records: per dataset (and preset), methods x code lengths, mean +- std over seeds.
 
 In each column the best mean is bold, and so is every method that a paired sign-flip permutation test over
 the queries (benchmarks.significance) cannot tell from it at the 5% level: differences below the noise of
@@ -10,15 +10,20 @@ Outputs: a Markdown section (between two marker lines of a README), one LaTeX ta
 """
 
 import csv
-import functools
+import hashlib
+import json
+import logging
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from benchmarks.config import DEFAULT_PRESET, NOT_HASHED, ConfigError, resolve
-from benchmarks.results import DIRECTION_NAMES, read_rows
+from benchmarks.config import PRESETS, differences, flatten, resolve, variant_label
+from benchmarks.record import DIRECTIONS, KINDS, RunRecord
+from benchmarks.results import read_records
 from benchmarks.significance import LEVEL, bootstrap_interval, sign_flip_p_value
+from common.errors import ConfigError
 from common.files import atomic_write_bytes
 
 BEGIN, END = "<!-- tables:begin (make table writes this section) -->", "<!-- tables:end -->"
@@ -26,86 +31,142 @@ PUBLISHED = Path(__file__).resolve().parents[1] / "results" / "published.csv"
 METRIC_NAMES = {"map": "mAP@all", "cosine_map": "cosine mAP@all", "map@50": "mAP@50", "map@1000": "mAP@1000",
                 "map@5000": "mAP@5000"}
 GROUPS = ("unsupervised", "supervised", "published")
+log = logging.getLogger("cmhb")
 
 
-@functools.cache
-def reference_config(method: str, dataset: str, bits: int, seed: int, preset: str) -> dict:
-    """A cell's config as the config files give it now (read once per cell; callers must not change it)."""
-    return resolve(method, dataset, bits, seed, preset=preset)
+def variant(record: RunRecord) -> dict:
+    """How a record's settings differ from its method's config files: as stored when it was written, or, for a
+    row of schema 1, against the config files as they are now (on the options both know)."""
+    if record.variant is not None:
+        return record.variant
+    reference = resolve(record.method, record.dataset_config, record.bits, record.seed, preset=record.preset)
+    return differences(record.config, reference.config())
 
 
-def variant(row: dict) -> str:
-    """How a row's settings differ from its method's config files (under its preset) as they are now."""
-    if "config" not in row:
-        return ""
-    spec = row["config"]["run"]
-    reference = reference_config(spec["method"], spec["dataset"], spec["bits"], spec["seed"],
-                                 spec.get("preset", DEFAULT_PRESET))
-    changed = []
-    for section in ("method", "data", "trainer"):
-        ignored = NOT_HASHED.get(section, ())
-        for key, value in sorted(row["config"].get(section, {}).items()):
-            if key not in ignored and reference.get(section, {}).get(key) != value:
-                changed.append(f"{key}={value}")
-    return ", ".join(changed)
+def settings_key(record: RunRecord) -> str:
+    """What a run's settings are, apart from its code length, run seed and split seed: runs of one method that
+    share it are the same configuration (averaged over seeds in a table)."""
+    config = {section: {k: v for k, v in flatten(values).items() if k != "split_seed"}
+              for section, values in record.config.items() if section != "run"}
+    return hashlib.sha256(json.dumps([record.preset, config], sort_keys=True, default=str).encode()).hexdigest()
 
 
-def selected(rows: list[dict], datasets=None, methods=None, variants: bool = False) -> list[dict]:
-    """The latest row of each config hash and data among the chosen datasets and methods; rows whose settings
-    differ from the config files (variants) only when asked."""
-    latest = {}
-    for row in rows:
-        if (datasets is None or row.get("dataset_config", row["dataset"]) in datasets) and \
-                (methods is None or row["method"] in methods) and (variants or not variant(row)):
-            latest[row["config_hash"], row.get("data_fingerprint")] = row
-    return list(latest.values())
+@dataclass
+class Selection:
+    """The records a table shows with their labels (the method, and how its settings differ for a variant),
+    and how many records it left out."""
+
+    labelled: list[tuple[RunRecord, str]] = field(default_factory=list)
+    variants: int = 0  # records whose settings differ from the config files
+    superseded: int = 0  # records of a method's earlier settings (its config files changed since)
+
+    @property
+    def records(self) -> list[RunRecord]:
+        return [record for record, _ in self.labelled]
+
+    def note(self) -> str:
+        """What was left out and how to show it, or nothing."""
+        parts = [f"{n} rows {why}" for n, why in ((self.variants, "with changed settings (variants)"),
+                                                   (self.superseded, "of earlier config-file settings")) if n]
+        return f"left out {' and '.join(parts)}; `--variants` shows them" if parts else ""
 
 
-def table_names(rows: list[dict]) -> dict[int, str]:
-    """Each row's table: its dataset config; ` (paper preset)` for a row of that preset; and, where rows of
-    one dataset were computed on different data (another copy, other features), its data fingerprint."""
-    prints: dict[str, set] = {}
-    for row in rows:
-        prints.setdefault(row.get("dataset_config", row["dataset"]), set()).add(row.get("data_fingerprint"))
-    out = {}
-    for i, row in enumerate(rows):
-        name = row.get("dataset_config", row["dataset"])
-        if len(prints[name]) > 1:
-            name += f" [data {str(row.get('data_fingerprint'))[:8]}]"
-        out[i] = name + (" (paper preset)" if row.get("preset", DEFAULT_PRESET) != DEFAULT_PRESET else "")
+def selected(records: list[RunRecord], datasets=None, methods=None, variants: bool = False) -> Selection:
+    """The latest record of each config hash and data among the chosen datasets and methods.
+
+    Records whose settings differ from the config files (variants), and records of a method's earlier settings
+    once newer ones exist (superseded: the config files changed since), are shown only with `variants`,
+    labelled by their difference. A record whose method or dataset the suite no longer knows is left out with a
+    warning."""
+    known = []
+    for record in records:
+        if (datasets is None or record.dataset_config in datasets) and (methods is None or record.method in methods):
+            try:
+                known.append((record, variant(record)))
+            except ConfigError as error:
+                log.warning(f"skipped the row of {record.method} on {record.dataset_config}: {error}")
+    newest: dict = {}  # (dataset, method, preset) -> its newest record of the config files' settings
+    for record, changed in known:
+        group = (record.dataset_config, record.method, record.preset)
+        if not changed and (group not in newest or (record.timestamp or "") >= (newest[group].timestamp or "")):
+            newest[group] = record
+    out, latest = Selection(), {}
+    for record, changed in known:
+        current = newest.get((record.dataset_config, record.method, record.preset))
+        if not changed and settings_key(record) != settings_key(current):
+            out.superseded += not variants
+            changed = {f"earlier {k}": v for k, v in differences(record.config, current.config).items()}
+        elif changed:
+            out.variants += not variants
+        if changed and not variants:
+            continue
+        text = variant_label(changed)
+        latest[record.config_hash, record.data_fingerprint] = (record, record.method + (f" ({text})" if text else ""))
+    out.labelled = list(latest.values())
     return out
 
 
-def label(row: dict) -> str:
-    """The method's name, with its settings' difference from the config files for a variant."""
-    return row["method"] + (f" ({v})" if (v := variant(row)) else "")
+def table_names(records: list[RunRecord]) -> list[str]:
+    """Each record's table: its dataset config; ` (paper preset)` for a record of that preset; and, where records
+    of one dataset were computed on different data (another copy, other features), its data fingerprint."""
+    prints: dict[str, set] = {}
+    for record in records:
+        prints.setdefault(record.dataset_config, set()).add(record.data_fingerprint)
+    out = []
+    for record in records:
+        name = record.dataset_config
+        if len(prints[name]) > 1:
+            name += f" [data {str(record.data_fingerprint)[:8]}]"
+        out.append(name + (" (paper preset)" if record.preset != PRESETS[0] else ""))
+    return out
 
 
-def load(rows: list[dict]) -> pd.DataFrame:
-    """One line per (run, direction, score): mAP@all of the codes, the cosine mAP@all of a real-valued
-    method's features (labelled), or, in the paper preset, the metric the authors report."""
-    records = []
-    names = table_names(rows)
-    for i, row in enumerate(rows):
-        base = {"table": names[i], "dataset": row.get("dataset_config", row["dataset"]),
-                "preset": row.get("preset", DEFAULT_PRESET), "protocol": row["protocol"], "backbone": row["backbone"],
-                "n_query": row["n_query"], "n_database": row["n_database"], "n_train": row.get("n_train"),
-                "supervised": row["supervised"], "bits": row["bits"], "seed": row["seed"],
-                "train_seconds": row["train_seconds"]}
-        paper = row.get("paper_metric") if base["preset"] != DEFAULT_PRESET else None
-        scores = [paper] if paper else ["map"] + (["cosine_map"] if "cosine_map_i2t" in row else [])
-        for score in scores:
-            suffix = {"map": "", "cosine_map": " [cosine, real-valued]"}.get(score, "") if not paper else \
-                f" [{METRIC_NAMES.get(score, score)}, the authors' metric]"
-            ap_key = {"map": "ap", "cosine_map": "cosine_ap"}.get(score)
-            for direction in DIRECTION_NAMES:
-                ap = row.get(f"{ap_key}_{direction}") if ap_key else None
-                records.append({**base, "method": label(row) + suffix, "metric": METRIC_NAMES.get(score, score),
-                                "direction": direction, "value": row[f"{score}_{direction}"],
-                                "chance": row.get(f"chance_{direction}", np.nan),
-                                "ap": np.asarray(ap) if ap is not None else None,
-                                "candidate": score == "map" or bool(paper)})
-    return pd.DataFrame.from_records(records)
+def metric_kind(metric: str) -> tuple[str, str]:
+    """(score kind, its metric) of a table metric: `map` -> (hamming, map), `cosine_map` -> (cosine, map)."""
+    kind = next((k for k in KINDS if metric.startswith(f"{k}_")), "hamming")
+    return kind, metric.removeprefix(f"{kind}_")
+
+
+def frame_of(labelled: list[tuple[RunRecord, str]]) -> pd.DataFrame:
+    """One line per (run, direction, score): mAP@all of the codes, the cosine mAP@all of a real-valued method's
+    features (labelled), or, in the paper preset, the metric the authors report."""
+    lines = []
+    records = [record for record, _ in labelled]
+    for (record, name), table in zip(labelled, table_names(records)):
+        base = {"table": table, "dataset": record.dataset_config, "preset": record.preset,
+                "protocol": record.protocol, "backbone": record.backbone, "n_query": record.n_query,
+                "n_database": record.n_database, "n_train": record.n_train, "supervised": record.supervised,
+                "bits": record.bits, "seed": record.seed, "split_seed": record.split_seed,
+                "train_seconds": record.train_seconds}
+        paper = record.paper_metric if record.preset != PRESETS[0] else None
+        metrics = [paper] if paper else ["map" if k == "hamming" else f"{k}_map" for k in record.kinds]
+        for metric in metrics:
+            kind, measure = metric_kind(metric)
+            suffix = f" [{METRIC_NAMES.get(metric, metric)}, the authors' metric]" if paper else \
+                (f" [{KINDS[kind]}]" if KINDS[kind] else "")
+            for direction in DIRECTIONS:
+                scores = record.score(kind, direction)
+                ap = np.asarray(scores.ap) if measure == "map" and scores.ap else None
+                lines.append({**base, "method": name + suffix, "kind": kind, "metric": METRIC_NAMES.get(metric, metric),
+                              "direction": direction, "value": scores.value(measure),
+                              "chance": record.chance.get(direction, np.nan), "ap": ap,
+                              "candidate": metric == "map" or bool(paper)})
+    return pd.DataFrame.from_records(lines)
+
+
+def seed_averaged_ap(part: pd.DataFrame) -> np.ndarray | None:
+    """The per-query AP of a table cell's runs: averaged over run seeds within each split seed (the same
+    queries), then the split seeds' queries one after another. None when some run has none."""
+    aps = list(part["ap"])
+    if any(a is None for a in aps):
+        return None
+    by_split = []
+    for _, runs in part.groupby("split_seed", sort=True):
+        stacked = list(runs["ap"])
+        if len({len(a) for a in stacked}) != 1:
+            return None
+        by_split.append(np.mean(np.stack(stacked), 0))
+    return np.concatenate(by_split)
 
 
 def summarize(frame: pd.DataFrame) -> pd.DataFrame:
@@ -114,10 +175,10 @@ def summarize(frame: pd.DataFrame) -> pd.DataFrame:
     keys = ["table", "dataset", "preset", "supervised", "method", "metric", "candidate", "direction", "bits"]
     out = []
     for key, part in frame.groupby(keys, sort=True):
-        aps = list(part["ap"])
-        ap = np.mean(np.stack(aps), 0) if all(a is not None for a in aps) and len({len(a) for a in aps}) == 1 else None
+        ap = seed_averaged_ap(part)
         out.append({**dict(zip(keys, key)), "mean": part["value"].mean(), "std": part["value"].std(),
-                    "seeds": part["seed"].nunique(), "train_seconds": part["train_seconds"].mean(), "ap": ap,
+                    "seeds": len(part[["seed", "split_seed"]].drop_duplicates()),
+                    "train_seconds": part["train_seconds"].mean(), "ap": ap,
                     "ci": bootstrap_interval(ap) if ap is not None else (np.nan, np.nan)})
     summary = pd.DataFrame.from_records(out)
     summary["ci_low"], summary["ci_high"] = zip(*summary.pop("ci"))
@@ -194,7 +255,7 @@ def latex(grid_: pd.DataFrame, caption_text: str, table_label: str) -> str:
     columns = list(grid_.columns)
     directions = list(dict.fromkeys(d for d, _ in columns))
     header = " & " + " & ".join(f"\\multicolumn{{{sum(d == x for x, _ in columns)}}}{{c}}"
-                                f"{{{latex_escape(DIRECTION_NAMES[d])}}}" for d in directions) + " \\\\"
+                                f"{{{latex_escape(DIRECTIONS[d])}}}" for d in directions) + " \\\\"
     spans, start = [], 2
     for d in directions:
         width = sum(d == x for x, _ in columns)
@@ -211,12 +272,23 @@ def latex(grid_: pd.DataFrame, caption_text: str, table_label: str) -> str:
     return "\n".join(lines + ["\\bottomrule", "\\end{tabular}", "\\end{table}"]) + "\n"
 
 
-def build(results: Path, out_dir: Path, readme: Path | None, selection: dict | None = None) -> list[Path]:
-    """Write every table of the selected rows (`selection`: datasets, methods, variants); return the paths."""
-    rows = selected(read_rows(results), **(selection or {}))
-    if not rows:
-        raise ConfigError(f"{results}: no result rows to tabulate (for the chosen datasets and methods)")
-    frame = load(rows)
+def build(results: Path, out_dir: Path, readme: Path | None, selection: dict | None = None) -> list[str]:
+    """Write every table of the selected records (`selection`: datasets, methods, variants).
+
+    Returns:
+        Lines saying what was written (and what was left out).
+
+    Raises:
+        ConfigError: no record to tabulate, or a README without the marker lines.
+    """
+    chosen = selected(read_records(results), **(selection or {}))
+    if not chosen.records:
+        raise ConfigError(f"{results}: no result rows to tabulate (for the chosen datasets and methods)"
+                          + (f"; {chosen.note()}" if chosen.note() else ""))
+    if readme is not None and readme.exists() and not (BEGIN in readme.read_text() and END in readme.read_text()):
+        raise ConfigError(f"{readme}: the marker lines {BEGIN!r} and {END!r} are missing; add them where the tables "
+                          "belong")
+    frame = frame_of(chosen.labelled)
     summary = summarize(frame)
     written = [out_dir / "tables.csv"]
     atomic_write_bytes(written[0], summary.to_csv(index=False).encode())
@@ -224,19 +296,18 @@ def build(results: Path, out_dir: Path, readme: Path | None, selection: dict | N
     for table in sorted(summary.table.unique()):
         text = caption(frame, summary, table)
         markdown = grid(summary, table, lambda s: f"**{s}**", " ± ")
-        markdown.columns = [f"{DIRECTION_NAMES[d]} {b}" for d, b in markdown.columns]
+        markdown.columns = [f"{DIRECTIONS[d]} {b}" for d, b in markdown.columns]
         sections.append(f"**{table}**. {text}\n\n{markdown.reset_index().to_markdown(index=False)}\n")
         slug = "".join(c if c.isalnum() or c == "_" else "-" for c in table).strip("-")
+        atomic_write_bytes(out_dir / f"{slug}.md", f"# {table}\n\n{sections[-1]}".encode())
+        written.append(out_dir / f"{slug}.md")
         path = out_dir / f"{slug}.tex"
         atomic_write_bytes(path, latex(grid(summary, table, lambda s: f"\\textbf{{{s}}}", "±"), f"{table}: {text}",
                                        f"tab:{slug.replace('_', '-')}").encode())
         written.append(path)
     if readme is not None:
-        text = readme.read_text() if readme.exists() else ""
-        if BEGIN not in text or END not in text:
-            raise ValueError(f"{readme}: the marker lines {BEGIN!r} and {END!r} are missing; add them where "
-                             "the tables belong")
+        text = readme.read_text() if readme.exists() else f"{BEGIN}\n{END}\n"
         head, rest = text.split(BEGIN, 1)
         atomic_write_bytes(readme, (head + BEGIN + "\n" + "\n".join(sections) + END + rest.split(END, 1)[1]).encode())
         written.append(readme)
-    return written
+    return [f"wrote {path}" for path in written] + ([chosen.note()] if chosen.note() else [])

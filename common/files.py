@@ -29,6 +29,10 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
@@ -46,7 +50,7 @@ def write_checked(path: Path, data: bytes) -> None:
     one was interrupted before it was complete)."""
     checksum_path(path).unlink(missing_ok=True)
     atomic_write_bytes(path, data)
-    atomic_write_bytes(checksum_path(path), f"{hashlib.sha256(data).hexdigest()}  {Path(path).name}\n".encode())
+    atomic_write_bytes(checksum_path(path), f"{sha256_bytes(data)}  {Path(path).name}\n".encode())
 
 
 def verified(path: Path) -> bool:
@@ -71,3 +75,8 @@ def load_array(path: Path) -> np.ndarray | None:
     if not verified(path):
         return None
     return np.load(path, mmap_mode="r")
+
+
+def default_cache_dir() -> Path:
+    """Where caches live: $CMH_CACHE, else ~/.cache/graph-cmh-bench."""
+    return Path(os.environ.get("CMH_CACHE", Path.home() / ".cache" / "graph-cmh-bench"))

@@ -1,13 +1,17 @@
-"""The LightningDataModule every dataset shares: one record set, one saved split, four loaders."""
+"""The LightningDataModule every dataset shares: one record set, one saved split, four loaders.
+
+As Lightning means it: `prepare_data` does what touches the disk or the network once (downloads, feature
+extraction into the cache; the runner calls it on one process per node, or one in all with
+`prepare_data_per_node = False`), `setup` only loads, on every process.
+"""
 
 import hashlib
 import logging
-import os
 from abc import ABC, abstractmethod
 from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -15,49 +19,12 @@ from jsonargparse.typing import NonNegativeInt, PositiveInt
 from lightning import LightningDataModule
 from torch.utils.data import DataLoader, Dataset
 
-from common.errors import DataError
-from datamodules.features import (
-    CLIP_DEFAULT,
-    ENCODERS,
-    Augmentation,
-    AugmentedViews,
-    Extraction,
-    cache_key,
-    cached_features,
-    make_encoder,
-    text_encoders,
-)
-from datamodules.matfiles import read_mat
+from common.files import default_cache_dir
 from datamodules.records import CrossModalData
 from datamodules.splits import ROLES, Split, SplitProtocol, load_or_make_split
 
 MODALITIES = ("image", "text")
-ImageBackbone = Literal["clip", "efficientnet-lite0"]
-TextBackbone = Literal["clip", "minilm", "bow"]  # bow: the dataset's own bag of words (tags, captions)
 log = logging.getLogger("cmhb")
-
-
-def word_vectors(path: Path, names: tuple[str, ...]) -> np.ndarray:
-    """The mean word vector of each name's words, read from a GloVe-format text file in one pass."""
-    words = {name: name.lower().replace("_", " ").split() for name in names}
-    wanted = {w for ws in words.values() for w in ws}
-    found = {}
-    with open(path, encoding="utf-8", errors="replace") as lines:
-        for number, line in enumerate(lines, 1):
-            word, _, rest = line.rstrip().partition(" ")
-            if word in wanted:
-                try:
-                    found[word] = np.array(rest.split(), np.float32)
-                except ValueError as error:
-                    raise DataError(f"{path}:{number}: not a word followed by numbers ({error})") from error
-    missing = [name for name, ws in words.items() if not any(w in found for w in ws)]
-    if missing:
-        raise DataError(f"{path}: no vector for any word of the label names {missing}")
-    return np.stack([np.mean([found[w] for w in ws if w in found], axis=0) for ws in words.values()])
-
-
-def default_cache_dir() -> Path:
-    return Path(os.environ.get("CMH_CACHE", Path.home() / ".cache" / "graph-cmh-bench"))
 
 
 class SplitDataset(Dataset):
@@ -107,31 +74,37 @@ def as_batch(batch: dict) -> dict:
 
 
 class RetrievalDataModule(LightningDataModule, ABC):
-    """Base of every dataset: subclasses name themselves, give their protocol and `load()` their records.
+    """Base of every dataset: subclasses name themselves, give their protocols and `load()` their items.
 
-    Loaders: train (shuffled, unlabeled use is the method's business), val and test, where val and
-    test are two loaders each, queries then retrieval set: (val, train) and (query, database).
+    Loaders: train (shuffled; unlabeled use is the method's business), val and test, where val and test are
+    two loaders each, queries then retrieval set: (val, train) and (query, database).
 
-    Datasets whose payloads are raw (image paths, texts) are encoded once by `image_backbone` and
-    `text_backbone` (datamodules.features.ENCODERS; `clip_model` names the CLIP checkpoint or folder,
-    `clip_text_tokens` its text length) and cached; with `raw=True` batches carry the backbones' inputs
-    instead (pixels, token ids). `augment_views` K > 0 also encodes K augmented views of each training
-    image once (datamodules.features.Augmentation) and serves one of them, drawn per item and epoch, in
-    training batches: the frozen-backbone form of training on augmented images. `queries_are_database`
-    makes the queries the database too (the protocol gets a `-queries-as-database` name).
+    Args:
+        data_dir: the folder of the dataset's files (default: data/<name> under the working directory).
+        split_seed: seed of the split: which items are queries, training and validation items, and the
+            database order (which breaks ranking ties).
+        subset: draw this many items (seeded by the split seed) and scale the protocol's sizes to them.
+        protocol: the split protocol's name (default: the dataset's first).
+        queries_are_database: rank the queries against themselves (the protocol's name gets
+            `-queries-as-database`).
+        batch_size: training batch size.
+        eval_batch_size: batch size of evaluation (speed only).
+        num_workers: DataLoader worker processes (speed only).
+        drop_last: drop the last, incomplete training batch.
+        cache_dir: where splits and features are cached (default: $CMH_CACHE, else ~/.cache/graph-cmh-bench).
+        label_vectors: where the vectors of the label names come from, for methods that use them: a text
+            encoder (`minilm`, `clip`), a word-vector file (a GloVe .txt, .npy, the dual adversarial GNN
+            authors' .mat), or `none` (such a method then learns its own).
     """
 
-    name: str
-    protocols: dict[str, SplitProtocol]  # the first is the default
+    name: ClassVar[str]
+    protocols: ClassVar[dict[str, SplitProtocol]]  # the first is the default
+    prepares: ClassVar[bool] = False  # downloads or encodes something in prepare_data (a sweep prepares it first)
 
     def __init__(self, data_dir: str | None = None, split_seed: int = 0, subset: PositiveInt | None = None,
-                 batch_size: PositiveInt = 128, eval_batch_size: PositiveInt = 1024, num_workers: NonNegativeInt = 0,
-                 drop_last: bool = False, cache_dir: str | None = None, image_backbone: ImageBackbone = "clip",
-                 text_backbone: TextBackbone = "clip", clip_model: str = CLIP_DEFAULT, raw: bool = False,
-                 feature_batch_size: PositiveInt = 32, feature_workers: NonNegativeInt = 0,
-                 feature_device: str = "auto", feature_precision: Literal["32", "bf16", "16"] = "32",
-                 protocol: str | None = None, queries_are_database: bool = False, augment_views: NonNegativeInt = 0,
-                 clip_text_tokens: PositiveInt = 77):
+                 protocol: str | None = None, queries_are_database: bool = False, batch_size: PositiveInt = 128,
+                 eval_batch_size: PositiveInt = 1024, num_workers: NonNegativeInt = 0, drop_last: bool = False,
+                 cache_dir: str | None = None, label_vectors: str = "minilm"):
         super().__init__()
         if protocol is not None and protocol not in self.protocols:
             raise ValueError(f"{self.name}: unknown protocol {protocol!r}; known: {sorted(self.protocols)}")
@@ -139,21 +112,22 @@ class RetrievalDataModule(LightningDataModule, ABC):
         if queries_are_database:
             self.protocol = replace(self.protocol, name=f"{self.protocol.name}-queries-as-database",
                                     queries_are_database=True)
-        self.backbones = {"image": image_backbone, "text": text_backbone}
-        self.clip_model, self.clip_text_tokens, self.raw = clip_model, clip_text_tokens, raw
-        self.augmentation = Augmentation(augment_views, seed=split_seed) if augment_views else None
-        self.extraction = Extraction(feature_batch_size, feature_workers, feature_device, feature_precision)
         self.data_dir = Path(data_dir) if data_dir else None
         self.split_seed, self.subset = split_seed, subset
         self.batch_size, self.eval_batch_size, self.num_workers = batch_size, eval_batch_size, num_workers
         self.drop_last = drop_last
         self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
+        self.label_vector_source = label_vectors
         self.data: CrossModalData | None = None
         self.split: Split | None = None
 
     @abstractmethod
     def load(self) -> CrossModalData:
-        """Read (or generate) every item of the dataset."""
+        """Read (or generate) every item of the dataset: features, or raw references an EncodedDataModule
+        encodes."""
+
+    def fetch(self) -> None:
+        """Download or extract what `load` reads (by `prepare_data`, once); nothing for local data."""
 
     def split_key(self) -> tuple:
         """What, besides protocol, seed and subset, decides the split (generated data's parameters)."""
@@ -170,89 +144,78 @@ class RetrievalDataModule(LightningDataModule, ABC):
         return self.data_dir or Path("data") / self.name
 
     @property
+    def backbone(self) -> str:
+        """What produced the features, recorded in every result row."""
+        raise NotImplementedError
+
+    def prepare_data(self) -> None:
+        """Download, extract and encode into the caches what `setup` will load (once per node)."""
+        self.fetch()
+        records = self.records()
+        self.encode(records, load_or_make_split(self.split_path(), self.protocol, records, self.split_seed, self.subset),
+                    compute=True)
+
+    def records(self) -> CrossModalData:
+        """`load()`, once per process (prepare_data and setup both need it)."""
+        if getattr(self, "_records", None) is None:
+            self._records = self.load()
+        return self._records
+
+    def encode(self, records: CrossModalData, split: Split, compute: bool) -> tuple[CrossModalData, dict, object]:
+        """(the records with features in place of raw items, preprocessing for raw mode, augmented training views)
+        : nothing to do for a dataset of features."""
+        return records, {}, None
+
+    def setup(self, stage: str | None = None) -> None:
+        """Load the items, the saved split and the cached features (prepare_data made them).
+
+        Raises:
+            DataError: damaged data, or features that were never prepared.
+        """
+        if self.data is not None:
+            return
+        records = self.records()
+        self.has_photos = not isinstance(records.image, np.ndarray)  # image files (or pixels), not only features
+        self.split = load_or_make_split(self.split_path(), self.protocol, records, self.split_seed, self.subset)
+        self.data, preprocess, views = self.encode(records, self.split, compute=False)
+        self.datasets = {role: SplitDataset(self.data, self.split.role(role), preprocess) for role in ROLES}
+        self.datasets["train"].views = views
+        for modality in MODALITIES:
+            train = getattr(self.data, modality)
+            train = train[self.split.train] if isinstance(train, np.ndarray) else None
+            if train is not None and len(train) > 1 and (train == train[0]).all():
+                log.warning(f"{self.data.source}: the {modality} features of every training item are the same "
+                            f"({'all zero' if not train.any() else 'constant'}); a method cannot learn from them")
+
+    def used_items(self, split: Split | None = None) -> np.ndarray:
+        """The dataset items some role of the split holds, in item order."""
+        split = split or self.split
+        return np.unique(np.concatenate([split.role(role) for role in ROLES]))
+
+    @property
     def train_labels(self) -> np.ndarray:
         """Labels of the training items (supervised methods build label graphs from them)."""
         return self.data.labels[self.split.train]
 
-    def label_vectors(self, source: str) -> torch.Tensor:
-        """One vector per label name, (classes, d): `minilm` (or `clip`) encodes the names with that text encoder
-        (offline); a path reads word vectors: a GloVe text file (`word v1 ... vd` per line; a name of several
-        words, split at `_` and spaces, gets the mean of its words' vectors), `.npy` (classes x d) or `.mat`
-        (variable `inp`, the dual adversarial GNN authors' files)."""
-        if source in ENCODERS and "text" in ENCODERS[source]:
-            return torch.as_tensor(make_encoder(source, "text", self.clip_model, self.clip_text_tokens).encode(
-                list(self.data.label_names)))
-        path = Path(source)
-        if not path.is_file():
-            raise DataError(f"{source}: no such file; label vectors come from a text encoder "
-                            f"({', '.join(text_encoders())}) or a word-vector file (.txt GloVe, .npy, .mat)")
-        if path.suffix == ".npy":
-            vectors = np.load(path)
-        elif path.suffix == ".mat":
-            vectors = read_mat(path, "inp")
-        else:
-            vectors = word_vectors(path, self.data.label_names)
-        if vectors.ndim != 2 or vectors.shape[0] != self.num_classes:
-            raise DataError(f"{path}: expected a ({self.num_classes}, d) matrix of label vectors, got shape "
-                            f"{vectors.shape}")
-        return torch.as_tensor(np.asarray(vectors), dtype=torch.float32)
+    def text_encoder(self, name: str):
+        """The text encoder of a backbone name, or None (label vectors may name one)."""
+        from datamodules.encoders import ENCODERS, make_encoder
 
-    @property
-    def backbone(self) -> str:
-        """What produced the features, recorded in every result row."""
-        return "+".join(self.backbones[m] if self.backbones[m] != "clip" else f"clip:{self.clip_model}"
-                        for m in MODALITIES)
+        return make_encoder(name, "text") if "text" in ENCODERS.get(name, {}) else None
 
-    def setup(self, stage: str | None = None) -> None:
-        if self.data is not None:
-            return
-        data = self.load()
-        self.has_photos = not isinstance(data.image, np.ndarray)  # image files (or pixels), not only features
-        self.split = load_or_make_split(self.split_path(), self.protocol, data, self.split_seed, self.subset)
-        preprocess, augmented = {}, None
-        used = self.used_items()
-        for modality in MODALITIES:
-            payload = getattr(data, modality)
-            if isinstance(payload, np.ndarray):
-                continue
-            encoder = make_encoder(self.backbones[modality], modality, self.clip_model, self.clip_text_tokens)
-            if self.raw:
-                preprocess[modality] = encoder.preprocess
-                continue
-            # Only the items of the split are encoded (a subset run encodes only its subset).
-            features = self._features(encoder, data.name, data.ids[used], [payload[i] for i in used])
-            if modality == "image" and self.augmentation:
-                train = self.split.train
-                views = self._features(AugmentedViews(encoder, self.augmentation), data.name, data.ids[train],
-                                       [(payload[i], i, v) for v in range(self.augmentation.views) for i in train])
-                augmented = views.reshape(self.augmentation.views, len(train), -1)
-            if len(used) < len(data):  # rows of items outside the subset stay zero (never served)
-                full = np.zeros((len(data), features.shape[1]), np.float32)
-                full[used] = features
-                features = full
-            data = replace(data, **{modality: features})
-        self.data = data
-        self.datasets = {role: SplitDataset(data, self.split.role(role), preprocess)
-                         for role in ("query", "train", "database", "val")}
-        self.datasets["train"].views = augmented  # None unless augmented views of raw images were computed
-        for modality in MODALITIES:
-            train = getattr(data, modality)
-            train = train[self.split.train] if isinstance(train, np.ndarray) else None
-            if train is not None and len(train) > 1 and (train == train[0]).all():
-                log.warning(f"{data.source}: the {modality} features of every training item are the same "
-                            f"({'all zero' if not train.any() else 'constant'}); a method cannot learn from them")
+    def label_vectors(self) -> torch.Tensor | None:
+        """One vector per label name (classes, d), as the `label_vectors` setting says, or None for `none`."""
+        from datamodules.label_vectors import read_label_vectors
 
-    def used_items(self) -> np.ndarray:
-        """The dataset items some role of the split holds, in item order."""
-        return np.unique(np.concatenate([self.split.role(role) for role in ROLES]))
+        return read_label_vectors(self.label_vector_source, self.data.label_names, self.text_encoder)
 
     @cached_property
     def fingerprint(self) -> str:
-        """A checksum of the data the method sees: the split (every role's item indices), the items' ids and
-        labels, and each modality's features (or raw references). Rows of different data never share it."""
+        """A checksum of the data the method sees: the items' ids and labels and each modality's features (or
+        raw references), over the items the split uses (all of them, unless a subset). The split itself is
+        named by its protocol, split seed and subset, so runs on other splits of the same data share it; rows
+        of different data never do."""
         digest = hashlib.sha256()
-        for role in ROLES:
-            digest.update(self.split.role(role).astype(np.int64).tobytes())
         used = self.used_items()
         digest.update("\n".join(map(str, self.data.ids[used])).encode())
         digest.update(np.ascontiguousarray(self.data.labels[used], np.uint8).tobytes())
@@ -265,17 +228,14 @@ class RetrievalDataModule(LightningDataModule, ABC):
                 digest.update("\n".join(str(payload[i]) for i in used).encode())
         return digest.hexdigest()[:16]
 
-    def _features(self, encoder, dataset: str, ids: np.ndarray, items: list) -> np.ndarray:
-        key = cache_key(dataset, ids, encoder, self.extraction)
-        return cached_features(encoder, items, self.cache_dir / "features" / f"{key}.npy", self.extraction)
-
     @property
     def image_dim(self) -> int | None:
-        """Feature dimension, or None in raw mode."""
+        """Image feature width, or None in raw mode."""
         return self.datasets["train"].feature_dim("image")
 
     @property
     def text_dim(self) -> int | None:
+        """Text feature width, or None in raw mode."""
         return self.datasets["train"].feature_dim("text")
 
     @property
@@ -309,7 +269,7 @@ class RetrievalDataModule(LightningDataModule, ABC):
         protocol = f"subset{self.subset}-{len(split.query)}q-{len(split.train)}t" if self.subset else self.protocol.name
         return {"dataset": self.name, "protocol": protocol, "backbone": self.backbone, "split_seed": self.split_seed,
                 "subset": self.subset, "n_query": len(split.query), "n_database": len(split.database),
-                "n_train": len(split.train), "data_fingerprint": self.fingerprint}
+                "n_train": len(split.train), "n_val": len(split.val), "data_fingerprint": self.fingerprint}
 
     def summary(self) -> str:
         """One line naming the data a run sees, with its real sizes."""

@@ -16,17 +16,17 @@ joined). text_backbone `clip` (default) or `minilm` encode it; `bow` is a binary
 import json
 import re
 from collections import Counter, defaultdict
+from dataclasses import replace
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
 from common.errors import DataError
-from datamodules.base import RetrievalDataModule
-from datamodules.download import Remote, download, extract, mirrored
-from datamodules.features import bag_of_words
+from datamodules.download import Remote, fetch_all, mirrored
+from datamodules.encoded import EncodedDataModule
 from datamodules.matfiles import mat_strings, mat_variables, read_mat
-from datamodules.records import CrossModalData, require_images
+from datamodules.records import Annotations, CrossModalData, require_images
 from datamodules.splits import MINI, SplitProtocol
 
 BASE_URL = "http://images.cocodataset.org/"
@@ -50,35 +50,46 @@ def words(text: str) -> list[str]:
     return re.findall(r"[a-z0-9]+", text.lower())
 
 
-class COCODataModule(RetrievalDataModule):
-    """MS-COCO 2014. Standard protocol: 5,000 queries, 10,000 training items, database = the rest."""
+class COCODataModule(EncodedDataModule):
+    """MS-COCO 2014, the images with at least one of the 80 labels (about 122,218), captions as texts. Standard
+    protocol: 5,000 queries, 10,000 training items, database = the rest.
+
+    Args:
+        source: `official` (train2014, val2014 and the annotations; downloaded when absent) or `mat` (the
+            community index.mat / caption.mat / label.mat).
+        download: download the official files when they are not in data_dir.
+        base_url: where the official files are served (a mirror).
+        checksums: {file name: MD5} of a mirror that serves other bytes.
+        caption: `first` (the caption with the smallest annotation id) or `all` (all captions joined).
+        bow_size: the vocabulary of the `bow` text backbone: the most frequent caption words.
+    """
 
     name = "coco"
     protocols = {"standard": SplitProtocol("standard-5000q-10000t", n_query=5000, n_train=10000, n_val=1000),
                  "mini": MINI}
 
     def __init__(self, *args, source: Literal["official", "mat"] = "official", download: bool = True,
-                 base_url: str = BASE_URL, checksums: dict | None = None, caption: Literal["first", "all"] = "first",
-                 bow_size: int = 2000, **kwargs):
+                 base_url: str = BASE_URL, checksums: dict[str, str] | None = None,
+                 caption: Literal["first", "all"] = "first", bow_size: int = 2000, **kwargs):
         super().__init__(*args, **kwargs)
         self.source, self.download, self.caption, self.bow_size = source, download, caption, bow_size
         self.remotes = mirrored(REMOTES, BASE_URL, base_url, checksums)
 
-    def load(self) -> CrossModalData:
-        ids, paths, texts, labels, names = self._read_official() if self.source == "official" else self._read_mat()
-        require_images(paths)
-        if self.backbones["text"] == "bow":
-            counts = Counter(w for t in texts for w in set(words(t)))
-            vocabulary = [w for w, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:self.bow_size]]
-            texts = bag_of_words([words(t) for t in texts], vocabulary)
-        return CrossModalData(name=self.name, ids=np.array(ids), labels=labels, image=paths, text=texts,
-                              label_names=tuple(names), source=str(self.root))
+    def fetch(self) -> None:
+        if self.source == "official" and self.download:
+            fetch_all(self.remotes, self.root)
 
-    def _read_official(self):
+    def load(self) -> CrossModalData:
+        annotations = self._read_official() if self.source == "official" else self._read_mat()
+        require_images(annotations.images)
+        if self.backbones["text"] == "bow":  # the caption words, over the most frequent ones
+            counts = Counter(w for t in annotations.texts for w in set(words(t)))
+            vocabulary = [w for w, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:self.bow_size]]
+            annotations = replace(annotations, texts=[words(t) for t in annotations.texts], vocabulary=vocabulary)
+        return annotations.records(self.name, self.backbones["text"])
+
+    def _read_official(self) -> Annotations:
         root = self.root
-        if self.download:
-            for remote in self.remotes:
-                extract(download(remote, root), root)
         ids, paths, texts, rows = [], [], [], []
         categories = None
         for part in PARTS:
@@ -109,9 +120,10 @@ class COCODataModule(RetrievalDataModule):
         labels = np.zeros((len(rows), len(categories)), np.uint8)
         for i, row in enumerate(rows):
             labels[i, row] = 1
-        return ids, paths, texts, labels, [name for _, name in categories]
+        return Annotations(ids=np.array(ids), labels=labels, label_names=tuple(name for _, name in categories),
+                           images=paths, texts=texts, vocabulary=None, source=str(root))
 
-    def _read_mat(self):
+    def _read_mat(self) -> Annotations:
         root = self.root
         index = mat_strings(read_mat(root / "index.mat", "index"))
         captions = mat_strings(read_mat(root / "caption.mat", "caption"))
@@ -121,5 +133,6 @@ class COCODataModule(RetrievalDataModule):
         if not len(index) == len(captions) == len(labels):
             raise DataError(f"{root}: index.mat, caption.mat and label.mat have {len(index)}, {len(captions)} and "
                             f"{len(labels)} rows; they must match row for row")
-        return ([Path(p).stem for p in index], [str(root / p) for p in index], captions, labels,
-                [f"class{j}" for j in range(labels.shape[1])])
+        return Annotations(ids=np.array([Path(p).stem for p in index]), labels=labels,
+                           label_names=tuple(f"class{j}" for j in range(labels.shape[1])),
+                           images=[str(root / p) for p in index], texts=captions, vocabulary=None, source=str(root))

@@ -92,6 +92,12 @@ def download(remote: Remote, folder: Path, attempts: int = 3) -> Path:
     raise AssertionError("unreachable")
 
 
+def fetch_all(remotes, folder: Path) -> None:
+    """Download each remote file into `folder` (when absent) and extract it there (once)."""
+    for remote in remotes:
+        extract(download(remote, folder), folder)
+
+
 def _verify(remote: Remote, path: Path) -> None:
     if remote.size is not None and path.stat().st_size != remote.size:
         raise DataError(f"{path}: {path.stat().st_size} bytes, expected {remote.size} (truncated or wrong file)")

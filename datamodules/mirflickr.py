@@ -20,11 +20,10 @@ from typing import Literal
 import numpy as np
 
 from common.errors import DataError
-from datamodules.base import RetrievalDataModule, TextBackbone
-from datamodules.download import Remote, download, extract, mirrored
-from datamodules.features import bag_of_words
+from datamodules.download import Remote, fetch_all, mirrored
+from datamodules.encoded import EncodedDataModule, TextBackbone
 from datamodules.matfiles import read_dcmh_mats
-from datamodules.records import CrossModalData, require_images, take
+from datamodules.records import Annotations, CrossModalData, require_images
 from datamodules.splits import SplitProtocol
 
 LABELS = ("animals", "baby", "bird", "car", "clouds", "dog", "female", "flower", "food", "indoor", "lake", "male",
@@ -57,12 +56,21 @@ def read_vocabulary(path: Path) -> list[str]:
     return vocabulary
 
 
-class MIRFlickrDataModule(RetrievalDataModule):
-    """MIRFlickr-25K. Standard protocol: 2,000 queries, 10,000 training items, database = the rest.
-    `mini` (100 queries, 400 training items) is for the 730-image real subset and CI.
+class MIRFlickrDataModule(EncodedDataModule):
+    """MIRFlickr-25K, the 20,015 pairs with one of 24 labels and one of the 1,386 frequent tags. Standard
+    protocol: 2,000 queries, 10,000 training items, database = the rest (`mini`: 100 and 400, for the 730-image
+    real subset and CI; `per-label`: DJSRH's and CAGAN's split).
 
-    text_backbone `bow` (default, the field's choice) uses the tag bag of words; `clip` or `minilm`
-    encode the tags joined by spaces.
+    Args:
+        source: `official` (the archive and annotations; downloaded when absent), `lists` (the community text
+            lists all_imgs.txt, all_tags.txt, all_labels.txt, TagList.txt) or `mat` (the DCMH .mat files).
+        download: download the official files when they are not in data_dir.
+        base_url: where the official files are served (a mirror).
+        checksums: {file name: MD5} of a mirror that serves other bytes.
+        only_with_images: drop rows whose image file is missing instead of refusing them.
+        image_dir: the folder of the images (relative to data_dir), for the lists source.
+        text_backbone: `bow` (the tag bag of words, the field's choice), `clip` or `minilm` over the tags joined
+            by spaces.
     """
 
     name = "mirflickr25k"
@@ -74,41 +82,36 @@ class MIRFlickrDataModule(RetrievalDataModule):
                                             per_label=((160, 400), (80, 200)))}
 
     def __init__(self, *args, source: Literal["official", "lists", "mat"] = "official", download: bool = True,
-                 base_url: str = BASE_URL, checksums: dict | None = None, only_with_images: bool = False,
+                 base_url: str = BASE_URL, checksums: dict[str, str] | None = None, only_with_images: bool = False,
                  image_dir: str | None = None, text_backbone: TextBackbone = "bow", **kwargs):
         super().__init__(*args, text_backbone=text_backbone, **kwargs)
         self.source, self.download, self.only_with_images = source, download, only_with_images
         self.image_dir = Path(image_dir) if image_dir else None
         self.remotes = mirrored(REMOTES, BASE_URL, base_url, checksums)
 
+    def fetch(self) -> None:
+        if self.source == "official" and self.download:
+            fetch_all(self.remotes, self.root)
+
     def load(self) -> CrossModalData:
-        numbers, tags, labels, images, vocabulary = getattr(self, f"_read_{self.source}")()
-        keep = np.ones(len(numbers), bool)
+        annotations = getattr(self, f"_read_{self.source}")()
+        images = annotations.images
         if self.only_with_images and isinstance(images, list):
-            keep = np.array([Path(p).exists() for p in images])
-            if not keep.any():
+            keep = np.flatnonzero([Path(p).exists() for p in images])
+            if not len(keep):
                 raise DataError(f"{self.root}: none of the {len(images)} images exists (looked for e.g. {images[0]})")
+            annotations = annotations.take(keep)
         elif isinstance(images, list):
             require_images(images, "; supply the images or set only_with_images=true")
-        rows = np.flatnonzero(keep)
-        text = bag_of_words([tags[i] for i in rows], vocabulary) if self.backbones["text"] == "bow" \
-            else [" ".join(tags[i]) for i in rows]
-        return CrossModalData(
-            name=self.name, ids=np.array([f"im{numbers[i]}" for i in rows]), labels=labels[rows],
-            image=take(images, rows), text=text,
-            label_names=LABELS, source=str(self.root))
+        return annotations.records(self.name, self.backbones["text"])
 
     def _image_path(self, relative: str) -> str:
         if self.image_dir is None:
             return str(self.root / relative)
         return str((self.root / self.image_dir) / Path(relative).name)  # image_dir may be relative to the root
 
-    def _read_official(self):
-        root = self.root
-        if self.download:
-            for remote in self.remotes:
-                extract(download(remote, root), root)
-        base = root / "mirflickr"
+    def _read_official(self) -> Annotations:
+        base = self.root / "mirflickr"
         vocabulary = read_vocabulary(base / "doc" / "common_tags.txt")
         tag_files = {int(m.group(1)): p for p in (base / "meta" / "tags").glob("tags*.txt")
                      if (m := re.fullmatch(r"tags(\d+)\.txt", p.name))}
@@ -127,18 +130,19 @@ class MIRFlickrDataModule(RetrievalDataModule):
         common = set(vocabulary)
         tags = [[t.strip() for t in read_lines(tag_files[k]) if t.strip() in common] for k in numbers]
         selected = [i for i in range(len(numbers)) if labels[i].any() and tags[i]]
-        return ([numbers[i] for i in selected], [tags[i] for i in selected], labels[selected],
-                [str(base / f"im{numbers[i]}.jpg") for i in selected], vocabulary)
+        return Annotations(ids=np.array([f"im{numbers[i]}" for i in selected]), labels=labels[selected],
+                           label_names=LABELS, images=[str(base / f"im{numbers[i]}.jpg") for i in selected],
+                           texts=[tags[i] for i in selected], vocabulary=vocabulary, source=str(self.root))
 
     def _annotation_file(self, label: str) -> Path:
         found = sorted(self.root.glob(f"{label}.txt")) + sorted(self.root.glob(f"*/{label}.txt"))
-        found = [p for p in found if p.parent.name != "mirflickr"]
+        found = [p for p in found if p.parent != self.root / "mirflickr"]  # the archive's own folder holds no labels
         if not found:
             raise DataError(f"{self.root}: annotation file {label}.txt not found "
                             f"(extract {ANNOTATIONS} here)")
         return found[0]
 
-    def _read_lists(self):
+    def _read_lists(self) -> Annotations:
         root = self.root
         paths = [p.strip() for p in read_lines(root / "all_imgs.txt") if p.strip()]
         tags = [[t for t in line.strip().split(",") if t] for line in read_lines(root / "all_tags.txt")][:len(paths)]
@@ -150,17 +154,17 @@ class MIRFlickrDataModule(RetrievalDataModule):
                     or set(fields) - {"0", "1"}), None)
         if bad is not None:
             raise DataError(f"{root / 'all_labels.txt'}:{bad + 1}: expected {len(LABELS)} flags 0/1")
-        numbers = []
+        ids = []
         for number, path in enumerate(paths, 1):
             if not (match := re.search(r"im(\d+)", path)):
                 raise DataError(f"{root / 'all_imgs.txt'}:{number}: {path!r} names no image im<number>.jpg")
-            numbers.append(int(match.group(1)))
-        return (numbers, tags, np.array(label_lines, np.uint8), [self._image_path(p) for p in paths],
-                read_vocabulary(root / "TagList.txt"))
+            ids.append(f"im{int(match.group(1))}")
+        return Annotations(ids=np.array(ids), labels=np.array(label_lines, np.uint8), label_names=LABELS,
+                           images=[self._image_path(p) for p in paths], texts=tags,
+                           vocabulary=read_vocabulary(root / "TagList.txt"), source=str(root))
 
-    def _read_mat(self):
+    def _read_mat(self) -> Annotations:
         labels, bow, images = read_dcmh_mats(self.root, "mirflickr25k")
-        # The .mat holds the bag of words itself: tags are its columns' indices.
-        tags = [[str(j) for j in np.flatnonzero(row)] for row in bow]
-        return (list(range(1, len(labels) + 1)), tags, labels, images, [str(j) for j in range(bow.shape[1])])
-
+        return Annotations(ids=np.array([f"im{k}" for k in range(1, len(labels) + 1)]), labels=labels,
+                           label_names=LABELS, images=images, texts=bow,
+                           vocabulary=[str(j) for j in range(bow.shape[1])], source=str(self.root))

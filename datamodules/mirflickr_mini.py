@@ -22,10 +22,11 @@ import numpy as np
 
 from common.errors import DataError
 from common.files import atomic_write_bytes
-from datamodules.base import RetrievalDataModule, TextBackbone
-from datamodules.features import cached_features, make_encoder
+from datamodules.encoded import EncodedDataModule, TextBackbone
+from datamodules.encoders import make_encoder
+from datamodules.extraction import cached_features
 from datamodules.mirflickr import LABELS, MIRFlickrDataModule, read_vocabulary
-from datamodules.records import CrossModalData
+from datamodules.records import Annotations, CrossModalData
 from datamodules.splits import SplitProtocol
 
 EMBEDDED = Path(__file__).parent / "embedded" / "mirflickr25k_mini.npz"
@@ -53,16 +54,19 @@ def read_embedded(path: Path) -> dict[str, np.ndarray]:
     return arrays
 
 
-class MIRFlickrMiniDataModule(RetrievalDataModule):
+class MIRFlickrMiniDataModule(EncodedDataModule):
     """The embedded 730 real MIRFlickr-25K pairs (module docstring): 100 queries, 400 training items,
-    database = the other 630, 100 of them for validation.
+    database = the other 630, 100 of them for validation. Not the benchmark (that is `mirflickr25k`).
 
-    data_dir: a folder holding another `mirflickr25k_mini.npz` (default: the embedded file).
-    text_backbone: `bow` (the tag bag of words, default) or a sentence encoder (`minilm`, `clip`) over the
-    tags joined by spaces. Images are the embedded EfficientNet-Lite0 features only.
+    Args:
+        data_dir: a folder holding another `mirflickr25k_mini.npz` (default: the embedded file).
+        image_backbone: the embedded image features' backbone (they are EfficientNet-Lite0's; nothing else).
+        text_backbone: `bow` (the tag bag of words) or a sentence encoder (`minilm`, `clip`) over the tags
+            joined by spaces.
     """
 
     name = "mirflickr25k_mini"
+    prepares = False  # the image features are embedded; only a sentence encoder's texts would be encoded
     protocols = {"mini": SplitProtocol("mini-100q-400t", n_query=100, n_train=400, n_val=100)}
 
     def __init__(self, *args, image_backbone: Literal["efficientnet-lite0"] = IMAGE_BACKBONE,
@@ -79,12 +83,10 @@ class MIRFlickrMiniDataModule(RetrievalDataModule):
 
     def load(self) -> CrossModalData:
         arrays = read_embedded(self.path)
-        vocabulary = arrays["vocabulary"].tolist()
-        text = arrays["tags"].astype(np.float32) if self.backbones["text"] == "bow" else \
-            [" ".join(vocabulary[j] for j in np.flatnonzero(row)) for row in arrays["tags"]]
-        return CrossModalData(name=self.name, ids=arrays["ids"], labels=arrays["labels"],
-                              image=arrays["image"].astype(np.float32), text=text,
-                              label_names=tuple(arrays["label_names"].tolist()), source=str(self.path))
+        return Annotations(ids=arrays["ids"], labels=arrays["labels"], label_names=tuple(arrays["label_names"].tolist()),
+                           images=arrays["image"].astype(np.float32), texts=arrays["tags"],
+                           vocabulary=arrays["vocabulary"].tolist(), source=str(self.path)
+                           ).records(self.name, self.backbones["text"])
 
 
 def build(source: Path, out: Path = EMBEDDED) -> dict[str, np.ndarray]:

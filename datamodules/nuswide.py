@@ -11,16 +11,16 @@ Sources:
 Text: the 1,000-d tag bag of words (`bow`, default), or the present tags joined by spaces for `clip` / `minilm`.
 """
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
 from common.errors import DataError
-from datamodules.base import RetrievalDataModule, TextBackbone
-from datamodules.features import bag_of_words
+from datamodules.encoded import EncodedDataModule, TextBackbone
 from datamodules.matfiles import read_dcmh_mats
-from datamodules.records import CrossModalData, require_images, take
+from datamodules.records import Annotations, CrossModalData, require_images
 from datamodules.splits import MINI, SplitProtocol
 
 IMAGE_HELP = ("NUS-WIDE images are not distributed officially: request them from the dataset's authors and "
@@ -42,8 +42,15 @@ def read_flags(path: Path, rows: int | None = None) -> np.ndarray:
     return flags
 
 
-class NUSWIDEDataModule(RetrievalDataModule):
-    """NUS-WIDE with the 21 most frequent concepts: 2,100 queries, 10,500 training items."""
+class NUSWIDEDataModule(EncodedDataModule):
+    """NUS-WIDE with the 21 most frequent concepts (195,834 pairs): 2,100 queries, 10,500 training items.
+
+    Args:
+        source: `official` (the official lists and the images under data_dir; nothing is downloaded) or `mat`
+            (the DCMH .mat files).
+        text_backbone: `bow` (the 1,000-d tag bag of words), `clip` or `minilm` over the present tags joined by
+            spaces.
+    """
 
     name = "nuswide"
     concepts = 21
@@ -57,21 +64,16 @@ class NUSWIDEDataModule(RetrievalDataModule):
         self.source = source
 
     def load(self) -> CrossModalData:
-        ids, images, bow, labels, names, vocabulary = self._read_official() if self.source == "official" \
-            else self._read_mat()
-        keep_concepts = sorted(range(len(names)), key=lambda j: (-int(labels[:, j].sum()), names[j]))[:self.concepts]
-        keep_concepts.sort()
-        labels = labels[:, keep_concepts]
-        rows = np.flatnonzero(labels.any(1))
-        if isinstance(images, list):
-            require_images(take(images, rows), ". " + IMAGE_HELP.format(folder=self.root))
-        text = bow[rows].astype(np.float32) if self.backbones["text"] == "bow" \
-            else [" ".join(vocabulary[j] for j in np.flatnonzero(bow[i])) for i in rows]
-        return CrossModalData(name=self.name, ids=np.array([ids[i] for i in rows]), labels=labels[rows],
-                              image=take(images, rows), text=text,
-                              label_names=tuple(names[j] for j in keep_concepts), source=str(self.root))
+        annotations = self._read_official() if self.source == "official" else self._read_mat()
+        labels, names = annotations.labels, annotations.label_names
+        concepts = sorted(sorted(range(len(names)), key=lambda j: (-int(labels[:, j].sum()), names[j]))[:self.concepts])
+        annotations = replace(annotations, labels=labels[:, concepts], label_names=tuple(names[j] for j in concepts))
+        annotations = annotations.take(np.flatnonzero(annotations.labels.any(1)))
+        if isinstance(annotations.images, list):
+            require_images(annotations.images, ". " + IMAGE_HELP.format(folder=self.root))
+        return annotations.records(self.name, self.backbones["text"])
 
-    def _read_official(self):
+    def _read_official(self) -> Annotations:
         root = self.root
         listing = root / "ImageList" / "Imagelist.txt"
         if not listing.exists():
@@ -87,19 +89,21 @@ class NUSWIDEDataModule(RetrievalDataModule):
         vocabulary = tag_list.read_text().split() if tag_list.exists() else [f"tag{j}" for j in range(bow.shape[1])]
         if len(vocabulary) != bow.shape[1]:
             raise DataError(f"{tag_list}: {len(vocabulary)} tags but AllTags1k.txt has {bow.shape[1]} columns")
-        names = [p.stem.removeprefix("Labels_") for p in label_files]
-        return relative, [str(root / "Flickr" / r) for r in relative], bow, labels, names, vocabulary
+        return Annotations(ids=np.array(relative), labels=labels,
+                           label_names=tuple(p.stem.removeprefix("Labels_") for p in label_files),
+                           images=[str(root / "Flickr" / r) for r in relative], texts=bow, vocabulary=vocabulary,
+                           source=str(root))
 
-    def _read_mat(self):
+    def _read_mat(self) -> Annotations:
         labels, bow, images = read_dcmh_mats(self.root, self.mat_prefix)
-        vocabulary = [f"tag{j}" for j in range(bow.shape[1])]
-        return ([str(i) for i in range(len(labels))], images, bag_of_words(
-            [[vocabulary[j] for j in np.flatnonzero(row)] for row in bow], vocabulary), labels,
-            [f"concept{j}" for j in range(labels.shape[1])], vocabulary)
+        return Annotations(ids=np.arange(len(labels)).astype(str), labels=labels,
+                           label_names=tuple(f"concept{j}" for j in range(labels.shape[1])), images=images,
+                           texts=(bow > 0).astype(np.uint8), vocabulary=[f"tag{j}" for j in range(bow.shape[1])],
+                           source=str(self.root))
 
 
 class NUSWIDETC10DataModule(NUSWIDEDataModule):
-    """NUS-WIDE TC-10 (10 most frequent concepts): 2,000 queries, 5,000 training items."""
+    """NUS-WIDE TC-10, the 10 most frequent concepts (186,577 pairs): 2,000 queries, 5,000 training items."""
 
     name = "nuswide_tc10"
     concepts = 10

@@ -1,18 +1,71 @@
-"""The one record type every dataset is read into."""
+"""The record types every dataset is read into: what its files say (Annotations), and the items a method sees
+(CrossModalData)."""
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from common.errors import DataError
+from datamodules.text import Texts, text_payload
 
-Payload = np.ndarray | list  # a feature matrix (n, d), or raw references (image paths, tag or caption strings)
+Payload = np.ndarray | Sequence  # a feature matrix (n, d), or raw references (image paths, pixel arrays, strings)
 
 
-def take(payload, rows) -> Payload:
-    """The given rows of a feature matrix, or of a sequence of raw references (kept a list)."""
-    return payload[rows] if isinstance(payload, np.ndarray) else [payload[i] for i in rows]
+class SelectedRows(Sequence):
+    """Some rows of a lazy sequence (pixel arrays read one at a time), still read one at a time."""
+
+    def __init__(self, items: Sequence, rows: np.ndarray):
+        self.items, self.rows = items, np.asarray(rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i: int):
+        return self.items[int(self.rows[i])]
+
+
+def take(payload: Payload, rows) -> Payload:
+    """The given rows of a feature matrix, a list of references (kept a list) or a lazy sequence (kept lazy)."""
+    if isinstance(payload, np.ndarray):
+        return payload[rows]
+    return [payload[i] for i in rows] if isinstance(payload, list) else SelectedRows(payload, rows)
+
+
+@dataclass(frozen=True)
+class Annotations:
+    """What a dataset's files say about its items, before any text representation is chosen.
+
+    Attributes:
+        ids: one id per item.
+        labels: multi-hot labels (items x classes).
+        label_names: the classes' names.
+        images: an image file path, a pixel array or a feature row per item.
+        texts: one tag list, one caption or one bag-of-words row per item (datamodules.text).
+        vocabulary: the words of a bag's columns (tag lists and bags of words).
+        source: the file(s) read, named in every error.
+    """
+
+    ids: np.ndarray
+    labels: np.ndarray
+    label_names: tuple[str, ...]
+    images: Payload
+    texts: Texts
+    vocabulary: Sequence[str] | None
+    source: str
+
+    def take(self, rows) -> "Annotations":
+        """The annotations of the given rows only."""
+        texts = self.texts[rows] if isinstance(self.texts, np.ndarray) else [self.texts[i] for i in rows]
+        return replace(self, ids=np.asarray(self.ids)[rows], labels=self.labels[rows], images=take(self.images, rows),
+                       texts=texts)
+
+    def records(self, name: str, text_backbone: str) -> "CrossModalData":
+        """The items of dataset `name` with the texts as `text_backbone` takes them (datamodules.text)."""
+        return CrossModalData(name=name, ids=np.asarray(self.ids), labels=self.labels, image=self.images,
+                              text=text_payload(self.texts, self.vocabulary, text_backbone),
+                              label_names=tuple(self.label_names), source=self.source)
 
 
 def require_images(paths: list[str], hint: str = "") -> None:

@@ -39,7 +39,18 @@ def make_toy(n_items: int, n_classes: int, image_dim: int, text_dim: int, noise:
 
 
 class ToyDataModule(RetrievalDataModule):
-    """SYNTHETIC data (see the module docstring): 2,000 items, 200 queries, 1,000 training items."""
+    """SYNTHETIC multi-label data generated in memory (module docstring), for tests and quick runs, never for
+    tables: 2,000 items, 200 queries, 1,000 training items.
+
+    Args:
+        n_items: number of items.
+        n_classes: number of labels.
+        image_dim: width of the image vectors.
+        text_dim: size of the tag vocabulary.
+        noise: scale of the image noise (and a quarter of it: the share of random tags).
+        offset: scale of the direction all image vectors share.
+        data_seed: seed of the generator (the split has its own, split_seed).
+    """
 
     name = "toy"
     backbone = "synthetic"
@@ -48,6 +59,10 @@ class ToyDataModule(RetrievalDataModule):
     def __init__(self, *args, n_items: int = 2000, n_classes: int = 24, image_dim: int = 128, text_dim: int = 256,
                  noise: float = 1.0, offset: float = 1.0, data_seed: int = 0, **kwargs):
         super().__init__(*args, **kwargs)
+        if not 0 <= noise <= 4:  # a quarter of it is the share of random tags
+            raise ValueError(f"noise must be between 0 and 4, got {noise}")
+        if not abs(offset) < 1e6 or min(n_items, n_classes, image_dim, text_dim) < 1:
+            raise ValueError("n_items, n_classes, image_dim and text_dim must be positive and offset a moderate number")
         self.generator = dict(n_items=n_items, n_classes=n_classes, image_dim=image_dim, text_dim=text_dim,
                               noise=noise, offset=offset, seed=data_seed)
 

@@ -55,9 +55,10 @@ def read_matrices(path: Path, names: list[str]) -> dict[str, np.ndarray]:
 
 
 class WikipediaDataModule(RetrievalDataModule):
-    """Official split: the 693 test pairs query the 2,173 training pairs (database = training set).
+    """Wikipedia, official split: the 693 test pairs query the 2,173 training pairs (database = training set).
 
-    text_features: `tfidf` (1,000-d, the default: hashing methods need a bag of words) or `lda` (10 topics).
+    Args:
+        text_features: `tfidf` (1,000-d, the default: hashing methods need a bag of words) or `lda` (10 topics).
     """
 
     name = "wikipedia"

@@ -32,23 +32,23 @@ def itq_rotation(v: torch.Tensor, iterations: int) -> torch.Tensor:
 
 
 class CCAITQ(ClosedFormHashing):
-    """Both modalities are projected on their top `bits` canonical directions; one rotation, learnt by
-    ITQ on the stacked projections of both modalities, makes the signs lose as little as possible.
+    """CCA to a common `bits`-d space, then one ITQ rotation, learnt on the stacked projections of both
+    modalities, that makes the signs lose as little as possible (Gong et al., TPAMI 2013).
 
-    reg: ridge on each covariance, relative to its mean eigenvalue (the text features of small sets
-    are rank-deficient); 0.1 is a conventional value, not tuned. correlation_power: each direction is
-    weighted by its canonical correlation to this power before the rotation, as in the paper (p = 4),
-    so that weak, noisy directions weigh less. itq_iterations: 50 as in the paper.
+    Args:
+        reg: ridge on each covariance, relative to its mean eigenvalue (the text features of small sets are
+            rank-deficient); 0.1 is a conventional value.
+        correlation_power: each canonical direction is weighted by its correlation to this power before the
+            rotation, as in the paper (p = 4), so that weak, noisy directions weigh less.
+        itq_iterations: alternations of codes and rotation (50 in the paper).
     """
 
-    name = "cca_itq"
-
     def __init__(self, bits: int, image_dim: int, text_dim: int, num_classes: int, reg: float = 0.1,
-                 correlation_power: float = 4.0, itq_iterations: int = 50, **kwargs):
-        super().__init__(bits, image_dim, text_dim, num_classes, **kwargs)
+                 correlation_power: float = 4.0, itq_iterations: int = 50):
+        super().__init__(bits, image_dim, text_dim, num_classes)
         self.save_hyperparameters()
         if bits > min(image_dim, text_dim):
-            raise ValueError(f"cca_itq: {bits} bits need {bits} canonical directions, but the features have "
+            raise ValueError(f"{bits} bits need {bits} canonical directions, but the features have "
                              f"{image_dim} (image) and {text_dim} (text) dimensions")
         self.reg, self.correlation_power, self.itq_iterations = reg, correlation_power, itq_iterations
         for name, dim in (("image", image_dim), ("text", text_dim)):

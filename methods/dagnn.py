@@ -10,7 +10,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from methods.base import HashingModule
+from methods.base import GradientHashing
 from methods.graphs import cosine, iterative_label_adjacency, probabilistic_label_adjacency, thresholded_cosine
 from methods.layers import ModalityDiscriminator, MultiHopLabelGCN
 from methods.losses import (
@@ -21,8 +21,6 @@ from methods.losses import (
     soft_contrastive,
 )
 
-LABEL_SOURCE = "minilm"  # ASSUMPTION: the authors' 300-d GloVe vectors are not available offline
-
 
 def encoder(dim: int, width: int) -> nn.Module:
     return nn.Sequential(nn.BatchNorm1d(dim), nn.Linear(dim, width), nn.ReLU())
@@ -32,44 +30,66 @@ def decoder(width: int, hidden: int, dim: int, activation: nn.Module) -> nn.Modu
     return nn.Sequential(nn.BatchNorm1d(width), nn.Linear(width, hidden), activation, nn.Linear(hidden, dim), activation)
 
 
-class DAGNN(HashingModule):
-    """Per modality: BatchNorm -> Linear(d, 1024) -> ReLU gives the common features F. Dual adversarial part:
+class DAGNN(GradientHashing):
+    """Supervised real-valued retrieval with dual adversarial graph networks and a soft multi-label contrastive
+    loss, hashed by a tanh head on its common features.
+
+    Per modality: BatchNorm -> Linear(d, 1024) -> ReLU gives the common features F. Dual adversarial part:
     decoders image -> text (1024 -> 512 -> d_t, LeakyReLU 0.2) and text -> image (1024 -> 2048 -> d_i, ReLU),
     one discriminator per modality (gradient reversal, so one optimizer trains both sides) telling its real
     features from the other modality's reconstructions. A multi-hop label GCN (5 layers, LeakyReLU 0.2,
     layer outputs concatenated -> 1024) turns label vectors into classifiers W; predictions cos(F, W_c).
-    Graph: `iterative` (I-GNN: label-embedding cosines thresholded at 0.4, mixed 0.5 / 0.5 with the mean of
+    Graph: `iterative` (I-GNN: label-vector cosines thresholded at 0.4, mixed 0.5 / 0.5 with the mean of
     k = 8 learnable re-weightings) or `probabilistic` (P-GNN: 0.5 x binarised co-occurrence + I).
 
     loss = alpha L_cla + L_feat(F_I, F_T) + beta L_gan + w_code L_feat(H_I, H_T) + w_quant mse(H, sign H),
     L_cla = mean ||cos(F, W) - labels|| per modality; L_feat the soft multi-label contrastive loss (tau,
     gamma 0.14, log-sum-exp logits x 1.06) or, for the AAAI DAGNN, the pairwise label likelihood;
     L_gan the discriminators' cross-entropy. Codes H = tanh(Linear(1024, bits)(F)).
-    Retrieval: Hamming on sign(H) (the suite's tables) and cosine on F (`cosine_map_*`, real-valued).
+    Retrieval: Hamming on sign(H) (the suite's tables) and cosine on F (real-valued, labelled).
 
-    ASSUMPTIONS (config options): the hashing head and its losses (`w_code` 1, `w_quant` 0.1), which also
-    train the encoders unless `detach_hash_head` (then the codes come from the authors' model, unchanged);
-    `label_embeddings_from` minilm: the label vectors the data side gives for the label names (the
-    code's 300-d GloVe vectors are not available offline; a GloVe text file or the authors' .mat files
-    reproduce them), or `random` (300-d, learned). P-GNN keeps given label vectors fixed.
+    ASSUMPTIONS (config options): the hashing head and its losses (`w_code`, `w_quant`), which also train the
+    encoders unless `detach_hash_head` (then the codes come from the authors' model, unchanged); the label
+    vectors are what the data's `label_vectors` setting names (MiniLM sentence embeddings of the label names by
+    default: the code's 300-d GloVe vectors are not available offline; a GloVe text file or the authors' .mat
+    files reproduce them); with none, 300-d random vectors are learned. P-GNN keeps given label vectors fixed.
     Deviations from the code: the final epoch is evaluated (the code keeps the epoch with the best test
     mAP, which is tuning on the query set); the incomplete-modality mode is not built.
+
+    Args:
+        train_labels: the training items' labels, for the P-GNN co-occurrence graph (from the data).
+        label_vectors: one vector per label name, or None to learn random ones (from the data).
+        graph: `iterative` (I-GNN, the TPAMI paper) or `probabilistic` (P-GNN, the AAAI DAGNN).
+        feature_loss: `soft_contrastive` (TPAMI) or `likelihood` (the AAAI DAGNN's pairwise label likelihood).
+        width: width of the common features.
+        gnn_layers: graph convolutions of the label GCN (hops).
+        reweightings: learnable re-weightings k of the I-GNN graph.
+        threshold: cosine (I-GNN) or conditional co-occurrence (P-GNN) from which two labels are linked.
+        mix: weight of the initial graph against the learned one (I-GNN).
+        cooccurrence_weight: weight of the co-occurrence edges against the self-loops (P-GNN).
+        alpha: weight of the label classification loss L_cla.
+        beta: weight of the adversarial loss L_gan.
+        tau: temperature of the soft contrastive loss.
+        gamma: weight of its intra-modal terms.
+        logit_scale: the scale of the logits inside its log-sum-exp (1.06 in the code).
+        w_code: weight of the contrastive loss on the codes (the suite's hashing head).
+        w_quant: weight of the quantization loss on the codes.
+        detach_hash_head: train the hashing head on detached features, leaving the common features to the
+            authors' losses.
+        lr: Adam learning rate.
+        betas: Adam betas.
     """
 
-    name = "dagnn"
     supervised = True
-    real_valued = True
 
     def __init__(self, bits: int, image_dim: int, text_dim: int, num_classes: int, train_labels: torch.Tensor,
                  label_vectors: torch.Tensor | None, graph: Literal["iterative", "probabilistic"] = "iterative",
-                 feature_loss: Literal["soft_contrastive", "likelihood"] = "soft_contrastive",
-                 label_embeddings_from: str = LABEL_SOURCE, width: int = 1024,
+                 feature_loss: Literal["soft_contrastive", "likelihood"] = "soft_contrastive", width: int = 1024,
                  gnn_layers: int = 5, reweightings: int = 8, threshold: float = 0.4, mix: float = 0.5,
                  cooccurrence_weight: float = 0.5, alpha: float = 0.5, beta: float = 2.0, tau: float = 0.22,
                  gamma: float = 0.14, logit_scale: float = 1.06, w_code: float = 1.0, w_quant: float = 0.1,
-                 detach_hash_head: bool = False,
-                 lr: float = 5e-5, betas: tuple[float, float] = (0.5, 0.999), **kwargs):
-        super().__init__(bits, image_dim, text_dim, num_classes, **kwargs)
+                 detach_hash_head: bool = False, lr: float = 5e-5, betas: tuple[float, float] = (0.5, 0.999)):
+        super().__init__(bits, image_dim, text_dim, num_classes)
         if image_dim is None or text_dim is None:
             raise ValueError("dagnn trains on feature vectors; the datamodule must not be in raw mode")
         self.save_hyperparameters(ignore=["train_labels", "label_vectors"])
@@ -91,11 +111,9 @@ class DAGNN(HashingModule):
                                                                             cooccurrence_weight))
 
     @classmethod
-    def from_datamodule(cls, data, bits: int, **options) -> "DAGNN":
-        source = options.get("label_embeddings_from", LABEL_SOURCE)
-        vectors = None if source == "random" else data.label_vectors(source)
-        return super().from_datamodule(data, bits, train_labels=torch.as_tensor(data.train_labels),
-                                       label_vectors=vectors, **options)
+    def data_arguments(cls, data) -> dict:
+        return {**super().data_arguments(data), "train_labels": torch.as_tensor(data.train_labels),
+                "label_vectors": data.label_vectors()}
 
     def embed_image(self, image):
         return self.image_encoder(image)

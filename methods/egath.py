@@ -10,7 +10,8 @@ from typing import Literal
 import torch
 from torch import nn
 
-from methods.base import HashingModule
+from common.errors import pretrained
+from methods.base import GradientHashing
 from methods.graphs import label_cooccurrence_graph, label_similarity
 from methods.layers import LabelGraphAttention, TokenContext
 from methods.losses import cross_modal_triplet, quantization, similarity_mse
@@ -23,11 +24,7 @@ class ClipTokens(nn.Module):
         super().__init__()
         from transformers import CLIPModel
 
-        try:
-            self.clip = CLIPModel.from_pretrained(model)
-        except OSError as error:
-            raise ValueError(f"cannot load CLIP {model!r} ({' '.join(str(error).split())[:200]}); without a network, "
-                             "give a local folder saved with save_pretrained as --method.clip_model") from error
+        self.clip = pretrained(CLIPModel.from_pretrained, model)
         self.eos_token_id = self.clip.config.text_config.eos_token_id
         self.width = self.clip.config.projection_dim
 
@@ -55,8 +52,11 @@ class FeatureTokens(nn.Module):
         return self.project(features)[:, None], torch.zeros(len(features), dtype=torch.long, device=features.device), None
 
 
-class EGATH(HashingModule):
-    """Per modality: tokens (CLIP towers end to end, or one token from cached features) -> one transformer
+class EGATH(GradientHashing):
+    """Supervised hashing with a label graph attention classifier: per modality, tokens through one transformer
+    layer and a tanh hash head, trained with classification, similarity, triplet and quantization losses.
+
+    Per modality: tokens (CLIP towers end to end, or one token from cached features) -> one transformer
     layer for global context -> Linear(width, bits) -> tanh. A two-layer GAT over the thresholded label
     co-occurrence graph of the training labels turns label embeddings into a classifier W_cls (C x bits).
 
@@ -64,16 +64,35 @@ class EGATH(HashingModule):
            + mse(cos(H_T, H_T), S)] + w_tri triplet (both directions) + w_quant mse(H, sign H),
     with S = 2 [labels share one] - 1.
 
-    ASSUMPTIONS (config options): `label_embeddings` are learnable (the code's GloVe vectors are not
-    available offline), `label_dim` 300; features mode projects cached features to `width` 512; the
-    transformer layer runs over CLIP's projected tokens and reads out CLS / the end token; triplets are
-    batch-hard on cosine distance with `margin` 0.4; weights 1 : 1 : 1 : 0.1; AdamW with linear warm-up
-    over `warmup` of the steps, then cosine decay. In end-to-end mode texts use the datamodule's CLIP
-    token length (`data.clip_text_tokens`, 77; the paper preset sets the paper's 32). `gat_layer`: `pyg`
-    (torch_geometric's GATConv: a bias, Xavier gain 1) or `authors` (as gat.py: no bias, gain 1.414).
+    ASSUMPTIONS (config options): the label embeddings are learnable (the code's GloVe vectors are not
+    available offline); features mode projects cached features to `width`; the transformer layer runs over
+    CLIP's projected tokens and reads out CLS / the end token; triplets are batch-hard on cosine distance;
+    AdamW with linear warm-up, then cosine decay. In end-to-end mode texts use the datamodule's CLIP token
+    length (`data.clip_text_tokens`; the paper preset sets the paper's 32).
+
+    Args:
+        train_labels: the training items' labels, for the label co-occurrence graph (from the data).
+        mode: `features` (cached frozen features, heads only; CPU) or `end_to_end` (fine-tunes CLIP on raw
+            images and token ids; needs data.raw=true and, in practice, a GPU).
+        clip_model: the CLIP checkpoint fine-tuned in end-to-end mode (a hub name or a local folder).
+        width: the joint width features are projected to in features mode.
+        label_dim: width of the learnable label embeddings.
+        gat_hidden: hidden width of the label graph attention classifier.
+        threshold: conditional co-occurrence P(j given i) from which two labels are linked.
+        attention_dropout: dropout on the graph attention coefficients.
+        gat_layer: `pyg` (torch_geometric's GATConv: a bias, Xavier gain 1) or `authors` (gat.py: no bias,
+            gain 1.414).
+        margin: triplet margin on cosine distance.
+        w_cls: weight of the label classification loss.
+        w_sim: weight of the cosine similarity losses.
+        w_tri: weight of the triplet losses.
+        w_quant: weight of the quantization loss.
+        lr: AdamW learning rate of the heads.
+        backbone_lr: AdamW learning rate of CLIP in end-to-end mode.
+        weight_decay: AdamW weight decay.
+        warmup: share of the steps with a linear learning-rate warm-up.
     """
 
-    name = "egath"
     supervised = True
 
     def __init__(self, bits: int, image_dim: int | None, text_dim: int | None, num_classes: int,
@@ -82,11 +101,14 @@ class EGATH(HashingModule):
                  gat_hidden: int = 1024, threshold: float = 0.4, attention_dropout: float = 0.3,
                  gat_layer: Literal["pyg", "authors"] = "pyg", margin: float = 0.4, w_cls: float = 1.0,
                  w_sim: float = 1.0, w_tri: float = 1.0, w_quant: float = 0.1, lr: float = 1e-3, backbone_lr: float = 1e-5,
-                 weight_decay: float = 0.2, warmup: float = 0.1, **kwargs):
-        super().__init__(bits, image_dim, text_dim, num_classes, **kwargs)
+                 weight_decay: float = 0.2, warmup: float = 0.1):
+        super().__init__(bits, image_dim, text_dim, num_classes)
         self.save_hyperparameters(ignore=["train_labels"])
         self.register_buffer("edge_index", label_cooccurrence_graph(torch.as_tensor(train_labels), threshold))
         if mode == "end_to_end":
+            if image_dim is not None:
+                raise ValueError("mode=end_to_end fine-tunes CLIP on images, but this dataset's batches carry "
+                                 "features: give a dataset with raw images and data.raw=true, or mode=features")
             self.backbone = ClipTokens(clip_model)
             width = self.backbone.width
             self.image_tokens, self.text_tokens = self.backbone.image, self.backbone.text
@@ -100,11 +122,8 @@ class EGATH(HashingModule):
         self.classifier = LabelGraphAttention(label_dim, gat_hidden, bits, attention_dropout, gat_layer == "authors")
 
     @classmethod
-    def from_datamodule(cls, data, bits: int, **options) -> "EGATH":
-        if options.get("mode") == "end_to_end" and data.image_dim is not None:
-            raise ValueError("mode=end_to_end fine-tunes CLIP on images, but this dataset's batches carry "
-                             "features: give a dataset with raw images and data.raw=true, or mode=features")
-        return super().from_datamodule(data, bits, train_labels=torch.as_tensor(data.train_labels), **options)
+    def data_arguments(cls, data) -> dict:
+        return {**super().data_arguments(data), "train_labels": torch.as_tensor(data.train_labels)}
 
     def encode_image(self, image):
         return self.image_head(self.image_context(*self.image_tokens(image)))

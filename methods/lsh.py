@@ -6,17 +6,15 @@ from methods.base import ClosedFormHashing
 
 
 class LSH(ClosedFormHashing):
-    """h(x) = sign((x - mean) W) with W ~ N(0, 1), drawn independently per modality from the run seed.
+    """Sign random projections per modality, h(x) = sign((x - mean) W), W drawn from N(0, 1) by the run seed.
 
-    Only the feature means come from the training set (without centring, non-negative features such
-    as bag-of-words map every item to one code). The two modalities share no projection, so
-    cross-modal mAP sits at chance: that is the point of this baseline.
+    Only the feature means come from the training set (without centring, non-negative features such as bags of
+    words map every item to one code). The two modalities share no projection, so cross-modal mAP sits at
+    chance: the floor of every table.
     """
 
-    name = "lsh"
-
-    def __init__(self, bits: int, image_dim: int, text_dim: int, num_classes: int, **kwargs):
-        super().__init__(bits, image_dim, text_dim, num_classes, **kwargs)
+    def __init__(self, bits: int, image_dim: int, text_dim: int, num_classes: int):
+        super().__init__(bits, image_dim, text_dim, num_classes)
         self.save_hyperparameters()
         self.register_buffer("image_projection", torch.randn(image_dim, bits, dtype=torch.float64))
         self.register_buffer("text_projection", torch.randn(text_dim, bits, dtype=torch.float64))

@@ -13,9 +13,11 @@ from methods.losses import quantization, similarity_mse
 
 
 class SGRN(HashMLPPair):
-    """Two hash MLPs (Z = their hidden layer, H = tanh(alpha h)) trained to reproduce a target graph
-    S* = mu S_G, where S_G reconstructs a global relation graph from each modality's locally rebased
-    graph (top-k neighbours plus second-order evidence).
+    """Unsupervised hashing with two hash MLPs trained to reproduce a global relation graph reconstructed from
+    each modality's locally rebased similarity graph (a re-implementation from the abstract).
+
+    Z = the MLPs' hidden layer, H = tanh(alpha h); the target is S* = mu S_G, where S_G reconstructs a global
+    relation graph from each modality's locally rebased graph (top-k neighbours plus second-order evidence).
 
     intra = sum over modalities of mse(cos(H_m, H_m), S*) + l_r mse(cos(Z_m, Z_m), S*)
     inter = mse(cos(H_I, H_T), S*) + l_r mse(cos(Z_I, Z_T), S*) + mse(cos(h_I, H_T), S*) + mse(cos(H_I, h_T), S*)
@@ -30,17 +32,32 @@ class SGRN(HashMLPPair):
     cos(Z, Z) >= 0, so `signed` (Z against S*, as the abstract reads) pushes against negative entries it can
     never meet; `rescaled` compares Z with S* mapped to [0, 1], (S* / mu + 1) / 2; `preactivation` uses the
     hidden layer before its ReLU, a, whose cosines span [-1, 1], against S*.
-    """
 
-    name = "sgrn"
+    Args:
+        hidden: width of the hash MLPs' hidden layer (Z).
+        k_ratio: neighbours kept per row of the local graph, as a share of the batch (k = k_ratio x batch).
+        a: first- vs second-order evidence in each modality's local graph.
+        b: image vs text local graph in the joint graph.
+        e: diffusion weight of the global reconstruction.
+        mu: scale of the target graph S*.
+        w_intra: weight of the intra-modal terms.
+        w_inter: weight of the cross-modal terms.
+        l_r: weight of the real-valued (Z) terms inside each group.
+        w_quant: weight of the quantization term.
+        image_lr: SGD learning rate of the image network.
+        text_lr: SGD learning rate of the text network.
+        momentum: SGD momentum.
+        weight_decay: SGD weight decay.
+        batch_norm: standardise h per bit over the batch (without it the codes collapse).
+        real_target: the target of the real-valued terms (above): signed, rescaled or preactivation.
+    """
 
     def __init__(self, bits: int, image_dim: int, text_dim: int, num_classes: int, hidden: int = 4096,
                  k_ratio: float = 0.15, a: float = 0.6, b: float = 0.5, e: float = 0.3, mu: float = 1.4,
                  w_intra: float = 0.1, w_inter: float = 1.0, l_r: float = 0.5, w_quant: float = 0.1,
                  image_lr: float = 0.001, text_lr: float = 0.01, momentum: float = 0.9, weight_decay: float = 5e-4,
-                 batch_norm: bool = True, real_target: Literal["signed", "rescaled", "preactivation"] = "rescaled",
-                 **kwargs):
-        super().__init__(bits, image_dim, text_dim, num_classes, hidden, batch_norm, **kwargs)
+                 batch_norm: bool = True, real_target: Literal["signed", "rescaled", "preactivation"] = "rescaled"):
+        super().__init__(bits, image_dim, text_dim, num_classes, hidden, batch_norm)
         self.save_hyperparameters()
 
     def target(self, image: torch.Tensor, text: torch.Tensor) -> torch.Tensor:

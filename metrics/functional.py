@@ -22,7 +22,18 @@ def _numpy(x) -> np.ndarray:
 
 
 def binarize(codes) -> np.ndarray:
-    """Bits of sign(codes) as booleans, with 0 mapped to +1 (True)."""
+    """Bits of sign(codes) as booleans, with 0 mapped to +1 (True).
+
+    Args:
+        codes: continuous or +-1 codes, (n, bits), a NumPy array or a tensor.
+
+    Returns:
+        A boolean array (n, bits).
+
+    Example:
+        >>> binarize(np.array([[0.3, -2.0, 0.0]])).tolist()
+        [[True, False, True]]
+    """
     return _numpy(codes) >= 0
 
 
@@ -35,15 +46,33 @@ def pack_bits(bits: np.ndarray) -> np.ndarray:
 
 
 def pack_codes(codes) -> np.ndarray:
+    """The signs of codes (n, bits) packed into uint64 words (n, ceil(bits / 64)), as the kernels read them."""
     return pack_bits(binarize(codes))
 
 
 def pack_labels(labels) -> np.ndarray:
+    """Multi-hot labels (n, classes) packed into uint64 words: two items share a label when their words AND."""
     return pack_bits(_numpy(labels) > 0)
 
 
 def hamming_distance(query_codes, database_codes, method: str = "packed") -> torch.Tensor:
-    """Hamming distances (n_query, n_database) as int64; `packed` (XOR + popcount) or `matmul` (+-1 product)."""
+    """Hamming distances between the signs of two sets of codes.
+
+    Args:
+        query_codes: (n_query, bits) continuous or binary codes.
+        database_codes: (n_database, bits).
+        method: `packed` (XOR + popcount of packed words) or `matmul` ((bits - q.d) / 2 of +-1 codes); they agree.
+
+    Returns:
+        An int64 tensor (n_query, n_database).
+
+    Raises:
+        ValueError: an unknown method.
+
+    Example:
+        >>> hamming_distance(np.array([[1.0, 1.0]]), np.array([[1.0, -1.0], [-1.0, -1.0]])).tolist()
+        [[1, 2]]
+    """
     if method == "packed":
         return torch.from_numpy(hamming_matrix(pack_codes(query_codes), pack_codes(database_codes)))
     if method == "matmul":
@@ -100,11 +129,33 @@ def _check(query_codes, query_labels, database_codes, database_labels):
 
 def retrieval_metrics(query_codes, query_labels, database_codes, database_labels, *,
                       map_ks=MAP_KS, precision_ks=PRECISION_KS, variant: str = "protocol") -> RetrievalResult:
-    """Every metric of the protocol for one direction (queries of one modality, database of the other).
+    """Every metric of the protocol (docs/protocol.md) for one direction: queries of one modality ranked against
+    the database of the other by Hamming distance, ties by database position.
 
-    variant: `protocol` (the default definition), `skip_empty` (queries without relevant items are
-    dropped from the means) or `dcmh_torch` (mAP@K as in the PyTorch DCMH lineage: mean precision at
-    the first min(K, R) relevant items, wherever they rank). Only the mAP numbers depend on it.
+    Args:
+        query_codes: (n_query, bits) continuous or binary codes; binarised by sign, 0 to +1.
+        query_labels: (n_query, classes) multi-hot labels.
+        database_codes: (n_database, bits), in database order (which breaks ties).
+        database_labels: (n_database, classes).
+        map_ks: the K of mAP@K (capped at the database size).
+        precision_ks: the K of the precision@K curve.
+        variant: `protocol` (the default definition), `skip_empty` (queries without relevant items are
+            dropped from the means) or `dcmh_torch` (mAP@K as in the PyTorch DCMH lineage: mean precision at
+            the first min(K, R) relevant items, wherever they rank). Only the mAP numbers depend on it.
+
+    Returns:
+        A RetrievalResult: mAP@all, tie-averaged mAP@all, mAP@K, precision@K, precision-recall over Hamming
+        radius, empty queries, per-query AP, distinct database codes and chance.
+
+    Raises:
+        ValueError: shapes that do not fit, an empty database or an unknown variant.
+
+    Example:
+        >>> labels = np.array([[1, 0], [0, 1], [1, 0]])
+        >>> database = np.array([[1.0, 1.0], [-1.0, -1.0], [1.0, -1.0]])
+        >>> result = retrieval_metrics(np.array([[1.0, 1.0]]), labels[:1], database, labels, map_ks=(2,))
+        >>> result.map, result.map_at[2]
+        (1.0, 1.0)
     """
     if variant not in VARIANTS:
         raise ValueError(f"unknown mAP variant {variant!r}; expected one of {VARIANTS}")
@@ -144,7 +195,14 @@ def retrieval_metrics(query_codes, query_labels, database_codes, database_labels
 
 
 def distinct_rows(packed: np.ndarray) -> int:
-    """The number of distinct rows of packed codes (each row viewed as one opaque value: a fast unique)."""
+    """The number of distinct rows of packed codes (each row viewed as one opaque value: a fast unique).
+
+    Args:
+        packed: codes as pack_codes gives them.
+
+    Returns:
+        How many different codes there are (a handful over a database means collapsed codes).
+    """
     rows = np.ascontiguousarray(packed).view(np.dtype((np.void, packed.dtype.itemsize * packed.shape[1])))
     return len(np.unique(rows))
 
@@ -168,6 +226,16 @@ class CosineResult:
 def cosine_retrieval(query, query_labels, database, database_labels, block_bytes: int = 256 << 20) -> CosineResult:
     """mAP@all of real-valued features ranked by descending cosine similarity, ties by database position
     (docs/protocol.md: the additional number a real-valued method may report, labelled as such).
+
+    Args:
+        query: (n_query, d) features.
+        query_labels: (n_query, classes) multi-hot labels.
+        database: (n_database, d) features, in database order.
+        database_labels: (n_database, classes).
+        block_bytes: memory of one block of similarities (speed and memory only).
+
+    Returns:
+        A CosineResult: mAP@all, per-query AP and empty queries.
 
     Similarities are float32 matrix products scaled by the rows' inverse norms (summed in float64), one
     block of queries at a time (`block_bytes` of similarities, whatever the number of queries); each
@@ -193,7 +261,16 @@ def cosine_retrieval(query, query_labels, database, database_labels, block_bytes
 
 def mean_average_precision(query_codes, query_labels, database_codes, database_labels, k: int | None = None,
                            variant: str = "protocol") -> float:
-    """mAP@all (k=None) or mAP@k of one direction."""
+    """mAP@all (k=None) or mAP@k of one direction.
+
+    Args:
+        query_codes, query_labels, database_codes, database_labels: as retrieval_metrics takes them.
+        k: None for mAP@all, else the K of mAP@K.
+        variant: as retrieval_metrics takes it.
+
+    Returns:
+        The mean average precision.
+    """
     ks = () if k is None else (k,)
     result = retrieval_metrics(query_codes, query_labels, database_codes, database_labels,
                                map_ks=ks, precision_ks=(), variant=variant)

@@ -33,6 +33,14 @@ class HammingRetrieval(Metric):
                 self.add_state(f"{role}_{name}", default=[], dist_reduce_fx="cat")
 
     def update(self, index: torch.Tensor, codes: torch.Tensor, labels: torch.Tensor, *, database: bool) -> None:
+        """Add a batch of query or database items.
+
+        Args:
+            index: (batch,) each item's position in its split role (database position breaks ties).
+            codes: (batch, bits) continuous codes (binarised here) or, for CosineRetrieval, features.
+            labels: (batch, classes) multi-hot labels.
+            database: whether these are database items (else queries).
+        """
         role = "database" if database else "query"
         getattr(self, f"{role}_index").append(index.detach().long())
         getattr(self, f"{role}_codes").append(self._stored(codes.detach()))
@@ -57,11 +65,22 @@ class HammingRetrieval(Metric):
         return {"query_codes": qc.cpu().numpy(), "query_labels": ql.cpu().numpy(),
                 "database_codes": dc.cpu().numpy(), "database_labels": dl.cpu().numpy()}
 
+    def score(self, collected: dict[str, np.ndarray]) -> RetrievalResult:
+        """The metrics of what `collected` returned (metrics.functional.retrieval_metrics).
+
+        Args:
+            collected: this metric's items, as `collected()` returns them.
+
+        Returns:
+            The direction's RetrievalResult.
+        """
+        return retrieval_metrics(collected["query_codes"], collected["query_labels"], collected["database_codes"],
+                                 collected["database_labels"], map_ks=self.map_ks, precision_ks=self.precision_ks,
+                                 variant=self.variant)
+
     def compute(self) -> RetrievalResult:
-        query_codes, query_labels = self._collected("query")
-        database_codes, database_labels = self._collected("database")
-        return retrieval_metrics(query_codes, query_labels, database_codes, database_labels,
-                                 map_ks=self.map_ks, precision_ks=self.precision_ks, variant=self.variant)
+        """The metrics of every item given so far (gathered over processes by torchmetrics)."""
+        return self.score(self.collected())
 
 
 class CosineRetrieval(HammingRetrieval):
@@ -71,8 +90,10 @@ class CosineRetrieval(HammingRetrieval):
     def _stored(codes: torch.Tensor) -> torch.Tensor:
         return codes.float()
 
-    def compute(self) -> CosineResult:
-        return cosine_retrieval(*self._collected("query"), *self._collected("database"))
+    def score(self, collected: dict[str, np.ndarray]) -> CosineResult:
+        """The cosine mAP@all of what `collected` returned (metrics.functional.cosine_retrieval)."""
+        return cosine_retrieval(collected["query_codes"], collected["query_labels"], collected["database_codes"],
+                                collected["database_labels"])
 
 
 def first_occurrence_in_index_order(index: torch.Tensor) -> torch.Tensor:

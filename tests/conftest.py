@@ -1,5 +1,10 @@
+import faulthandler
 import json
 import os
+import signal
+import sys
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +17,77 @@ from datamodules.mirflickr import LABELS
 # The project's real test data (MIRFlickr photos, lists and .mat files) beside the checkout, or where
 # CMHB_SHARED_DATA points (CI points it at an empty folder once, to prove the suite passes without it).
 SHARED_DATA = Path(os.environ.get("CMHB_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+
+
+STALL_SECONDS = 900  # a test whose processes use no CPU for this long is hung (not slow: slow tests compute)
+
+
+def descendants(pid: int) -> list[int]:
+    """The processes a process started, and theirs, from /proc."""
+    found, stack = [], [pid]
+    while stack:
+        try:
+            for task in Path(f"/proc/{stack.pop()}/task").iterdir():
+                children = [int(c) for c in (task / "children").read_text().split()]
+                found += children
+                stack += children
+        except (FileNotFoundError, ProcessLookupError, ValueError):
+            continue
+    return found
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU seconds used so far by a process and all its descendants (threads included), from /proc."""
+    total = 0.0
+    for current in [pid, *descendants(pid)]:
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
+            continue
+    return total
+
+
+@pytest.fixture(autouse=True)
+def hang_guard():
+    """Fails a test that hangs, and never one that is merely slow: while the test's process tree keeps using CPU
+    it runs as long as it needs (a busy machine only slows it); after STALL_SECONDS without any CPU progress the
+    stacks are printed and the test fails. A process the test started and left running is killed after it."""
+    if not sys.platform.startswith("linux"):
+        yield
+        return
+    done, main = threading.Event(), threading.get_ident()
+
+    def watch():
+        last, since = cpu_seconds(os.getpid()), time.monotonic()
+        while not done.wait(10):
+            now = cpu_seconds(os.getpid())
+            if now > last + 0.05:
+                last, since = now, time.monotonic()
+            elif time.monotonic() - since > STALL_SECONDS:
+                faulthandler.dump_traceback(all_threads=True)
+                signal.pthread_kill(main, signal.SIGUSR1)
+                return
+
+    def stalled(signum, frame):
+        pytest.fail(f"no CPU progress for {STALL_SECONDS} s: the test hangs (stacks above)", pytrace=False)
+
+    previous = signal.signal(signal.SIGUSR1, stalled)
+    before = set(descendants(os.getpid()))
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        done.set()
+        watcher.join()
+        signal.signal(signal.SIGUSR1, previous)
+        for pid in set(descendants(os.getpid())) - before:
+            try:
+                if b"wandb" not in Path(f"/proc/{pid}/cmdline").read_bytes():  # wandb's service outlives its runs
+                    os.kill(pid, signal.SIGKILL)
+            except (FileNotFoundError, ProcessLookupError):
+                pass
 
 
 @pytest.fixture(autouse=True)

@@ -6,26 +6,27 @@ Run as a script by test_distributed.py: `python ddp_evaluation.py DEVICES CACHE_
 import json
 import sys
 
-import lightning as L
-
-from datamodules import ToyDataModule
-from methods import METHODS
+from benchmarks.config import resolve
+from benchmarks.pipeline import build
 
 
 def main(devices: int, cache_dir: str, out: str) -> None:
-    L.seed_everything(0, verbose=False)
     # 301 items: 30 queries and 271 database items, odd counts, so the samplers pad the last shard.
-    data = ToyDataModule(cache_dir=cache_dir, subset=301, batch_size=16, eval_batch_size=16)
-    data.setup()
-    model = METHODS["dagnn"].from_datamodule(data, 16, label_embeddings_from="random")
-    trainer = L.Trainer(accelerator="cpu", devices=devices, strategy="ddp" if devices > 1 else "auto", logger=False,
-                        enable_progress_bar=False, enable_model_summary=False)
-    trainer.test(model, datamodule=data, verbose=False)
-    if trainer.is_global_zero:
-        results = model.results["test"]
-        numbers = {f"{name}_{d}": value for d, r in results.items() for name, value in r.scalars().items()}
-        numbers.update({f"cosine_{d}": result.map for d, result in model.cosine_results["test"].items()})
-        numbers.update(world_size=trainer.world_size, n_query=len(data.split.query), n_database=len(data.split.database))
+    spec = resolve("dagnn", "toy", 16, 0, ["--logger.kind=none", "--data.subset=301", "--data.batch_size=16",
+                                           "--data.eval_batch_size=16", f"--data.cache_dir={cache_dir}",
+                                           "--data.label_vectors=none", "--trainer.accelerator=cpu",
+                                           f"--trainer.devices={devices}",
+                                           f"--trainer.strategy={'ddp' if devices > 1 else 'auto'}"])
+    run = build(spec, announce=lambda line: None)
+    run.trainer.test(run.method, datamodule=run.data, verbose=False)
+    if run.trainer.is_global_zero:
+        results = run.evaluation.results["test"]
+        numbers = {f"{name}_{d}": value for d, r in results["hamming"].items() for name, value in r.scalars().items()}
+        numbers.update({f"cosine_{d}": result.map for d, result in results["cosine"].items()})
+        collected = run.evaluation.collected["hamming_i2t"]
+        numbers.update(world_size=run.trainer.world_size, n_query=len(run.data.split.query),
+                       n_database=len(run.data.split.database), saved_database_codes=len(collected["database_codes"]),
+                       codes_checksum=float(abs(collected["database_codes"]).sum()))
         with open(out, "w") as f:
             json.dump(numbers, f)
 

@@ -14,6 +14,7 @@ class RangeHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
     def do_GET(self):
+        self.server.requests.append(self.path)
         path = Path(self.translate_path(self.path))
         match = re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range", ""))
         if not path.is_file() or not match:
@@ -31,9 +32,12 @@ class RangeHandler(http.server.SimpleHTTPRequestHandler):
 
 
 class FileServer:
+    """Serves a folder on a free loopback port (`url`); `requests` lists the paths asked for."""
+
     def __init__(self, folder: Path):
         handler = functools.partial(RangeHandler, directory=str(folder))
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.httpd.requests = self.requests = []
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 

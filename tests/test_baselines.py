@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from datamodules import ToyDataModule, WikipediaDataModule
-from methods import METHODS
-from methods.cca_itq import cca, itq_rotation
+from datamodules.toy import ToyDataModule
+from datamodules.wikipedia import WikipediaDataModule
+from methods.cca_itq import CCAITQ, cca, itq_rotation
 
 from training import chance, fit_and_test
 
@@ -36,24 +36,22 @@ def test_itq_rotates_points_on_the_diagonals_onto_the_hypercube_vertices():
 
 def test_cca_itq_refuses_more_bits_than_dimensions():
     with pytest.raises(ValueError, match="64 bits need 64 canonical directions.*10 \\(text\\)"):
-        METHODS["cca_itq"](bits=64, image_dim=128, text_dim=10, num_classes=10)
+        CCAITQ(bits=64, image_dim=128, text_dim=10, num_classes=10)
 
 
-@pytest.mark.parametrize("datamodule", ["toy", "wikipedia"])
-def test_cca_itq_beats_lsh_and_chance(datamodule, tmp_path):
-    make = {"toy": lambda: ToyDataModule(cache_dir=tmp_path),
-            "wikipedia": lambda: WikipediaDataModule(cache_dir=tmp_path)}[datamodule]
-    dm = make()
-    lsh, cca_itq = fit_and_test("lsh", dm), fit_and_test("cca_itq", dm)
+@pytest.mark.parametrize("dataset", ["toy", "wikipedia"])
+def test_cca_itq_beats_lsh_and_chance(dataset):
+    lsh, cca_itq = fit_and_test("lsh", dataset), fit_and_test("cca_itq", dataset)
+    dm = {"toy": ToyDataModule, "wikipedia": WikipediaDataModule}[dataset]()
+    dm.setup()
     floor = chance(dm)
-    margin = {"toy": 0.2, "wikipedia": 0.02}[datamodule]
+    margin = {"toy": 0.2, "wikipedia": 0.02}[dataset]
     for direction in ("i2t", "t2i"):
         assert lsh[direction] == pytest.approx(floor, abs=0.02)  # independent projections: chance
         assert cca_itq[direction] > lsh[direction] + margin
         assert cca_itq[direction] > floor + margin
 
 
-def test_same_seed_same_numbers(tmp_path):
-    assert fit_and_test("cca_itq", ToyDataModule(cache_dir=tmp_path), bits=16) == \
-        fit_and_test("cca_itq", ToyDataModule(cache_dir=tmp_path), bits=16)
-    assert np.isfinite(list(fit_and_test("lsh", ToyDataModule(cache_dir=tmp_path), bits=16).values())).all()
+def test_same_seed_same_numbers():
+    assert fit_and_test("cca_itq", bits=16) == fit_and_test("cca_itq", bits=16)
+    assert np.isfinite(list(fit_and_test("lsh", bits=16).values())).all()

@@ -23,6 +23,7 @@ def test_coco_official_archives_downloaded_selected_and_featurized(tmp_path):
     with FileServer(served) as server:
         dm = COCODataModule(tmp_path / "coco", base_url=server.url, checksums=checksums, protocol="mini",
                             image_backbone="efficientnet-lite0", text_backbone="minilm", cache_dir=tmp_path / "cache")
+        dm.prepare_data()
         dm.setup()
     data = dm.data
     assert list(data.ids) == expected["ids"]  # unlabelled images dropped; train then val, by image id
@@ -47,6 +48,7 @@ def test_nuswide_keeps_the_most_frequent_concepts(module, concepts, tmp_path):
     labels = build_nuswide_folder(MIR, tmp_path / "nus")
     top = sorted(sorted(range(25), key=lambda j: (-int(labels[:, j].sum()), j))[:concepts])
     dm = module(tmp_path / "nus", protocol="mini", image_backbone="efficientnet-lite0", cache_dir=tmp_path / "cache")
+    dm.prepare_data()
     dm.setup()
     rows = np.flatnonzero(labels[:, top].any(1))
     assert np.array_equal(dm.data.labels, labels[np.ix_(rows, top)])

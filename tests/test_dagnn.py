@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from common.errors import DataError
-from datamodules import ToyDataModule
-from methods import METHODS
+from datamodules.toy import ToyDataModule
+from methods.dagnn import DAGNN
 from methods.graphs import iterative_label_adjacency, probabilistic_label_adjacency, thresholded_cosine
 from methods.layers import ModalityDiscriminator, MultiHopLabelGCN
 from methods.losses import label_regression, modality_cross_entropy, multilabel_likelihood, soft_contrastive
@@ -107,18 +107,19 @@ def test_label_vector_sources(tmp_path):
     data = ToyDataModule(cache_dir=tmp_path, n_classes=3)
     data.setup()
     data.data = dataclasses.replace(data.data, label_names=("sky", "clouds", "dog"))
-    vectors = data.label_vectors("minilm")
+    vectors = data.label_vectors()
     assert vectors.shape == (3, 384)
     cos = torch.nn.functional.cosine_similarity
     assert cos(vectors[0], vectors[1], dim=0) > cos(vectors[0], vectors[2], dim=0)  # sky is nearer clouds than dog
     np.save(tmp_path / "inp.npy", np.ones((4, 300)))
+    data.label_vector_source = str(tmp_path / "inp.npy")
     with pytest.raises(DataError, match=r"inp\.npy: expected a \(3, d\) matrix"):
-        data.label_vectors(str(tmp_path / "inp.npy"))
+        data.label_vectors()
     np.save(tmp_path / "inp.npy", np.ones((3, 300)))
-    model = METHODS["dagnn"].from_datamodule(data, 8, label_embeddings_from=str(tmp_path / "inp.npy"),
-                                             graph="probabilistic")
+    model = DAGNN.from_datamodule(data, 8, graph="probabilistic")
     assert model.label_vectors.shape == (3, 300) and not model.label_vectors.requires_grad  # given: fixed in P-GNN
-    model = METHODS["dagnn"].from_datamodule(data, 8, label_embeddings_from="random")
+    data.label_vector_source = "none"
+    model = DAGNN.from_datamodule(data, 8)
     assert model.label_vectors.shape == (3, 300) and model.label_vectors.requires_grad
 
 
@@ -127,7 +128,7 @@ def test_losses_compose_and_shapes(graph):
     torch.manual_seed(0)
     labels = (torch.rand(6, 4) < 0.5).float()
     labels[:, 0] = 1
-    model = METHODS["dagnn"](bits=8, image_dim=40, text_dim=24, num_classes=4, train_labels=labels, graph=graph,
+    model = DAGNN(bits=8, image_dim=40, text_dim=24, num_classes=4, train_labels=labels, graph=graph,
                              label_vectors=None)
     batch = {"image": torch.randn(6, 40).relu(), "text": (torch.rand(6, 24) < 0.3).float(), "labels": labels}
     terms = model.losses(batch)
@@ -136,25 +137,26 @@ def test_losses_compose_and_shapes(graph):
     assert model.encode_image(batch["image"]).shape == (6, 8) and model.embed_text(batch["text"]).shape == (6, 1024)
     assert model.label_classifiers().shape == (4, 1024)
     assert model.label_vectors.requires_grad  # random label vectors are learned in both graphs
-    assert METHODS["dagnn"].supervised and METHODS["dagnn"].real_valued
+    assert DAGNN.supervised and model.real_valued
 
 
-def test_dagnn_learns_the_toy_set_and_beats_the_baselines(tmp_path):
-    toy = lambda: ToyDataModule(cache_dir=tmp_path, batch_size=100)  # noqa: E731
-    hp = {"label_embeddings_from": "random", "lr": 1e-3}  # the code's 5e-5 needs its 40 epochs
-    untrained = fit_and_test("dagnn", toy(), bits=32, epochs=0, **hp)
-    trained = fit_and_test("dagnn", toy(), bits=32, epochs=5, **hp)
-    lsh, cca_itq = fit_and_test("lsh", toy(), bits=32), fit_and_test("cca_itq", toy(), bits=32)
+@pytest.mark.slow
+def test_dagnn_learns_the_toy_set_and_beats_the_baselines():
+    shrink = ["--data.label_vectors=none", "--method.lr=0.001"]  # the code's 5e-5 needs its 40 epochs
+    untrained = fit_and_test("dagnn", bits=32, epochs=0, overrides=shrink)
+    trained = fit_and_test("dagnn", bits=32, epochs=5, overrides=shrink)
+    lsh, cca_itq = fit_and_test("lsh", bits=32), fit_and_test("cca_itq", bits=32)
     for direction in ("i2t", "t2i"):
         assert trained[direction] > untrained[direction] + 0.3, (direction, untrained, trained)
         assert trained[direction] > lsh[direction] + 0.3 and trained[direction] > cca_itq[direction] + 0.1
         assert trained[f"cosine_{direction}"] > untrained[f"cosine_{direction}"] + 0.3  # the real-valued features
 
 
-def test_aaai_variant_learns_the_toy_set(tmp_path):
-    toy = lambda: ToyDataModule(cache_dir=tmp_path, batch_size=100)  # noqa: E731
-    hp = {"label_embeddings_from": "random", "lr": 1e-3, "graph": "probabilistic", "feature_loss": "likelihood"}
-    untrained = fit_and_test("dagnn", toy(), bits=32, epochs=0, **hp)
-    trained = fit_and_test("dagnn", toy(), bits=32, epochs=10, **hp)
+@pytest.mark.slow
+def test_aaai_variant_learns_the_toy_set():
+    shrink = ["--data.label_vectors=none", "--method.lr=0.001", "--method.graph=probabilistic",
+              "--method.feature_loss=likelihood"]
+    untrained = fit_and_test("dagnn", bits=32, epochs=0, overrides=shrink)
+    trained = fit_and_test("dagnn", bits=32, epochs=10, overrides=shrink)
     for direction in ("i2t", "t2i"):
         assert trained[direction] > untrained[direction] + 0.1, (direction, untrained, trained)

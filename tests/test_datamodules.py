@@ -7,10 +7,10 @@ import pytest
 import scipy.io
 
 from common.errors import DataError
-from datamodules import ToyDataModule, WikipediaDataModule
 from datamodules.mirflickr_mini import MIRFlickrMiniDataModule
 from datamodules.splits import SplitProtocol
-from datamodules.wikipedia import EMBEDDED
+from datamodules.toy import ToyDataModule
+from datamodules.wikipedia import EMBEDDED, WikipediaDataModule
 
 from conftest import SHARED_DATA
 

@@ -11,10 +11,11 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
-from datamodules import ToyDataModule
-from methods import METHODS, ClosedFormHashing
-
-OPTIONS = {"dagnn": {"label_embeddings_from": "random"}}
+from benchmarks.config import resolve
+from benchmarks.evaluation import RetrievalEvaluation
+from benchmarks.pipeline import build
+from benchmarks.registry import names
+from methods.base import ClosedFormHashing
 
 
 class OnlyFloat64(TorchDispatchMode):
@@ -33,16 +34,17 @@ def in_float64(batch: dict) -> dict:
 
 
 @pytest.mark.filterwarnings("ignore:.*self.log.*")
-@pytest.mark.parametrize("name", list(METHODS))
-def test_a_training_step_and_an_evaluation_in_float64(name, tmp_path):
-    data = ToyDataModule(cache_dir=tmp_path, subset=300, batch_size=32, eval_batch_size=64, drop_last=True)
-    data.setup()
-    torch.manual_seed(0)
-    model = METHODS[name].from_datamodule(data, 16, **OPTIONS.get(name, {})).double()
+@pytest.mark.parametrize("name", names("methods"))
+def test_a_training_step_and_an_evaluation_in_float64(name):
+    spec = resolve(name, "toy", 16, 0, ["--logger.kind=none", "--data.subset=300", "--data.batch_size=32",
+                                        "--data.eval_batch_size=64", "--data.drop_last=true",
+                                        "--data.label_vectors=none"])
+    run = build(spec, announce=lambda line: None)
+    data, model = run.data, run.method.double()
     batch = in_float64(next(iter(data.train_dataloader())))
     if isinstance(model, ClosedFormHashing):
-        model.training_step(batch, 0)
-        model.on_train_epoch_end()
+        model._collected.append(batch)
+        model.fit_collected()
     else:
         with OnlyFloat64():
             terms = model.losses(batch)
@@ -51,9 +53,11 @@ def test_a_training_step_and_an_evaluation_in_float64(name, tmp_path):
     model.eval()
     with torch.no_grad(), OnlyFloat64():
         model.encode_image(batch["image"]), model.encode_text(batch["text"])
+    evaluation = RetrievalEvaluation()
     with torch.no_grad():
         for loader_index, loader in enumerate(data.test_dataloader()):
             for evaluation_batch in loader:
-                model.test_step(in_float64(evaluation_batch), 0, loader_index)
-    model.on_test_epoch_end()
-    assert all(np.isfinite(result.map) for result in model.results["test"].values())
+                evaluation._update(model, model.test_step(in_float64(evaluation_batch), 0, loader_index),
+                                   evaluation_batch, loader_index)
+    scored = {kind: [m.score(m.collected()).map for m in metrics.values()] for kind, metrics in evaluation._metrics.items()}
+    assert all(np.isfinite(v).all() for v in scored.values()) and "hamming" in scored

@@ -19,7 +19,7 @@ def evaluate(devices: int, tmp_path: Path) -> dict:
     return json.loads(out.read_text())
 
 
-@pytest.mark.timeout(600)
+@pytest.mark.slow
 def test_two_process_evaluation_equals_single_process(tmp_path):
     single, distributed = evaluate(1, tmp_path), evaluate(2, tmp_path)
     assert single.pop("world_size") == 1 and distributed.pop("world_size") == 2

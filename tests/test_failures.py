@@ -13,17 +13,19 @@ import pytest
 
 from benchmarks import tables
 from benchmarks.cli import main
-from benchmarks.config import config_hash, resolve
-from benchmarks.results import append_row, read_rows
+from benchmarks.config import resolve
+from benchmarks.results import append_row, read_records
 from common.errors import DataError
-from datamodules import MIRFlickrDataModule, MIRFlickrMiniDataModule
-from datamodules.mirflickr_mini import EMBEDDED
+from datamodules.mirflickr import MIRFlickrDataModule
+from datamodules.mirflickr_mini import EMBEDDED, MIRFlickrMiniDataModule
 
 from conftest import SHARED_DATA
+from records import fake_record
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method,lr", [("cagan", ["--method.lr=1e9"]), ("dagnn", ["--method.lr=1e9"]),
                                        ("sgrn", ["--method.image_lr=1e9", "--method.text_lr=1e9"])])
 def test_a_diverged_run_exits_non_zero_and_writes_no_row(method, lr, tmp_path, capsys):
@@ -37,15 +39,13 @@ def test_a_diverged_run_exits_non_zero_and_writes_no_row(method, lr, tmp_path, c
 
 
 def test_an_append_after_a_torn_line_starts_a_new_line_and_readers_skip_the_torn_one(tmp_path, caplog):
-    from test_sweep_tables import fake_row
-
     path = tmp_path / "rows.jsonl"
-    append_row(path, fake_row("cca_itq", 16, 0, 0.5, 0.4))
+    append_row(path, fake_record("cca_itq", 16, 0, 0.5, 0.4))
     with open(path, "a") as f:
         f.write('{"method": "cagan", "map_i2t": 0.5')  # a crash in the middle of a write
-    append_row(path, fake_row("egath", 16, 0, 0.7, 0.3))
-    assert [r["method"] for r in read_rows(path)] == ["cca_itq", "egath"]
-    assert f"{path}:2: skipped, not a result row" in caplog.text
+    append_row(path, fake_record("egath", 16, 0, 0.7, 0.3))
+    assert [r.method for r in read_records(path)] == ["cca_itq", "egath"]
+    assert f"{path}:2: skipped, not a usable result row" in caplog.text
     written = tables.build(path, tmp_path, None)
     assert "egath" in (tmp_path / "tables.csv").read_text() and written
 
@@ -59,6 +59,7 @@ def bench_process(tmp_path: Path, *args: str) -> subprocess.Popen:
     return process
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum,status", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_a_signal_stops_a_bench_with_the_signals_status_and_no_row(signum, status, tmp_path):
     process = bench_process(tmp_path, "--method", "cagan", "--dataset", "toy", "--bits", "16",
@@ -118,6 +119,7 @@ def sweep_process(tmp_path: Path, *overrides: str) -> subprocess.Popen:
                             stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
 
 
+@pytest.mark.slow
 def test_a_killed_cell_fails_the_sweep_and_a_rerun_completes_it_once(tmp_path, blocking_wikipedia):
     sweep = sweep_process(tmp_path, f"--wikipedia:data.data_dir={blocking_wikipedia}")
     killed = []
@@ -131,10 +133,10 @@ def test_a_killed_cell_fails_the_sweep_and_a_rerun_completes_it_once(tmp_path, b
     rerun = sweep_process(tmp_path)
     out, _ = rerun.communicate(timeout=300)
     assert rerun.returncode == 0 and "2 ran, 0 skipped" in out, out
-    rows = read_rows(tmp_path / "rows.jsonl")
-    assert sorted(r["method"] for r in rows) == ["cca_itq", "lsh"]
+    assert sorted(r.method for r in read_records(tmp_path / "rows.jsonl")) == ["cca_itq", "lsh"]
 
 
+@pytest.mark.slow
 def test_cells_die_with_a_killed_runner_and_a_claimed_cell_is_not_run_twice(tmp_path, blocking_wikipedia):
     sweep = sweep_process(tmp_path, f"--wikipedia:data.data_dir={blocking_wikipedia}")
     cell = wait_for(lambda: cells(sweep.pid), "a running cell")[0]
@@ -143,7 +145,7 @@ def test_cells_die_with_a_killed_runner_and_a_claimed_cell_is_not_run_twice(tmp_
     wait_for(lambda: not alive(cell), "the orphaned cell to end")
     # Another process holding a cell's claim: this runner leaves that cell alone and says so.
     results = tmp_path / "rows.jsonl"
-    digest = config_hash(resolve("lsh", "wikipedia", 16, 0, ["--logger.kind=none"]))
+    digest = resolve("lsh", "wikipedia", 16, 0, ["--logger.kind=none"]).hash
     claims = tmp_path / "rows.jsonl.claims"
     claims.mkdir(exist_ok=True)
     with open(claims / f"{digest}.lock", "w") as held:
@@ -151,7 +153,7 @@ def test_cells_die_with_a_killed_runner_and_a_claimed_cell_is_not_run_twice(tmp_
         rerun = sweep_process(tmp_path)
         out, _ = rerun.communicate(timeout=300)
     assert rerun.returncode == 1 and "lsh-wikipedia-16b-s0 is being run by another process" in out, out
-    assert [r["method"] for r in read_rows(results)] == ["cca_itq"]
+    assert [r.method for r in read_records(results)] == ["cca_itq"]
 
 
 def mini_copy(folder: Path, change) -> Path:
@@ -223,6 +225,7 @@ def test_collapsed_codes_are_flagged_in_the_row_and_warned(tmp_path, capsys):
     results = tmp_path / "rows.jsonl"
     assert main(["bench", "--method", "lsh", "--bits", "16", "--logger.kind=none", f"--data.data_dir={zeroed}",
                  f"--results={results}"]) == 0
-    row = read_rows(results)[0]
-    assert row["collapsed_codes"] == ["t2i"] and row["distinct_codes_t2i"] == 1 and row["distinct_codes_i2t"] > 100
+    record = read_records(results)[0]
+    assert record.collapsed == ["t2i"] and record.score("hamming", "t2i").distinct_codes == 1
+    assert record.score("hamming", "i2t").distinct_codes > 100
     assert "lsh: collapsed codes, 1 distinct database codes for T->I" in capsys.readouterr().err

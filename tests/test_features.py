@@ -6,8 +6,8 @@ import pytest
 import scipy.io
 import torch
 
-from datamodules import features
-from datamodules.features import Extraction, cached_features, make_encoder
+from datamodules.encoders import Encoder, make_encoder
+from datamodules.extraction import Extraction, cached_features
 from datamodules.mirflickr import MIRFlickrDataModule
 
 from archives import read_mirflickr_lists
@@ -45,7 +45,7 @@ def test_offline_encoders_give_real_features():
         make_encoder("efficientnet-lite0", "text")
 
 
-class CountingEncoder(features.Encoder):
+class CountingEncoder(Encoder):
     modality = "text"
     key = "counting"
 
@@ -105,6 +105,7 @@ def test_raw_mode_serves_pixels_and_token_ids(tiny_clip, tmp_path):
     dm = MIRFlickrDataModule(MIR, source="lists", only_with_images=True, image_dir=str(MIR / "images"),
                              protocol="mini", image_backbone="clip", text_backbone="clip", clip_model=tiny_clip,
                              raw=True, batch_size=4, cache_dir=tmp_path)
+    dm.prepare_data()
     dm.setup()
     batch = next(iter(dm.train_dataloader()))
     assert batch["image"].shape == (4, 3, 32, 32) and batch["text"].shape == (4, 77)
@@ -117,6 +118,7 @@ def test_clip_features_of_a_subset_through_the_datamodule(tiny_clip, tmp_path):
     dm = MIRFlickrDataModule(MIR, source="lists", only_with_images=True, image_dir=str(MIR / "images"),
                              protocol="mini", subset=150, image_backbone="clip", text_backbone="clip",
                              clip_model=tiny_clip, cache_dir=tmp_path)
+    dm.prepare_data()
     dm.setup()
     assert (dm.image_dim, dm.text_dim) == (16, 16)
     used = np.union1d(dm.split.query, dm.split.database)

@@ -8,9 +8,9 @@ import scipy.io
 
 from common.errors import DataError
 from datamodules.download import md5_file
-from datamodules.features import bag_of_words
 from datamodules.mirflickr import LABELS, MIRFlickrDataModule
 from datamodules.mirflickr_mini import EMBEDDED, MIRFlickrMiniDataModule, read_embedded
+from datamodules.text import bag_of_words
 
 from archives import build_mirflickr_archives, read_mirflickr_lists
 from conftest import SHARED_DATA
@@ -37,10 +37,10 @@ def test_bag_of_words_from_raw_tags_is_yall_up_to_a_column_permutation():
 def test_text_lists_and_mat_files_agree_row_for_row(tmp_path):
     lists = MIRFlickrDataModule(MIR, source="lists", only_with_images=False, image_dir=str(MIR / "images"),
                                 cache_dir=tmp_path)
-    numbers, tags, labels, images, vocabulary = lists._read_lists()
+    annotations = lists._read_lists()
     lall = scipy.io.loadmat(MIR / "mirflickr25k-lall.mat")["LAll"]
-    assert np.array_equal(labels, lall)
-    assert len(numbers) == 20015 and vocabulary == (MIR / "TagList.txt").read_text().split()
+    assert np.array_equal(annotations.labels, lall)
+    assert len(annotations.ids) == 20015 and annotations.vocabulary == (MIR / "TagList.txt").read_text().split()
     (tmp_path / "mat").mkdir()
     for name in ("mirflickr25k-lall.mat", "mirflickr25k-yall.mat"):
         (tmp_path / "mat" / name).symlink_to(MIR / name)
@@ -63,10 +63,12 @@ def official(tmp_path_factory):
     with FileServer(served) as server:
         dm = MIRFlickrDataModule(root, source="official", base_url=server.url, checksums=checksums,
                                  image_backbone="efficientnet-lite0", protocol="mini", cache_dir=str(cache))
+        dm.prepare_data()
         dm.setup()
     return dm
 
 
+@pytest.mark.slow
 def test_official_layout_selection_matches_the_community_lists(official):
     numbers, tags, labels = read_mirflickr_lists(MIR)
     have = {int(p.stem[2:]) for p in (MIR / "images").glob("im*.jpg")}
@@ -81,25 +83,29 @@ def test_official_layout_selection_matches_the_community_lists(official):
     assert official.describe()["backbone"] == "efficientnet-lite0+bow"
 
 
+@pytest.mark.slow
 def test_features_are_computed_once(official, monkeypatch):
-    from datamodules import features
+    from datamodules import encoders
 
     def refuse(self, batch):
         raise AssertionError("features were computed again")
 
-    monkeypatch.setattr(features.EfficientNetLite0Encoder, "forward", refuse)
+    monkeypatch.setattr(encoders.EfficientNetLite0Encoder, "forward", refuse)
     again = MIRFlickrDataModule(official.root, source="official", download=False, image_backbone="efficientnet-lite0",
                                 protocol="mini", cache_dir=str(official.cache_dir))
+    again.prepare_data()
     again.setup()
     assert np.array_equal(again.data.image, official.data.image)
 
 
+@pytest.mark.slow
 def test_cca_itq_beats_random_codes_on_the_real_subset(official):
     floor = chance(official)
-    for direction, value in fit_and_test("cca_itq", official, bits=32).items():
+    for direction, value in fit_and_test("cca_itq", "mirflickr25k", bits=32, data=official).items():
         assert value > floor + 0.03, (direction, value, floor)
 
 
+@pytest.mark.slow
 def test_embedded_mini_set_is_the_real_subset(official):
     """The bundled mirflickr25k_mini arrays are what `python -m datamodules.mirflickr_mini` computes from the
     real photos, tags and labels: the same rows, labels, tags and EfficientNet-Lite0 features."""

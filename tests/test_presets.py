@@ -7,24 +7,28 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmarks.config import flatten, known, preset_layer, resolve
-from datamodules import MIRFlickrDataModule, MIRFlickrMiniDataModule, ToyDataModule, WikipediaDataModule
+from benchmarks.config import flatten, preset_layer, resolve
+from benchmarks.registry import names
+from datamodules.mirflickr import MIRFlickrDataModule
+from datamodules.mirflickr_mini import MIRFlickrMiniDataModule
 from datamodules.records import CrossModalData
 from datamodules.splits import SplitProtocol
-from methods import METHODS
+from datamodules.toy import ToyDataModule
+from datamodules.wikipedia import WikipediaDataModule
+from methods.cagan import CAGAN
+from methods.dagnn import DAGNN
 from methods.layers import LabelGraphAttention
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "methods.md"
 
 
 def test_the_paper_preset_resolves_for_every_method_on_every_dataset():
-    for method in known("methods"):
-        for dataset in known("datasets"):
-            config = resolve(method, dataset, 32, 0, preset="paper")
-            assert config["run"]["preset"] == "paper"
+    for method in names("methods"):
+        for dataset in names("datasets"):
+            assert resolve(method, dataset, 32, 0, preset="paper").preset == "paper"
     common, paper = resolve("cagan", "mirflickr25k", 32), resolve("cagan", "mirflickr25k", 32, preset="paper")
-    assert paper["data"]["protocol"] == "per-label" and common["data"]["protocol"] is None
-    assert paper["run"]["paper_metric"] == "map@5000"
+    assert paper.settings["data"]["protocol"] == "per-label" and common.settings["data"]["protocol"] is None
+    assert paper.paper_metric == "map@5000"
 
 
 def documented_presets() -> dict[tuple[str, str], dict[str, str]]:
@@ -41,8 +45,8 @@ def documented_presets() -> dict[tuple[str, str], dict[str, str]]:
 
 def test_each_preset_is_what_docs_methods_md_states():
     documented = documented_presets()
-    for method in known("methods"):
-        for dataset in known("datasets"):
+    for method in names("methods"):
+        for dataset in names("datasets"):
             changes = {k: str(v) for k, v in flatten(preset_layer(method, dataset, "paper")[0]).items()}
             expected = {**documented.get((method, "all datasets"), {}), **documented.get((method, dataset), {})}
             assert changes == expected, (method, dataset)
@@ -51,16 +55,15 @@ def test_each_preset_is_what_docs_methods_md_states():
 def test_cagan_picks_its_text_similarity_from_the_data(tmp_path):
     mirflickr = MIRFlickrMiniDataModule(cache_dir=tmp_path, drop_last=True)  # MIRFlickr's real tags
     mirflickr.setup()
-    assert METHODS["cagan"].from_datamodule(mirflickr, 16).hparams.text_similarity == "shared_tags"
+    assert CAGAN.from_datamodule(mirflickr, 16).hparams.text_similarity == "shared_tags"
     tags = ToyDataModule(cache_dir=tmp_path, batch_size=32, drop_last=True)  # binary bags of tags
     tags.setup()
-    model = METHODS["cagan"].from_datamodule(tags, 16)
-    assert model.hparams.text_similarity == "shared_tags" and "binary bag of words" in model.choices["text_similarity"]
+    assert CAGAN.data_arguments(tags)["text_similarity"] == "shared_tags"
     dense = WikipediaDataModule(cache_dir=tmp_path, batch_size=32, drop_last=True)  # TF-IDF weights
     dense.setup()
-    assert METHODS["cagan"].from_datamodule(dense, 16).hparams.text_similarity == "cosine"
-    explicit = METHODS["cagan"].from_datamodule(dense, 16, text_similarity="shared_tags")
-    assert explicit.hparams.text_similarity == "shared_tags" and not explicit.choices
+    assert CAGAN.from_datamodule(dense, 16).hparams.text_similarity == "cosine"
+    explicit = CAGAN.from_datamodule(dense, 16, text_similarity="shared_tags")
+    assert explicit.hparams.text_similarity == "shared_tags"
 
 
 def test_a_detached_hash_head_leaves_the_encoders_to_the_authors_losses():
@@ -69,8 +72,8 @@ def test_a_detached_hash_head_leaves_the_encoders_to_the_authors_losses():
     labels[:, 0] = 1
     batch = {"image": torch.randn(8, 12).relu(), "text": (torch.rand(8, 10) < 0.3).float(), "labels": labels}
     for detach in (False, True):
-        model = METHODS["dagnn"](bits=8, image_dim=12, text_dim=10, num_classes=4, train_labels=labels,
-                                 label_vectors=None, detach_hash_head=detach)
+        model = DAGNN(bits=8, image_dim=12, text_dim=10, num_classes=4, train_labels=labels, label_vectors=None,
+                      detach_hash_head=detach)
         terms = model.losses(batch)
         (terms["code"] + terms["quant"]).backward()
         encoder_gradient = sum(p.grad.abs().sum() for p in model.image_encoder.parameters() if p.grad is not None)
@@ -121,10 +124,10 @@ def test_queries_as_database():
 def test_glove_text_files_give_label_vectors(tmp_path):
     glove = tmp_path / "glove.txt"
     glove.write_text("sky 1 0 0\nplant 0 2 0\nlife 0 0 2\ndog 3 3 3\n")
-    data = ToyDataModule(cache_dir=tmp_path, n_classes=3)
+    data = ToyDataModule(cache_dir=tmp_path, n_classes=3, label_vectors=str(glove))
     data.setup()
     data.data = dataclasses.replace(data.data, label_names=("sky", "plant_life", "Dog"))
-    assert data.label_vectors(str(glove)).tolist() == [[1, 0, 0], [0, 1, 1], [3, 3, 3]]
+    assert data.label_vectors().tolist() == [[1, 0, 0], [0, 1, 1], [3, 3, 3]]
 
 
 def test_augmented_views_are_cached_once_and_served_one_per_item(photo_lists, tiny_clip, tmp_path):
@@ -134,6 +137,7 @@ def test_augmented_views_are_cached_once_and_served_one_per_item(photo_lists, ti
                                    cache_dir=str(tmp_path / "cache"))
 
     dm = datamodule()
+    dm.prepare_data()
     dm.setup()
     views = dm.datasets["train"].views
     assert views.shape == (3, len(dm.split.train), 16) and not np.allclose(views[0], views[1])
@@ -145,7 +149,7 @@ def test_augmented_views_are_cached_once_and_served_one_per_item(photo_lists, ti
     plain = dm.datasets["query"].__getitems__([0])["image"].numpy()  # evaluation: the plain (centre) view
     assert np.allclose(plain[0], dm.data.image[dm.split.query[0]])
     again = datamodule()
-    again.setup()  # from the cache: the same views
+    again.setup()  # from the cache (prepared above): the same views
     assert np.array_equal(again.datasets["train"].views, views)
 
 
@@ -153,10 +157,11 @@ def test_the_paper_preset_runs_on_a_features_only_set(tmp_path, capsys):
     """On the embedded set (features, no photos) CAGAN's backbone and augmentation have nothing to act on; the
     run still completes and its row names the preset and the authors' metric."""
     from benchmarks.cli import main
-    from benchmarks.results import read_rows
+    from benchmarks.results import read_records
 
     results = tmp_path / "rows.jsonl"
     assert main(["bench", "--method", "cagan", "--preset", "paper", "--bits", "16", "--trainer.max_epochs=1",
                  "--logger.kind=none", f"--logger.save_dir={tmp_path}", f"--results={results}"]) == 0
-    row = read_rows(results)[0]
-    assert row["preset"] == "paper" and row["paper_metric"] == "map@5000" and "map@5000_i2t" in row
+    record = read_records(results)[0]
+    assert record.preset == "paper" and record.paper_metric == "map@5000"
+    assert "5000" in record.score("hamming", "i2t").map_at

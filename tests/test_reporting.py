@@ -10,35 +10,40 @@ import pytest
 
 from benchmarks import artifacts, plots, tables
 from benchmarks.cli import main
-from benchmarks.results import append_row, read_rows
+from benchmarks.results import append_row, read_records
 from benchmarks.significance import bootstrap_interval, sign_flip_p_value
 
+from records import fake_record
 
-def bench(tmp_path, *args: str) -> dict:
+
+def bench(tmp_path, *args: str):
     results = tmp_path / "rows.jsonl"
     assert main(["bench", *args, "--logger.kind=none", f"--logger.save_dir={tmp_path / 'runs'}",
                  f"--results={results}"]) == 0
-    return read_rows(results)[-1]
+    return read_records(results)[-1]
 
 
+@pytest.mark.slow
 def test_a_saved_run_is_re_evaluated_exactly_and_encodes_new_features(tmp_path, capsys):
-    row = bench(tmp_path, "--method", "dagnn", "--dataset", "toy", "--bits", "16", "--data.subset=400",
-                "--trainer.max_epochs=1", "--method.label_embeddings_from=random")
+    record = bench(tmp_path, "--method", "dagnn", "--dataset", "toy", "--bits", "16", "--data.subset=400",
+                   "--trainer.max_epochs=1", "--data.label_vectors=none", "--logger.save_features=true")
     capsys.readouterr()
-    assert main(["evaluate", row["run_dir"]]) == 0
+    assert main(["evaluate", record.run_dir]) == 0
     out = capsys.readouterr().out
     assert re.search(r"all \d+ numbers equal the run's row", out)
-    numbers, saved = artifacts.evaluate(row["run_dir"])
-    assert numbers["map_i2t"] == row["map_i2t"] and numbers["cosine_map_t2i"] == row["cosine_map_t2i"]
+    found, saved = artifacts.evaluate(record.run_dir)
+    recomputed = {(s.kind, s.direction): s.map for s in found}
+    assert recomputed["hamming", "i2t"] == record.map("i2t")
+    assert recomputed["cosine", "t2i"] == record.score("cosine", "t2i").map
     # The trained method hashes features it never saw; on the database's own features it gives the saved codes.
-    from datamodules import ToyDataModule
+    from datamodules.toy import ToyDataModule
 
     data = ToyDataModule(subset=400, cache_dir=str(tmp_path / "cache"))
     data.setup()
     np.save(tmp_path / "images.npy", data.data.image[data.split.database])
-    assert main(["encode", row["run_dir"], "--features", str(tmp_path / "images.npy"), "--modality", "image",
+    assert main(["encode", record.run_dir, "--features", str(tmp_path / "images.npy"), "--modality", "image",
                  "--out", str(tmp_path / "codes.npy")]) == 0
-    _, arrays = artifacts.read(row["run_dir"])
+    _, arrays = artifacts.read(record.run_dir)
     saved_codes = artifacts.unpack(arrays["t2i_database_codes"], 16)
     assert np.array_equal(np.load(tmp_path / "codes.npy"), saved_codes)
 
@@ -56,20 +61,15 @@ def test_sign_flip_test_by_hand():
     assert low < 0.5 < high and high - low < 0.15
 
 
-def row_with_ap(method: str, ap: np.ndarray, bits: int = 16) -> dict:
-    from test_sweep_tables import fake_row
-
-    row = fake_row(method, bits, 0, float(ap.mean()), float(ap.mean()))
-    return {**row, "ap_i2t": ap.tolist(), "ap_t2i": ap.tolist(), "chance_i2t": 0.1, "chance_t2i": 0.1}
-
-
 def test_a_difference_below_the_noise_ties_with_the_best(tmp_path):
     rng = np.random.default_rng(0)
     base = rng.random(100)
     path = tmp_path / "rows.jsonl"
-    append_row(path, row_with_ap("egath", base))  # best
-    append_row(path, row_with_ap("dagnn", np.clip(base - 0.005 + rng.normal(0, 0.05, 100), 0, 1)))  # noise
-    append_row(path, row_with_ap("cca_itq", np.clip(base - 0.2, 0, 1)))  # clearly worse
+    append_row(path, fake_record("egath", 16, 0, base.mean(), base.mean(), base))  # best
+    noisy = np.clip(base - 0.005 + rng.normal(0, 0.05, 100), 0, 1)
+    append_row(path, fake_record("dagnn", 16, 0, noisy.mean(), noisy.mean(), noisy))  # noise
+    worse = np.clip(base - 0.2, 0, 1)
+    append_row(path, fake_record("cca_itq", 16, 0, worse.mean(), worse.mean(), worse))  # clearly worse
     tables.build(path, tmp_path, None)
     summary = {line.split(",")[4]: line for line in (tmp_path / "tables.csv").read_text().splitlines()[1:]
                if ",i2t,16," in line}
@@ -84,7 +84,8 @@ def test_a_difference_below_the_noise_ties_with_the_best(tmp_path):
 def test_latex_is_a_booktabs_fragment_that_compiles(tmp_path):
     path = tmp_path / "rows.jsonl"
     for method, bits in itertools.product(("cca_itq", "egath"), (16, 32)):
-        append_row(path, row_with_ap(method, np.random.default_rng(bits).random(20), bits))
+        ap = np.random.default_rng(bits).random(20)
+        append_row(path, fake_record(method, bits, 0, ap.mean(), ap.mean(), ap))
     tables.build(path, tmp_path, None)
     latex = (tmp_path / "toy.tex").read_text()
     body = latex.split("\\toprule")[1].split("\\bottomrule")[0]
@@ -103,30 +104,31 @@ def test_latex_is_a_booktabs_fragment_that_compiles(tmp_path):
     assert done.returncode == 0, done.stdout[-2000:]
 
 
-def test_figures_are_pdf_and_png_with_one_colour_per_method(tmp_path):
+def test_figures_keep_one_colour_per_method(tmp_path):
     path = tmp_path / "rows.jsonl"
     for method in ("cca_itq", "egath"):
-        append_row(path, row_with_ap(method, np.random.default_rng(0).random(20)))
-    written = plots.build(path, tmp_path / "plots", bits=16)
-    assert sorted(p.name for p in written) == sorted(
-        f"toy_{name}.{kind}" for name in ("map_vs_bits", "pr_16b", "precision_at_k_16b") for kind in ("pdf", "png"))
-    assert all(p.read_bytes()[:4] in (b"%PDF", b"\x89PNG") for p in written)
+        ap = np.random.default_rng(0).random(20)
+        append_row(path, fake_record(method, 16, 0, ap.mean(), ap.mean(), ap))
+    drawn, _ = plots.figures(tables.selected(read_records(path)).labelled, bits=16)
+    colours = {bars.get_label(): bars.lines[0].get_color() for bars in drawn["toy_map_vs_bits"].axes[0].containers}
+    pr = {line.get_label(): line.get_color() for line in drawn["toy_pr_16b"].axes[0].get_lines()}
+    assert colours == {method: pr[method] for method in colours} and len(set(colours.values())) == 2
     assert plots.color("cagan") == plots.color("cagan (batch_norm=True)") != plots.color("sgrn")
 
 
+@pytest.mark.slow
 def test_a_run_on_photos_writes_its_gallery(photo_lists, tiny_clip, tmp_path):
-    row = bench(tmp_path, "--method", "lsh", "--dataset", "mirflickr25k", "--bits", "16",
+    record = bench(tmp_path, "--method", "lsh", "--dataset", "mirflickr25k", "--bits", "16",
                 f"--data.data_dir={photo_lists}", "--data.source=lists", "--data.image_dir=images",
                 f"--data.clip_model={tiny_clip}", "--data.protocol=mini", "--data.subset=60",
                 f"--data.cache_dir={tmp_path / 'cache'}")
-    gallery = row["gallery"]
+    gallery = record.gallery
     assert gallery.endswith("gallery.png") and open(gallery, "rb").read(4) == b"\x89PNG"
 
 
 def test_published_numbers_are_labelled_reference_rows_never_bold(tmp_path):
     path = tmp_path / "rows.jsonl"
-    append_row(path, {**row_with_ap("cca_itq", np.full(10, 0.3)), "dataset": "mirflickr25k",
-                      "dataset_config": "mirflickr25k"})
+    append_row(path, fake_record("cca_itq", 16, 0, 0.3, 0.3, np.full(10, 0.3), dataset="mirflickr25k"))
     readme = tmp_path / "README.md"
     readme.write_text(f"{tables.BEGIN}\n{tables.END}\n")
     tables.build(path, tmp_path, readme)

@@ -3,10 +3,9 @@
 import pytest
 import torch
 
-from datamodules import ToyDataModule
-from methods import METHODS
 from methods.graphs import global_reconstruction, keep_top_k, local_rebased_similarity
 from methods.losses import similarity_mse
+from methods.sgrn import SGRN
 
 from training import fit_and_test
 
@@ -36,7 +35,7 @@ def test_global_reconstruction_by_hand():
 
 def test_loss_terms_compose():
     torch.manual_seed(0)
-    model = METHODS["sgrn"](bits=8, image_dim=6, text_dim=5, num_classes=3, hidden=16).train()
+    model = SGRN(bits=8, image_dim=6, text_dim=5, num_classes=3, hidden=16).train()
     image, text = torch.randn(10, 6), (torch.rand(10, 5) < 0.5).float()
     terms = model.pair_losses(image, text, alpha=2.0)
     assert terms["loss"].item() == pytest.approx(
@@ -58,16 +57,16 @@ def test_real_valued_targets_by_hand():
     hidden, target = torch.tensor([[-1.0, 2.0]]), torch.tensor([-1.4, 0.0, 1.4])
     for mode, feature, expected in (("signed", [[0.0, 2.0]], [-1.4, 0.0, 1.4]), ("rescaled", [[0.0, 2.0]], [0, 0.5, 1]),
                                     ("preactivation", [[-1.0, 2.0]], [-1.4, 0.0, 1.4])):
-        model = METHODS["sgrn"](bits=8, image_dim=6, text_dim=5, num_classes=3, hidden=16, real_target=mode)
+        model = SGRN(bits=8, image_dim=6, text_dim=5, num_classes=3, hidden=16, real_target=mode)
         z, s = model.real_features(hidden, target)
         assert torch.equal(z, torch.tensor(feature)) and torch.allclose(s, torch.tensor(expected)), mode
 
 
-def test_sgrn_learns_the_toy_set(tmp_path):
-    toy = lambda: ToyDataModule(cache_dir=tmp_path, batch_size=64)  # noqa: E731
-    untrained = fit_and_test("sgrn", toy(), bits=16, epochs=0)
-    trained = fit_and_test("sgrn", toy(), bits=16, epochs=10)
-    lsh = fit_and_test("lsh", toy(), bits=16)
+@pytest.mark.slow
+def test_sgrn_learns_the_toy_set():
+    untrained = fit_and_test("sgrn", bits=16, epochs=0)
+    trained = fit_and_test("sgrn", bits=16, epochs=10)
+    lsh = fit_and_test("lsh", bits=16)
     for direction in ("i2t", "t2i"):
         assert trained[direction] > untrained[direction] + 0.1, (direction, untrained, trained)
         assert trained[direction] > lsh[direction] + 0.1, (direction, lsh, trained)

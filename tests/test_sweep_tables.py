@@ -7,11 +7,13 @@ import yaml
 
 from benchmarks import plots, tables
 from benchmarks.cli import main
-from benchmarks.config import resolve
+from benchmarks.registry import names
 from benchmarks.regress import REGRESSION_DIR, failures, slow
-from benchmarks.results import append_row, read_rows
+from benchmarks.results import append_row, read_records
 from benchmarks.sweep import Cell, cell_overrides, write_wandb_sweep
-from methods import METHODS
+from common.errors import ConfigError
+
+from records import fake_record
 
 
 def test_overrides_scoped_to_one_dataset_or_method():
@@ -22,18 +24,22 @@ def test_overrides_scoped_to_one_dataset_or_method():
                                                                               "--method.batch_norm=true"]
 
 
+@pytest.mark.slow
 def test_sweep_runs_missing_cells_only_and_resumes(tmp_path, capsys):
     results = tmp_path / "rows.jsonl"
     args = ["sweep", "--methods", "lsh", "--datasets", "toy", "--bits", "8,16", "--seeds", "0,1", "--jobs", "2",
             "--results", str(results), "--data.subset=300", "--logger.kind=none"]
     assert main(args) == 0
-    rows = read_rows(results)
-    assert sorted((r["bits"], r["seed"]) for r in rows) == [(8, 0), (8, 1), (16, 0), (16, 1)]
+    out = capsys.readouterr().out
+    records = read_records(results)
+    assert sorted((r.bits, r.seed) for r in records) == [(8, 0), (8, 1), (16, 0), (16, 1)]
+    assert "mAP@all of the grid's cells" in out and f"{records[0].map('i2t'):.4f}" in out  # the grid's numbers
     assert main(args) == 0 and "0 ran, 4 skipped" in capsys.readouterr().out  # nothing to do
     # A crash loses at most the unfinished cells: with one row gone, only that cell runs again.
-    results.write_text("".join(json.dumps(r) + "\n" for r in rows[1:]))
+    lines = results.read_text().splitlines()
+    results.write_text("\n".join(lines[1:]) + "\n")
     assert main(args) == 0 and "1 ran, 3 skipped" in capsys.readouterr().out
-    assert len(read_rows(results)) == 4
+    assert len(read_records(results)) == 4
 
 
 def test_wandb_sweep_config(tmp_path):
@@ -45,26 +51,17 @@ def test_wandb_sweep_config(tmp_path):
     assert config["parameters"] == {"method": {"values": ["cagan", "sgrn"]}, "dataset": {"values": ["toy"]},
                                     "bits": {"values": [16, 32]}, "seed": {"values": [0]}}
     assert config["command"][-1] == "--trainer.max_epochs=3" and "${args}" in config["command"]
-    with pytest.raises(ValueError, match="per-dataset overrides"):
+    assert config["metric"]["name"] == "val/map"  # validation, never a test number
+    with pytest.raises(ConfigError, match="per-dataset or per-method overrides"):
         write_wandb_sweep(path, cells, ["--toy:data.subset=5"], tmp_path / "rows.jsonl")
-
-
-def fake_row(method: str, bits: int, seed: int, map_i2t: float, map_t2i: float, **method_overrides) -> dict:
-    config = resolve(method, "toy", bits, seed, [f"--method.{k}={v}" for k, v in method_overrides.items()])
-    curves = {"precision_at": {"1": 1.0, "10": 0.5}, "pr_precision": [1.0, 0.5], "pr_recall": [0.2, 1.0]}
-    return {"method": method, "dataset": "toy", "dataset_config": "toy", "protocol": "random-200q-1000t",
-            "backbone": "synthetic", "n_query": 200, "n_database": 1800, "n_train": 1000, "supervised": METHODS[method].supervised,
-            "bits": bits, "seed": seed, "map_i2t": map_i2t, "map_t2i": map_t2i, "train_seconds": 1.0,
-            "config_hash": f"{method}{bits}{seed}{method_overrides}", "config": {k: v for k, v in config.items() if k != "logger"},
-            "curves_i2t": curves, "curves_t2i": curves}
 
 
 @pytest.fixture
 def rows_file(tmp_path):
     path = tmp_path / "rows.jsonl"
-    for row in (fake_row("cca_itq", 16, 0, 0.50, 0.40), fake_row("cca_itq", 16, 1, 0.60, 0.40),
-                fake_row("egath", 16, 0, 0.70, 0.30), fake_row("cagan", 16, 0, 0.20, 0.45, batch_norm=True)):
-        append_row(path, row)
+    for record in (fake_record("cca_itq", 16, 0, 0.50, 0.40), fake_record("cca_itq", 16, 1, 0.60, 0.40),
+                   fake_record("egath", 16, 0, 0.70, 0.30), fake_record("cagan", 16, 0, 0.20, 0.45, batch_norm=True)):
+        append_row(path, record)
     return path
 
 
@@ -85,22 +82,36 @@ def test_tables_mean_std_bold_groups_and_files(rows_file, tmp_path):
     latex = (tmp_path / "toy.tex").read_text()
     assert "\\textbf{0.7000}" in latex and "cca\\_itq" in latex and "$\\pm$" in latex
     readme.write_text("no markers")
-    with pytest.raises(ValueError, match="marker lines"):
+    with pytest.raises(ConfigError, match="marker lines"):
         tables.build(rows_file, tmp_path, readme)
 
 
 def test_tables_drop_variants_unless_asked_and_select(rows_file, tmp_path):
-    tables.build(rows_file, tmp_path, None)
+    written = tables.build(rows_file, tmp_path, None)
     assert "batch_norm" not in (tmp_path / "tables.csv").read_text()
+    assert written[-1] == "left out 1 rows with changed settings (variants); `--variants` shows them"
     tables.build(rows_file, tmp_path, None, {"methods": ["egath"]})
     assert {line.split(",")[4] for line in (tmp_path / "tables.csv").read_text().splitlines()[1:]} == {"egath"}
 
 
-def test_plots_are_pdf_and_png_files(rows_file, tmp_path):
-    written = plots.build(rows_file, tmp_path / "plots", bits=16, selection={"variants": True})
-    assert sorted(p.name for p in written if p.suffix == ".png") == ["toy_map_vs_bits.png", "toy_pr_16b.png",
-                                                                      "toy_precision_at_k_16b.png"]
-    assert all(p.read_bytes()[:4] in (b"\x89PNG", b"%PDF") for p in written) and len(written) == 6
+def test_figures_show_each_method_with_its_numbers(rows_file, tmp_path):
+    drawn, notes = plots.figures(tables.selected(read_records(rows_file), variants=True).labelled, bits=16)
+    assert sorted(drawn) == ["toy_map_vs_bits", "toy_pr_16b", "toy_precision_at_k_16b"] and notes == []
+    figure = drawn["toy_map_vs_bits"]
+    i2t, t2i = figure.axes
+    assert (i2t.get_title(), t2i.get_title()) == ("image \u2192 text", "text \u2192 image")
+    assert i2t.get_xlabel() == "code length (bits)" and "mAP@all" in i2t.get_ylabel()
+    legend = [text.get_text() for text in figure.legends[0].get_texts()]
+    assert legend == ["cagan (batch_norm=True)", "cca_itq", "egath", "chance (random ranking)"]  # one order everywhere
+    points = {bars.get_label(): list(bars.lines[0].get_ydata()) for bars in i2t.containers}
+    assert points["cca_itq"] == [pytest.approx(0.55)] and points["egath"] == [0.7]  # the seeds' mean
+    chance = next(line for line in i2t.get_lines() if line.get_label().startswith("chance"))
+    assert chance.get_ydata()[0] == pytest.approx(0.1)
+    pr = drawn["toy_pr_16b"]
+    assert [t.get_text() for t in pr.legends[0].get_texts()] == legend and "2 seeds" in pr._suptitle.get_text()
+    written = plots.build(rows_file, tmp_path / "plots", bits=32, selection={"variants": True})
+    assert written[-1].startswith("toy: no 32-bit run of cagan (batch_norm=True), cca_itq, egath")
+    assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == ["toy_map_vs_bits.pdf", "toy_map_vs_bits.png"]
 
 
 def test_regression_gates_on_numbers_only():
@@ -118,7 +129,7 @@ def test_regression_gates_on_numbers_only():
 def test_regression_baselines_cover_every_method():
     for path in sorted(REGRESSION_DIR.glob("*.json")):
         baseline = json.loads(path.read_text())
-        assert set(baseline["methods"]) == set(METHODS), path
+        assert set(baseline["methods"]) == set(names("methods")), path
         assert all({"map_i2t", "map_t2i", "seconds"} <= set(v) for v in baseline["methods"].values()), path
         assert baseline["dataset"] in ("toy", "wikipedia", "mirflickr25k_mini"), path  # embedded or generated data
 

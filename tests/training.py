@@ -1,24 +1,23 @@
-"""Train a registered method on a datamodule and return its test mAP per direction (for learning tests)."""
+"""Train a method through the suite's one build path and return its test mAP per direction (learning tests)."""
 
-import lightning as L
+from benchmarks.config import resolve
+from benchmarks.pipeline import build
 
-from methods import METHODS
 
-
-def fit_and_test(name: str, datamodule, bits: int = 32, epochs: int = 1, seed: int = 0, **hparams) -> dict:
-    """mAP@all per direction after `epochs` epochs (0: the untrained model); real-valued methods add the
-    cosine mAP of their features as `cosine_i2t` / `cosine_t2i`."""
-    L.seed_everything(seed, verbose=False)
-    datamodule.setup()
-    model = METHODS[name].from_datamodule(datamodule, bits, **hparams)
-    trainer = L.Trainer(max_epochs=epochs, logger=False, enable_progress_bar=False, enable_checkpointing=False,
-                        enable_model_summary=False, limit_val_batches=0)
+def fit_and_test(method: str, dataset: str = "toy", bits: int = 32, epochs: int = 1, seed: int = 0,
+                 overrides: tuple = (), data=None) -> dict:
+    """mAP@all per direction after `epochs` epochs (0: the untrained method) of a run as the config files give it,
+    shrunk by `overrides` (no validation, to be quick); real-valued methods add the cosine mAP of their features as
+    `cosine_i2t` / `cosine_t2i`. `data`: a datamodule to use instead of the dataset's own."""
+    spec = resolve(method, dataset, bits, seed, ["--logger.kind=none", f"--trainer.max_epochs={max(epochs, 1)}",
+                                                 "--trainer.check_val_every_n_epoch=1000", *overrides])
+    run = build(spec, datamodule=data, announce=lambda line: None)
     if epochs:
-        trainer.fit(model, datamodule=datamodule)
-    trainer.test(model, datamodule=datamodule, verbose=False)
-    maps = {direction: result.map for direction, result in model.results["test"].items()}
-    if model.real_valued:
-        maps.update({f"cosine_{direction}": result.map for direction, result in model.cosine_results["test"].items()})
+        run.trainer.fit(run.method, datamodule=run.data)
+    run.trainer.test(run.method, datamodule=run.data, verbose=False)
+    results = run.evaluation.results["test"]
+    maps = {direction: result.map for direction, result in results["hamming"].items()}
+    maps.update({f"cosine_{direction}": result.map for direction, result in results.get("cosine", {}).items()})
     return maps
 
 

@@ -12,15 +12,16 @@ import torch
 
 from benchmarks.config import resolve
 from benchmarks.console import quiet
-from datamodules import DATAMODULES
-from methods import METHODS
+from benchmarks.pipeline import build
 from methods.heads import epoch_alpha
 from metrics.functional import distinct_rows, pack_codes
 
 
 class Counter(L.Callback):
-    def __init__(self, items: dict, steps: int):
-        self.items, self.steps, self.lines = items, steps, []
+    """Counts distinct codes over the training items after each of the first `steps` steps and each epoch."""
+
+    def __init__(self, steps: int):
+        self.steps, self.lines = steps, []
 
     def count(self, model, when: str) -> None:
         model.eval()
@@ -34,6 +35,9 @@ class Counter(L.Callback):
                           f"saturated outputs image {saturated['image']:.2f}, text {saturated['text']:.2f}")
 
     def on_train_start(self, trainer, model):
+        data = trainer.datamodule
+        train = data.datasets["train"].__getitems__(list(range(len(data.split.train))))
+        self.items = {m: train[m] for m in ("image", "text")}
         self.count(model, "before training")
 
     def on_train_batch_end(self, trainer, model, outputs, batch, batch_idx):
@@ -56,19 +60,12 @@ def main() -> None:
     quiet()
     overrides = [f"--method.lr={args.lr}"] if args.lr else []
     overrides += [f"--trainer.max_epochs={args.epochs}"] if args.epochs else []
-    config = resolve(args.method, args.dataset, args.bits, 0, [*overrides, "--logger.kind=none"])
-    L.seed_everything(0, verbose=False)
-    data = DATAMODULES[config["run"]["datamodule"]](**config["data"])
-    data.setup()
-    L.seed_everything(0, verbose=False)
-    model = METHODS[args.method].from_datamodule(data, args.bits, **config["method"])
-    train = data.datasets["train"].__getitems__(list(range(len(data.split.train))))
-    counter = Counter({m: train[m] for m in ("image", "text")}, args.steps)
-    trainer = L.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False, limit_val_batches=0,
-                        enable_model_summary=False, callbacks=[counter], **config["trainer"])
-    trainer.fit(model, datamodule=data)
-    print(f"{args.method} on {args.dataset}, {args.bits} bits, lr {config['method'].get('lr')}, "
-          f"{len(data.split.train)} training items (distinct codes of at most {2 ** args.bits}):")
+    spec = resolve(args.method, args.dataset, args.bits, 0, [*overrides, "--logger.kind=none"])
+    counter = Counter(args.steps)
+    run = build(spec, callbacks=[counter], announce=lambda line: None)
+    run.trainer.fit(run.method, datamodule=run.data)
+    print(f"{args.method} on {args.dataset}, {args.bits} bits, lr {spec.settings['method'].get('lr')}, "
+          f"{len(run.data.split.train)} training items (distinct codes of at most {2 ** args.bits}):")
     print("\n".join(counter.lines))
 
 

@@ -18,7 +18,8 @@ from pathlib import Path
 import torch
 
 from benchmarks.console import quiet
-from datamodules.features import Extraction, cached_features, make_encoder
+from datamodules.encoders import make_encoder
+from datamodules.extraction import Extraction, cached_features
 
 
 def clip_folder(patch_size: int) -> str:

