@@ -14,10 +14,12 @@ SEEDS ?= 0
 JOBS ?= 1
 RESULTS ?= runs/results.jsonl
 PYTEST_ARGS ?=
+TRIALS ?=
+comma := ,
 SWEEP_BITS := $(if $(filter command line,$(origin BITS)),$(BITS),16,32,64,128)
 PLOT_BITS := $(if $(filter command line,$(origin BITS)),--bits $(BITS))
 
-.PHONY: help venv bench sweep reproduce table plot reference regress test test-fast perf perf-scale clean clean-runs
+.PHONY: help venv bench sweep reproduce tune table plot reference regress test test-fast perf perf-scale clean clean-runs
 .DEFAULT_GOAL := help
 
 help:  ## list the targets
@@ -43,7 +45,7 @@ sweep: $(BIN)/.installed  ## a grid of runs, resumable: METHODS=a,b BITS=16,32 D
 		--jobs $(JOBS) --results $(RESULTS) $(ARGS)
 
 reproduce: $(BIN)/.installed  ## a method as its authors ran it (preset paper): METHOD=... DATASET=... [SEEDS=0,1,2]
-	$(BIN)/cmhb sweep --methods $(METHOD) --datasets $(DATASET) --bits $(SWEEP_BITS) --seeds $(SEEDS) --preset paper \
+	$(BIN)/cmhb sweep --methods $(METHOD) --datasets $(DATASET) --bits $(SWEEP_BITS) --seeds $(SEEDS) --presets paper \
 		--jobs $(JOBS) --results $(RESULTS) $(ARGS)
 
 table: $(BIN)/.installed  ## Markdown, LaTeX and CSV tables of your rows into runs/tables [ARGS='--methods=a,b --variants']
@@ -52,13 +54,22 @@ table: $(BIN)/.installed  ## Markdown, LaTeX and CSV tables of your rows into ru
 plot: $(BIN)/.installed  ## figures of your rows into runs/plots [BITS=64: curves at that code length only]
 	$(BIN)/cmhb plot --results $(RESULTS) --out runs/plots $(PLOT_BITS) $(ARGS)
 
-reference: $(BIN)/.installed  ## re-run the committed reference grid and rewrite results/ (on purpose only)
-	$(BIN)/cmhb sweep --methods $(METHODS) --datasets mirflickr25k_mini --bits 16,32,64 --seeds 0,1,2 \
-		--jobs $(JOBS) --results results/runs.jsonl $(ARGS)
-	$(BIN)/cmhb sweep --methods $(METHODS) --datasets wikipedia,toy --bits 16,32,64 --seeds 0 \
+reference: $(BIN)/.installed  ## re-run the committed reference (studies, runs, tables, figures; hours; on purpose only)
+	for dataset in mirflickr25k_mini wikipedia; do for method in $(subst $(comma), ,$(METHODS)); do \
+		$(BIN)/cmhb tune --method $$method --dataset $$dataset --storage results/tuned/studies.log --workers $(JOBS) \
+		|| exit 1; done; done
+	$(BIN)/cmhb sweep --methods $(METHODS) --datasets mirflickr25k_mini --bits 16,32,64 --seeds 0,1 --split_seeds 0,1 \
+		--presets common,tuned --tuned results/tuned --jobs $(JOBS) --results results/runs.jsonl $(ARGS)
+	$(BIN)/cmhb sweep --methods $(METHODS) --datasets wikipedia --bits 16,32,64 --seeds 0 --split_seeds 0,1 \
+		--presets common,tuned --tuned results/tuned --jobs $(JOBS) --results results/runs.jsonl $(ARGS)
+	$(BIN)/cmhb sweep --methods $(METHODS) --datasets toy --bits 16,32,64 --seeds 0 \
 		--jobs $(JOBS) --results results/runs.jsonl $(ARGS)
 	$(BIN)/cmhb table --results results/runs.jsonl --out results --readme results/README.md
 	$(BIN)/cmhb plot --results results/runs.jsonl --out results/plots --bits 64
+
+tune: $(BIN)/.installed  ## tune a method on validation data (Optuna): METHOD=... DATASET=... [BITS=32] [TRIALS=...]
+	$(BIN)/cmhb tune --method $(METHOD) --dataset $(DATASET) $(if $(filter command line,$(origin BITS)),--bits $(BITS)) \
+		$(if $(TRIALS),--trials $(TRIALS)) $(ARGS)
 
 regress: $(BIN)/.installed  ## re-run the CI regression baselines (results/regression) and compare their mAP
 	WANDB_MODE=offline $(BIN)/cmhb regress

@@ -11,9 +11,21 @@ import sys
 import textwrap
 from pathlib import Path
 
-from benchmarks.config import DEFAULT_DATASET, PRESETS, RESULTS, SECTIONS, parse_list, print_config, resolve
+from benchmarks.config import (
+    DEFAULT_DATASET,
+    PRESETS,
+    RESULTS,
+    SECTIONS,
+    parse_list,
+    print_config,
+    resolve,
+    whole,
+)
 from benchmarks.console import Stopped, die_with_parent, quiet, stop_on_signals
+from benchmarks.launchers import add_options, cluster_of
 from benchmarks.registry import declared, names
+from benchmarks.tuning import STORAGE, Study, search_space, work
+from benchmarks.tuning import budget as tuning_budget
 from common.errors import ConfigError, DataError, IncompleteEvaluation, TrainingDiverged
 
 
@@ -53,6 +65,8 @@ def bench_parser() -> CommandParser:
     parser.add_argument("--config", type=Path, help="a YAML file of settings, as --print_config writes it")
     parser.add_argument("--print_config", action="store_true", help="print the run's settings as YAML and stop")
     parser.add_argument("--results", type=Path, default=RESULTS, help="the JSON-lines file the row is appended to")
+    parser.add_argument("--tuned", type=Path, help="the folder of tuned presets (default runs/tune, where `cmhb tune` "
+                                                   "writes; the committed reference's: results/tuned)")
     parser.add_argument("-h", "--help", action="store_true", help="show this help (with a method: its options)")
     return parser
 
@@ -111,7 +125,7 @@ def bench(argv: list[str]) -> int:
         return 0
     if method is None:
         raise ConfigError(f"--method is required; one of {', '.join(names('methods'))} (`cmhb list`)")
-    spec = resolve(method, dataset, args.bits, args.seed, overrides, preset, args.config)
+    spec = resolve(method, dataset, args.bits, args.seed, overrides, preset, args.config, args.tuned)
     if args.print_config:
         print(print_config(spec), end="")
         return 0
@@ -139,9 +153,10 @@ def prepare(argv: list[str]) -> int:
                             "only load.")
     parser.add_argument("--method", required=True, help="a method (`cmhb list`)")
     parser.add_argument("--dataset", default=DEFAULT_DATASET, help="a dataset (`cmhb list`)")
-    parser.add_argument("--preset", choices=PRESETS, default=PRESETS[0], help="common or paper")
+    parser.add_argument("--preset", choices=PRESETS, default=PRESETS[0], help="common, paper or tuned")
+    parser.add_argument("--tuned", type=Path, help="the folder of tuned presets (default runs/tune)")
     args = parser.parse_args(own)
-    spec = resolve(args.method, args.dataset, 1, 0, overrides, args.preset)
+    spec = resolve(args.method, args.dataset, 1, 0, overrides, args.preset, tuned=args.tuned)
     from benchmarks.pipeline import prepare_only
 
     prepare_only(spec)
@@ -158,19 +173,85 @@ def sweep(argv: list[str]) -> int:
     parser.add_argument("--datasets", default=DEFAULT_DATASET, help="comma-separated dataset names")
     parser.add_argument("--bits", default="16,32,64,128", help="comma-separated code lengths")
     parser.add_argument("--seeds", default="0", help="comma-separated run seeds")
-    parser.add_argument("--preset", choices=PRESETS, default=PRESETS[0], help="common, or paper (the authors' settings)")
+    parser.add_argument("--split_seeds", default="0", help="comma-separated split seeds (other queries, training "
+                                                           "and validation items, database order)")
+    parser.add_argument("--presets", default=PRESETS[0], help="comma-separated: common, paper (the authors' settings), "
+                                                              "tuned (a study's; methods with nothing to tune have none)")
+    parser.add_argument("--tuned", type=Path, help="the folder of tuned presets (default runs/tune)")
     parser.add_argument("--jobs", type=int, default=1, help="cells run in parallel processes")
     parser.add_argument("--group", help="wandb group of the cells' runs")
     parser.add_argument("--results", type=Path, default=RESULTS, help="the JSON-lines file of the rows")
     parser.add_argument("--wandb_sweep", type=Path, help="only write a wandb sweep config of the grid to this file")
+    add_options(parser)
     args = parser.parse_args(own)
     if args.jobs < 1:
         raise ConfigError(f"--jobs: expected a positive integer, got {args.jobs}")
     from benchmarks.sweep import grid, main_sweep
 
+    presets = parse_list(args.presets)
+    unknown = [p for p in presets if p not in PRESETS]
+    if unknown:
+        raise ConfigError(f"--presets: unknown {unknown[0]!r}; presets: {', '.join(PRESETS)}")
     cells = grid(parse_list(args.methods), parse_list(args.datasets), parse_list(args.bits, int),
-                 parse_list(args.seeds, int), args.preset)
+                 parse_list(args.seeds, int), presets, parse_list(args.split_seeds, int), args.tuned)
     return main_sweep(cells, overrides, args)
+
+
+def tune(argv: list[str]) -> int:
+    """Search a method's settings on a dataset's validation split (Optuna); write its tuned preset."""
+    own, overrides = split_overrides(argv)
+    parser = command_parser("cmhb tune", "Search a method's declared settings on a dataset's validation split with "
+                            "the dataset's budget (the same for every method; Optuna, TPE, median pruning), then write "
+                            "the best as the method's tuned preset there (`--preset tuned`). The test queries are never "
+                            "encoded. Several workers, here or on other machines, can share one study.")
+    parser.add_argument("--method", required=True, help="a method (`cmhb list`)")
+    parser.add_argument("--dataset", default=DEFAULT_DATASET, help="a dataset (`cmhb list`)")
+    parser.add_argument("--bits", type=int, help="the code length of the study (default: the dataset's, 32)")
+    parser.add_argument("--trials", type=int, help="the study's total number of trials (default: the dataset's)")
+    parser.add_argument("--epochs", type=int, help="the epoch cap of a trial (default: the dataset's)")
+    parser.add_argument("--study", help="the study's name (default: METHOD-DATASET-BITSb)")
+    parser.add_argument("--storage", default=str(STORAGE), help="a journal file (default) or an Optuna database URL "
+                                                                "(postgresql://..., mysql://..., sqlite:///...)")
+    parser.add_argument("--seed", type=int, default=0, help="the sampler's seed")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes (local) or array tasks (slurm)")
+    add_options(parser)
+    args = parser.parse_args(own)
+    declared("methods", args.method), declared("datasets", args.dataset)
+    budget = tuning_budget(args.dataset)
+    bits, trials, epochs = args.bits or budget.bits, args.trials or budget.trials, args.epochs or budget.epochs
+    for option, value in (("--bits", bits), ("--trials", trials), ("--epochs", epochs), ("--workers", args.workers)):
+        whole(option, value, 1)
+    study = Study(args.method, args.dataset, bits, trials, epochs, args.study or f"{args.method}-{args.dataset}-{bits}b",
+                  args.storage, args.seed, tuple(overrides))
+    if not search_space(args.method, args.dataset, bits):
+        print(f"{args.method} declares nothing to tune: its tuned preset is its common one")
+        return 0
+    study.trial_spec({})  # the trials' settings are checked before any trial runs
+    cluster = cluster_of(args)
+    if cluster is not None:
+        from benchmarks.launchers import run_array
+
+        run_array(cluster, work, [(study,)] * args.workers)
+    elif args.workers > 1:
+        from benchmarks.console import run_together
+
+        run_together([[sys.executable, "-m", "benchmarks.cli", "tune", *without(argv, "--workers"), "--workers=1"]]
+                     * args.workers)
+    else:
+        study.work()
+    study.finish(study.load())
+    return 0
+
+
+def without(argv: list[str], option: str) -> list[str]:
+    """The arguments without one option (as `--option=value` or `--option value`)."""
+    out, items = [], iter(argv)
+    for item in items:
+        if item == option:
+            next(items, None)
+        elif not item.startswith(option + "="):
+            out.append(item)
+    return out
 
 
 def report_parser(prog: str, description: str, out: Path) -> CommandParser:
@@ -331,7 +412,7 @@ def listing(argv: list[str]) -> int:
     return 0
 
 
-COMMANDS = {"bench": bench, "prepare": prepare, "sweep": sweep, "table": table, "plot": plot, "regress": regress, "evaluate": evaluate,
+COMMANDS = {"bench": bench, "prepare": prepare, "sweep": sweep, "tune": tune, "table": table, "plot": plot, "regress": regress, "evaluate": evaluate,
             "encode": encode, "gallery": gallery, "list": listing}
 
 

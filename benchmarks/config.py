@@ -23,7 +23,10 @@ from common.errors import ConfigError
 
 RESULTS = Path("runs/results.jsonl")  # user runs; the committed reference rows are written by `make reference`
 DEFAULT_DATASET = "mirflickr25k_mini"
-PRESETS = ("common", "paper")  # common: one backbone and one protocol for every method, the fair comparison
+# common: one backbone and one protocol for every method, the fair comparison; paper: each method as its authors
+# ran it; tuned: the best settings of an equal-budget study on validation data (benchmarks.tuning).
+PRESETS = ("common", "paper", "tuned")
+TUNED = Path("runs/tune")  # your studies' tuned presets; the committed reference's are in results/tuned
 SECTIONS = ("method", "data", "trainer", "logger")
 # Keys that change where things are or how fast they run, never the numbers: not part of the config hash.
 NOT_HASHED = {"data": ("data_dir", "cache_dir", "num_workers", "eval_batch_size", "extraction.batch_size",
@@ -77,6 +80,7 @@ class RunSpec:
             datamodule, and the Trainer arguments that differ from Lightning's defaults.
         logger: the logger settings (never part of the run's identity).
         paper_metric: the metric the method's authors report (paper preset).
+        study: where the tuned preset's settings come from (its study, trials and best validation mAP).
     """
 
     method: str
@@ -87,6 +91,7 @@ class RunSpec:
     settings: dict = field(default_factory=dict)
     logger: dict = field(default_factory=dict)
     paper_metric: str | None = None
+    study: dict | None = None
 
     def config(self) -> dict:
         """What a result row stores: the run's identity and its settings."""
@@ -203,26 +208,53 @@ def section_options(method: str, dataset: str) -> dict[str, dict[str, Option]]:
     return {section: {o.key: o for o in s.options} for section, s in schemas.items()}
 
 
-def preset_layer(method: str, dataset: str, preset: str) -> tuple[dict, str | None]:
+def tuned_file(method: str, dataset: str, folder: Path | None = None) -> Path:
+    """The tuned preset of a method on a dataset in a folder of them (default runs/tune, where `cmhb tune`
+    writes; the committed reference's are in results/tuned)."""
+    return Path(folder or TUNED) / f"{method}-{dataset}.yaml"
+
+
+def tuned_preset(method: str, dataset: str, folder: Path | None = None) -> tuple[dict, dict]:
+    """(the settings of the tuned preset of a method on a dataset, its study's provenance with the file).
+
+    Raises:
+        ConfigError: no study of the method on the dataset has finished (in that folder).
+    """
+    path = tuned_file(method, dataset, folder)
+    if not path.is_file():
+        raise ConfigError(f"no tuned preset of {method} on {dataset} in {path.parent}: run `cmhb tune --method "
+                          f"{method} --dataset {dataset}` first (the committed reference's: --tuned results/tuned)")
+    layer = read_yaml(path)
+    return layer, {**layer.pop("study", {}), "file": str(path)}
+
+
+def preset_layer(method: str, dataset: str, preset: str, tuned: Path | None = None) -> tuple[dict, str | None]:
     """(the settings a preset changes for a method on a dataset, the metric the authors report) from the
-    method file's `presets: {<preset>: {..., datasets: {<dataset>: ...}, report: METRIC}}`. `common` changes
-    nothing, and so does a preset the method's file does not name (no setting of its authors differs)."""
+    method file's `presets: {<preset>: {..., datasets: {<dataset>: ...}, report: METRIC}}`, or for `tuned` from
+    its study's file (tuned_preset). `common` changes nothing, and so does a preset the method's file does not
+    name (no setting of its authors differs)."""
     if preset not in PRESETS:
         raise ConfigError(f"unknown preset {preset!r}; presets: {', '.join(PRESETS)}")
+    if preset == "tuned":
+        return tuned_preset(method, dataset, tuned)[0], None
     layer = declared("methods", method).config().get("presets", {}).get(preset, {})
     report = layer.pop("report", None)
     return merge(layer, layer.pop("datasets", {}).get(dataset, {})), report
 
 
-def file_layers(method: str, dataset: str, preset: str) -> tuple[list[tuple[dict, str]], str | None]:
+def file_layers(method: str, dataset: str, preset: str, tuned: Path | None = None
+                ) -> tuple[list[tuple[dict, str]], str | None]:
     """([(settings, where they come from)] in order, the metric the authors report) of the config files."""
     method_file = declared("methods", method).config()
-    method_file.pop("presets", None)
+    for key in ("presets", "search"):  # not settings: the presets' layer comes below; search spaces are tuning's
+        method_file.pop(key, None)
     per_dataset = method_file.pop("datasets", {}).get(dataset, {})
-    changes, report = preset_layer(method, dataset, preset)
+    dataset_file = declared("datasets", dataset).config()
+    dataset_file.pop("tuning", None)  # the dataset's tuning budget (benchmarks.tuning), not a run setting
+    changes, report = preset_layer(method, dataset, preset, tuned)
     method_path = declared("methods", method).path
     return [(read_yaml(CONFIG_DIR / "defaults.yaml"), str(CONFIG_DIR / "defaults.yaml")),
-            (declared("datasets", dataset).config(), str(declared("datasets", dataset).path)),
+            (dataset_file, str(declared("datasets", dataset).path)),
             (method_file, str(method_path)), (per_dataset, f"{method_path} (datasets: {dataset})"),
             (changes, f"{method_path} (presets: {preset})")], report
 
@@ -326,7 +358,7 @@ def lightning_defaults() -> dict:
 
 
 def resolve(method: str, dataset: str, bits: int | None = None, seed: int | None = None, args: list[str] = (),
-            preset: str = "common", config_file: Path | None = None) -> RunSpec:
+            preset: str = "common", config_file: Path | None = None, tuned: Path | None = None) -> RunSpec:
     """The checked specification of one run.
 
     Args:
@@ -337,6 +369,7 @@ def resolve(method: str, dataset: str, bits: int | None = None, seed: int | None
         args: `--section.key=value` overrides.
         preset: common or paper.
         config_file: a YAML file of settings, as `--print_config` writes it.
+        tuned: the folder of tuned presets (default runs/tune; the committed reference's: results/tuned).
 
     Returns:
         The RunSpec.
@@ -345,7 +378,7 @@ def resolve(method: str, dataset: str, bits: int | None = None, seed: int | None
         ConfigError: an unknown name, key or preset, a value of the wrong type, or no code length.
     """
     options = section_options(method, dataset)
-    layers, report = file_layers(method, dataset, preset)
+    layers, report = file_layers(method, dataset, preset, tuned)
     user, user_origin, run = user_layer(config_file, list(args), options)
     bits = bits if bits is not None else run.get("bits")
     seed = seed if seed is not None else run.get("seed", 0)
@@ -367,7 +400,8 @@ def resolve(method: str, dataset: str, bits: int | None = None, seed: int | None
     values = coerce(flat, origin, options)
     settings = {section: {k.partition(".")[2]: v for k, v in values.items() if k.startswith(section + ".")}
                 for section in SECTIONS}
-    return finish(method, dataset, whole("--bits", bits, 1), whole("--seed", seed, 0), preset, settings, report)
+    study = tuned_preset(method, dataset, tuned)[1] if preset == "tuned" else None
+    return finish(method, dataset, whole("--bits", bits, 1), whole("--seed", seed, 0), preset, settings, report, study)
 
 
 def whole(option: str, value, least: int) -> int:
@@ -381,7 +415,8 @@ def whole(option: str, value, least: int) -> int:
     return int(value)
 
 
-def finish(method: str, dataset: str, bits: int, seed: int, preset: str, settings: dict, report) -> RunSpec:
+def finish(method: str, dataset: str, bits: int, seed: int, preset: str, settings: dict, report,
+           study: dict | None = None) -> RunSpec:
     """The RunSpec of checked settings: the Trainer's reduced to what differs from Lightning's defaults, one epoch
     for a closed-form method (its epochs must not make a variant), and a check of the data folder."""
     trainer = {k: v for k, v in settings["trainer"].items() if v != lightning_defaults().get(k, object())}
@@ -391,7 +426,7 @@ def finish(method: str, dataset: str, bits: int, seed: int, preset: str, setting
     if data_dir and Path(data_dir).exists() and not Path(data_dir).is_dir():
         raise ConfigError(f"--data.data_dir {data_dir} is a file; give the folder that holds the dataset's files")
     sections = {"method": settings["method"], "data": nest(settings["data"]), "trainer": trainer}
-    return RunSpec(method, dataset, bits, seed, preset, sections, settings["logger"], report)
+    return RunSpec(method, dataset, bits, seed, preset, sections, settings["logger"], report, study)
 
 
 def print_config(spec: RunSpec) -> str:

@@ -75,3 +75,23 @@ class Warnings(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         print(f"warning: {record.getMessage()}", file=sys.stderr)
+
+
+def run_together(commands: list[list[str]]) -> None:
+    """Run the commands as processes at once, each dying with this one and using its share of the cores; wait for
+    them all.
+
+    Raises:
+        DataError: one of them failed (its status named).
+    """
+    import subprocess
+
+    from common.errors import DataError
+
+    threads = str(max(1, (os.cpu_count() or 1) // len(commands)))
+    env = {**os.environ, PARENT: str(os.getpid()), "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads,
+           "NUMBA_NUM_THREADS": threads}
+    processes = [subprocess.Popen(command, env=env) for command in commands]
+    statuses = [process.wait() for process in processes]
+    if any(statuses):
+        raise DataError(f"{sum(map(bool, statuses))} of {len(commands)} worker processes failed (statuses {statuses})")

@@ -71,6 +71,8 @@ class RetrievalEvaluation(Callback):
             self.seconds[kind] = time.perf_counter() - start
         self._metrics = {}
         self.results[stage] = results
+        hamming = results["hamming"]
+        module.log(f"{stage}/map", sum(r.map for r in hamming.values()) / len(hamming), sync_dist=False)
         for kind, by_direction in results.items():
             prefix = "" if kind == "hamming" else f"{kind}_"
             for direction, result in by_direction.items():

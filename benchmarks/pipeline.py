@@ -230,5 +230,5 @@ def finished_record(run: Run, train_seconds: float, eval_seconds: float) -> RunR
         data_fingerprint=described["data_fingerprint"],
         validation={d: r.map for d, r in results.get("val", {}).get("hamming", {}).items()},
         epochs=run.trainer.current_epoch, train_seconds=round(train_seconds, 3), eval_seconds=round(eval_seconds, 3),
-        collapsed=collapsed, choices=given, paper_metric=spec.paper_metric, revision=code_revision(),
+        collapsed=collapsed, choices=given, paper_metric=spec.paper_metric, study=spec.study, revision=code_revision(),
         timestamp=datetime.now(timezone.utc).isoformat(timespec="seconds"))

@@ -89,6 +89,8 @@ class RunRecord:
         collapsed: directions whose database codes collapsed to a handful.
         choices: settings the method took from the data (e.g. CAGAN's text similarity).
         paper_metric: the metric the method's authors report (paper preset).
+        study: the tuned preset's provenance: its study's name, trials (complete, pruned, failed), best
+            validation mAP and file.
         revision: the code's git revision.
         timestamp: when the run ended (UTC).
         run_dir: its saved folder, or None.
@@ -124,6 +126,7 @@ class RunRecord:
     collapsed: list[str] = field(default_factory=list)
     choices: dict = field(default_factory=dict)
     paper_metric: str | None = None
+    study: dict | None = None
     revision: str | None = None
     timestamp: str | None = None
     run_dir: str | None = None

@@ -7,7 +7,6 @@ once with its own error instead of failing every cell. A cell is claimed before 
 runner (see run_cell), so no cell ever gets two rows.
 """
 
-import fcntl
 import hashlib
 import itertools
 import json
@@ -23,8 +22,10 @@ from pathlib import Path
 import yaml
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from benchmarks.claims import claimed
 from benchmarks.config import PRESETS, RunSpec, class_schema, resolve
 from benchmarks.console import PARENT, Stopped
+from benchmarks.launchers import cluster_of, run_array
 from benchmarks.record import DIRECTIONS
 from benchmarks.results import read_records, writable
 from common.errors import ConfigError, DataError
@@ -32,27 +33,40 @@ from common.errors import ConfigError, DataError
 
 @dataclass(frozen=True)
 class Cell:
-    """One run of a grid: method, dataset, code length, seed and preset."""
+    """One run of a grid: method, dataset, code length, run seed, split seed and preset."""
 
     method: str
     dataset: str
     bits: int
     seed: int
     preset: str = PRESETS[0]
+    split_seed: int = 0
+    tuned: Path | None = None  # the folder of tuned presets
 
     @property
     def name(self) -> str:
-        suffix = "" if self.preset == PRESETS[0] else f"-{self.preset}"
+        suffix = ("" if self.preset == PRESETS[0] else f"-{self.preset}") + \
+            (f"-split{self.split_seed}" if self.split_seed else "")
         return f"{self.method}-{self.dataset}-{self.bits}b-s{self.seed}{suffix}"
 
+    def arguments(self, overrides: list[str]) -> list[str]:
+        """The cell's overrides: the grid's that apply to it (cell_overrides), and its split seed."""
+        return [*cell_overrides(overrides, self), *([f"--data.split_seed={self.split_seed}"] if self.split_seed else [])]
+
     def spec(self, overrides: list[str]) -> RunSpec:
-        return resolve(self.method, self.dataset, self.bits, self.seed, cell_overrides(overrides, self), self.preset)
+        return resolve(self.method, self.dataset, self.bits, self.seed, self.arguments(overrides), self.preset,
+                       tuned=self.tuned)
 
 
-def grid(methods: list[str], datasets: list[str], bits: list[int], seeds: list[int],
-         preset: str = PRESETS[0]) -> list[Cell]:
-    """Every cell of the grid, dataset by dataset."""
-    return [Cell(m, d, b, s, preset) for d, m, b, s in itertools.product(datasets, methods, bits, seeds)]
+def grid(methods: list[str], datasets: list[str], bits: list[int], seeds: list[int], presets=(PRESETS[0],),
+         split_seeds: list[int] = (0,), tuned: Path | None = None) -> list[Cell]:
+    """Every cell of the grid, dataset by dataset (a method with nothing to tune has no tuned cells)."""
+    from benchmarks.registry import declared
+
+    tunable = {m for m in methods if declared("methods", m).config().get("search")}
+    return [Cell(m, d, b, s, preset, split, tuned) for d, preset, m, b, split, s in
+            itertools.product(datasets, presets, methods, bits, split_seeds, seeds)
+            if preset != "tuned" or m in tunable]
 
 
 def cell_overrides(overrides: list[str], cell: Cell) -> list[str]:
@@ -89,7 +103,8 @@ def done_configs(results: Path) -> set[str]:
 def bench_command(cell: Cell, overrides: list[str], group: str, results: Path) -> list[str]:
     return [sys.executable, "-m", "benchmarks.cli", "bench", "--method", cell.method, "--dataset", cell.dataset,
             "--bits", str(cell.bits), "--seed", str(cell.seed), "--preset", cell.preset, "--results", str(results),
-            *cell_overrides(overrides, cell), f"--logger.group={group}"]
+            *(["--tuned", str(cell.tuned)] if cell.tuned else []), *cell.arguments(overrides),
+            f"--logger.group={group}"]
 
 
 def last_error(log: Path) -> str:
@@ -116,7 +131,8 @@ def prepare_data(todo: dict[Cell, RunSpec], overrides: list[str]) -> None:
             continue
         prepared.add(key)
         command = [sys.executable, "-m", "benchmarks.cli", "prepare", "--method", cell.method, "--dataset",
-                   cell.dataset, "--preset", cell.preset, *cell_overrides(overrides, cell)]
+                   cell.dataset, "--preset", cell.preset, *(["--tuned", str(cell.tuned)] if cell.tuned else []),
+                   *cell.arguments(overrides)]
         done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, PARENT: str(os.getpid())})
         print(done.stdout, end="", flush=True)
         if done.returncode:
@@ -127,21 +143,16 @@ def prepare_data(todo: dict[Cell, RunSpec], overrides: list[str]) -> None:
 
 
 def run_cell(cell: Cell, digest: str, overrides: list[str], group: str, results: Path, log_dir: Path,
-             threads: int, running: set) -> str:
+             threads: int, running: set | None = None) -> str:
     """One cell in its own process (its own memory and seeds; stdout and stderr to a log file). Returns
     "done", "skipped" (another runner finished it meanwhile), "elsewhere" (another process holds the cell's
     claim), or why it failed.
 
-    The cell is claimed first with a lock on `<results>.claims/<config hash>.lock` that the cell's process
-    inherits and holds until it ends, whatever happens to this runner: two runners, or a rerun while an
-    orphan still runs, never run one cell twice. A cell whose process ends without its row has failed."""
-    claims = results.with_name(results.name + ".claims")
-    claims.mkdir(parents=True, exist_ok=True)
-    claim = os.open(claims / f"{digest}.lock", os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(claim, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+    The cell is claimed first (benchmarks.claims): two runners, on one machine or several, never run one cell
+    twice. A cell whose process ends without its row has failed. This is also what each task of a SLURM array
+    runs (benchmarks.launchers)."""
+    with claimed(results.with_name(results.name + ".claims"), digest) as claim:
+        if claim is None:
             return "elsewhere"
         if digest in done_configs(results):  # finished by another runner since this one planned
             return "skipped"
@@ -149,10 +160,12 @@ def run_cell(cell: Cell, digest: str, overrides: list[str], group: str, results:
         env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
                "NUMBA_NUM_THREADS": str(threads), "WANDB_SILENT": "true", PARENT: str(os.getpid())}
         log = log_dir / f"{cell.name}.log"
+        running = set() if running is None else running
         with open(log, "w") as stream:
             # A session of its own: Ctrl-C reaches only the runner, which then stops the running cells.
             process = subprocess.Popen(bench_command(cell, overrides, group, results), stdout=stream,
-                                       stderr=subprocess.STDOUT, env=env, start_new_session=True, pass_fds=(claim,))
+                                       stderr=subprocess.STDOUT, env=env, start_new_session=True)
+            claim.add(process.pid)
             running.add(process)
             try:
                 status = process.wait()
@@ -161,8 +174,6 @@ def run_cell(cell: Cell, digest: str, overrides: list[str], group: str, results:
         if status != 0:
             return f"failed (exit {status}): {last_error(log)}"
         return "done" if digest in done_configs(results) else "failed (ended without its result row)"
-    finally:
-        os.close(claim)
 
 
 def write_wandb_sweep(path: Path, cells: list[Cell], overrides: list[str], results: Path) -> None:
@@ -187,26 +198,26 @@ def write_wandb_sweep(path: Path, cells: list[Cell], overrides: list[str], resul
     path.write_text(yaml.safe_dump(config, sort_keys=False))
 
 
-def print_grid(cells: list[Cell], todo: dict[Cell, RunSpec], results: Path) -> None:
+def print_grid(cells: list[Cell], overrides: list[str], results: Path) -> None:
     """The grid's numbers, one line per cell (both directions' mAP@all of the codes)."""
     from rich.console import Console
     from rich.table import Table
 
     rows = {r.config_hash: r for r in read_records(results)}
-    wanted = {c: (todo[c].hash if c in todo else c.spec([]).hash) for c in cells}
     table = Table(title=f"mAP@all of the grid's cells (rows in {results})")
-    for column in ("method", "dataset", "bits", "seed", *DIRECTIONS.values()):
+    for column in ("method", "dataset", "preset", "bits", "seed", "split seed", *DIRECTIONS.values()):
         table.add_column(column, justify="right")
-    for cell, digest in wanted.items():
-        record = rows.get(digest)
+    for cell in cells:
+        record = rows.get(cell.spec(overrides).hash)
         maps = [f"{record.map(d):.4f}" for d in DIRECTIONS] if record else ["-", "-"]
-        table.add_row(cell.method, cell.dataset, str(cell.bits), str(cell.seed), *maps)
+        table.add_row(cell.method, cell.dataset, cell.preset, str(cell.bits), str(cell.seed), str(cell.split_seed), *maps)
     Console().print(table)
 
 
 def sweep(cells: list[Cell], overrides: list[str], results: Path, jobs: int = 1, group: str | None = None,
-          log_dir: Path = Path("runs/sweep-logs")) -> int:
-    """Run every missing cell; return the number of cells left without a row (failed, or running in another
+          log_dir: Path = Path("runs/sweep-logs"), cluster=None) -> int:
+    """Run every missing cell, here (`jobs` at a time) or as a cluster array job (`cluster`,
+    benchmarks.launchers); return the number of cells left without a row (failed, or running in another
     process). Stopped (SIGTERM, SIGINT) stops the running cells, keeps the finished rows, and propagates."""
     grid_key = json.dumps([[c.name for c in cells], overrides]).encode()
     group = group or f"sweep-{hashlib.sha256(grid_key).hexdigest()[:8]}"
@@ -215,6 +226,13 @@ def sweep(cells: list[Cell], overrides: list[str], results: Path, jobs: int = 1,
           f"(wandb group {group}, logs in {log_dir})", flush=True)
     prepare_data(todo, overrides)
     threads = max(1, (os.cpu_count() or 1) // jobs)
+    if cluster is not None:
+        arguments = [(c, spec.hash, overrides, group, results, log_dir, cluster.cpus) for c, spec in todo.items()]
+        outcomes = dict(zip(todo, run_array(cluster, run_cell, arguments))) if todo else {}
+        for cell, outcome in outcomes.items():
+            if outcome != "done":
+                print(f"{cell.name} {outcome} (log: {log_dir / cell.name}.log)")
+        return report(cells, todo, done, outcomes, results, group, overrides)
     outcomes, running = {}, set()
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("elapsed"),
                TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn())
@@ -241,27 +259,33 @@ def sweep(cells: list[Cell], overrides: list[str], results: Path, jobs: int = 1,
                 process.wait()
             progress.console.print(f"stopped: finished rows are kept in {results}; run the same command to resume")
             raise
+    return report(cells, todo, done, outcomes, results, group, overrides)
+
+
+def report(cells: list[Cell], todo: dict, done: list, outcomes: dict, results: Path, group: str,
+           overrides: list[str]) -> int:
+    """Print the grid's numbers and what ran; log the wandb summary; return the cells left without a row."""
     failed = [c for c, o in outcomes.items() if o.startswith("failed")]
     elsewhere = [c for c, o in outcomes.items() if o == "elsewhere"]
     skipped = len(done) + sum(o == "skipped" for o in outcomes.values())
-    print_grid(cells, todo, results)
+    print_grid(cells, overrides, results)
     print(f"done: {sum(o == 'done' for o in outcomes.values())} ran, {skipped} skipped, {len(failed)} failed, "
           f"{len(elsewhere)} running in another process; tables and figures: `make table`, `make plot`")
     logger = cells[0].spec(overrides).logger
     if logger.get("kind") == "wandb":
-        log_summary(cells, results, group, logger)
+        log_summary(cells, overrides, results, group, logger)
     return len(failed) + len(elsewhere)
 
 
-def log_summary(cells: list[Cell], results: Path, group: str, logger: dict) -> None:
+def log_summary(cells: list[Cell], overrides: list[str], results: Path, group: str, logger: dict) -> None:
     """One more run in the sweep's wandb group holding the comparison table (mean, std over seeds)."""
     import wandb
 
     from benchmarks.tables import frame_of, selected, summarize
     from benchmarks.tracking import wandb_offline
 
-    wanted = {(c.method, c.dataset, c.bits, c.seed) for c in cells}
-    records = [r for r in read_records(results) if (r.method, r.dataset_config, r.bits, r.seed) in wanted]
+    wanted = {c.spec(overrides).hash for c in cells}
+    records = [r for r in read_records(results) if r.config_hash in wanted]
     if not records:
         return
     Path(logger.get("save_dir", ".")).mkdir(parents=True, exist_ok=True)
@@ -281,6 +305,6 @@ def main_sweep(cells: list[Cell], overrides: list[str], args) -> int:
         return 0
     writable(args.results)
     start = time.perf_counter()
-    unfinished = sweep(cells, overrides, args.results, args.jobs, args.group)
+    unfinished = sweep(cells, overrides, args.results, args.jobs, args.group, cluster=cluster_of(args))
     print(f"sweep took {time.perf_counter() - start:.0f} s")
     return 1 if unfinished else 0

@@ -35,7 +35,8 @@ class SplitProtocol:
 
     The database is every item but the queries (for an official split: the official training items),
     shuffled once with the split seed; the training set is a subset of the database and the
-    validation set is carved from the database minus the training set.
+    validation set is carved from the database minus the training set (for an official split, `n_val` of the
+    official training items are held out of training).
 
     per_label ((first test, first train), (test, train)): the queries and training items are drawn label by
     label, as DJSRH's and CAGAN's code draws them: the first label gives `first test` queries and
@@ -68,7 +69,8 @@ class SplitProtocol:
                 raise DataError(f"{data.source}: protocol {self.name} needs an official query and train split")
             query = np.intersect1d(data.official_split["query"], items)
             database = rng.permutation(np.intersect1d(data.official_split["train"], items))
-            train = database.copy()
+            # The validation items are held out of the official training set (they stay in the database).
+            train = database[round(self.n_val * scale):].copy()
         elif self.per_label:
             query, train = self._per_label(data, items, rng, scale)
             database = rng.permutation(np.setdiff1d(items, query))

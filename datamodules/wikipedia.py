@@ -55,14 +55,17 @@ def read_matrices(path: Path, names: list[str]) -> dict[str, np.ndarray]:
 
 
 class WikipediaDataModule(RetrievalDataModule):
-    """Wikipedia, official split: the 693 test pairs query the 2,173 training pairs (database = training set).
+    """Wikipedia, official split: the 693 test pairs query the 2,173 training pairs (the database); 173 of them
+    are held out of training for validation (`official-val173`, the default; `official` trains on all 2,173 and
+    has no validation set).
 
     Args:
         text_features: `tfidf` (1,000-d, the default: hashing methods need a bag of words) or `lda` (10 topics).
     """
 
     name = "wikipedia"
-    protocols = {"official": SplitProtocol("official", official=True)}
+    protocols = {"official-val173": SplitProtocol("official-val173", official=True, n_val=173),
+                 "official": SplitProtocol("official", official=True)}
 
     def __init__(self, *args, text_features: Literal["tfidf", "lda"] = "tfidf", **kwargs):
         super().__init__(*args, **kwargs)

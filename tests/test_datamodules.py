@@ -18,9 +18,12 @@ from conftest import SHARED_DATA
 def test_wikipedia_reads_the_embedded_official_files(tmp_path):
     dm = WikipediaDataModule(cache_dir=tmp_path)
     dm.setup()
-    assert (len(dm.split.query), len(dm.split.database), len(dm.split.train)) == (693, 2173, 2173)
+    assert (len(dm.split.query), len(dm.split.database), len(dm.split.train)) == (693, 2173, 2000)
     assert (dm.image_dim, dm.text_dim, dm.num_classes) == (128, 1000, 10)
-    assert set(dm.split.query) == set(range(2173, 2866)) and len(dm.split.val) == 0
+    assert set(dm.split.query) == set(range(2173, 2866)) and len(dm.split.val) == 173
+    official = WikipediaDataModule(cache_dir=tmp_path, protocol="official")  # the field's: all 2,173 train
+    official.setup()
+    assert (len(official.split.train), len(official.split.val)) == (2173, 0)
     assert (dm.data.labels.sum(1) == 1).all()  # single-label, one-hot
     assert not np.array_equal(dm.split.database, np.sort(dm.split.database))  # database order is shuffled
     batch = next(iter(dm.test_dataloader()[1]))

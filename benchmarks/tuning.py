@@ -1,0 +1,301 @@
+"""The reality check: every method tuned with the same budget on validation data only (Optuna).
+
+A study searches a method's declared space (its config file's `search:` section, at most five settings, each
+centred on the paper's value for the dataset) with a seeded TPE sampler, for the dataset's budget (its config
+file's `tuning:` section: the same number of trials and the same epoch cap for every method). A trial trains on
+the training items and is scored by the last epoch's validation mAP (the mean of both directions; validation
+queries against the training items, docs/protocol.md): the test queries are never encoded. Unpromising trials
+are pruned on the per-epoch validation mAP (a median pruner); a trial that diverges, fails or is killed is a
+failed trial, never a result.
+
+Studies live in an Optuna storage, so several processes or machines can work on one: a journal file by
+default (its lock works on network file systems), or any Optuna database URL. `--trials` is the study's total:
+trials are asked for under a lock, so workers together run exactly that many. A worker that is killed leaves
+its trial running; the next worker on the same machine marks it failed (a database storage's heartbeats do
+the same across machines). When the study is complete, its best settings are written as the `tuned` preset of
+the method on the dataset (benchmarks.config), which runs then retrain over run seeds and split seeds.
+"""
+
+import logging
+import os
+import socket
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from benchmarks.config import resolve, tuned_file
+from benchmarks.registry import declared
+from common.errors import ConfigError, IncompleteEvaluation, TrainingDiverged
+from common.files import atomic_write_bytes
+
+STORAGE = Path("runs/tune/studies.log")  # user studies; the committed ones are in results/tuned
+MAX_SETTINGS = 5
+WORKER = "worker"  # the user attribute naming a trial's worker, host:pid
+log = logging.getLogger("cmhb")
+
+
+@dataclass(frozen=True)
+class Budget:
+    """A dataset's tuning budget (its config file's `tuning:` section), the same for every method.
+
+    Attributes:
+        trials: trials per study.
+        epochs: the epoch cap of a trial (and of the tuned runs: the setting is chosen under it).
+        bits: the code length studies run at.
+    """
+
+    trials: int = 16
+    epochs: int = 20
+    bits: int = 32
+
+
+def budget(dataset: str) -> Budget:
+    """The tuning budget a dataset's config file declares.
+
+    Raises:
+        ConfigError: a malformed `tuning:` section.
+    """
+    settings = declared("datasets", dataset).config().get("tuning", {})
+    try:
+        return Budget(**settings)
+    except TypeError as error:
+        raise ConfigError(f"{declared('datasets', dataset).path}: tuning takes trials, epochs and bits ({error})") from error
+
+
+def search_space(method: str, dataset: str, bits: int) -> dict[str, dict]:
+    """{option: {"low", "high", "log"} or {"choices"}} of a method on a dataset: each `factor: F` of the config
+    file's `search:` section becomes a log-uniform range from value / F to value x F around the option's value
+    for that dataset (the paper's), and `choices: [...]` a categorical one.
+
+    Raises:
+        ConfigError: more than MAX_SETTINGS settings, an unknown option, or a malformed entry.
+    """
+    declared_space = declared("methods", method).config().get("search", {})
+    path = declared("methods", method).path
+    if len(declared_space) > MAX_SETTINGS:
+        raise ConfigError(f"{path}: search names {len(declared_space)} settings; at most {MAX_SETTINGS}")
+    values = resolve(method, dataset, bits, 0).config()
+    space = {}
+    for key, entry in declared_space.items():
+        section, _, name = key.partition(".")
+        if section not in ("method", "data", "trainer") or name not in values.get(section, {}):
+            raise ConfigError(f"{path}: search names {key!r}, which is no option of {method}")
+        if "choices" in entry:
+            space[key] = {"choices": list(entry["choices"])}
+        elif "factor" in entry and entry["factor"] > 1 and values[section][name]:
+            value = float(values[section][name])
+            space[key] = {"low": value / entry["factor"], "high": value * entry["factor"], "log": True}
+        else:
+            raise ConfigError(f"{path}: search {key!r} needs `factor: F` (> 1, around a non-zero value) or "
+                              "`choices: [...]`")
+    return space
+
+
+def suggest(trial, key: str, entry: dict):
+    if "choices" in entry:
+        return trial.suggest_categorical(key, entry["choices"])
+    return trial.suggest_float(key, entry["low"], entry["high"], log=entry["log"])
+
+
+def open_storage(storage: str):
+    """An Optuna storage: a journal file (a path; default), or a database URL (`postgresql://...`,
+    `mysql://...`, `sqlite:///...`; with heartbeats, so a killed worker's trial fails on any machine)."""
+    import optuna
+    from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
+
+    if "://" in storage:
+        return optuna.storages.RDBStorage(storage, heartbeat_interval=60, grace_period=180)
+    Path(storage).parent.mkdir(parents=True, exist_ok=True)
+    return optuna.storages.JournalStorage(JournalFileBackend(storage, lock_obj=JournalFileOpenLock(storage)))
+
+
+@contextmanager
+def ask_lock(storage: str):
+    """One worker at a time between counting a study's trials and asking for the next, so that workers stop
+    at exactly the study's total: a lock file beside a journal (or SQLite) file, which network file systems
+    honour (created exclusively), or the database's own advisory lock."""
+    from optuna.storages.journal import JournalFileOpenLock
+
+    if "://" not in storage or storage.startswith("sqlite:///"):
+        path = storage.removeprefix("sqlite:///")
+        lock = JournalFileOpenLock(f"{path}.ask", grace_period=120)
+        lock.acquire()
+        try:
+            yield
+        finally:
+            lock.release()
+        return
+    import sqlalchemy
+
+    statements = {"postgresql": ("SELECT pg_advisory_lock(7291)", "SELECT pg_advisory_unlock(7291)"),
+                  "mysql": ("SELECT GET_LOCK('cmhb-ask', 600)", "SELECT RELEASE_LOCK('cmhb-ask')")}
+    scheme = storage.split(":")[0].split("+")[0]
+    if scheme not in statements:
+        raise ConfigError(f"--storage {storage}: a journal file, or a postgresql, mysql or sqlite URL")
+    engine = sqlalchemy.create_engine(storage)
+    with engine.connect() as connection:
+        connection.execute(sqlalchemy.text(statements[scheme][0]))
+        try:
+            yield
+        finally:
+            connection.execute(sqlalchemy.text(statements[scheme][1]))
+
+
+def alive(worker: str) -> bool | None:
+    """Whether a trial's worker (host:pid) still runs: None when it ran on another machine."""
+    host, _, pid = worker.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return None
+    try:
+        os.kill(int(pid), 0)
+        return not Path(f"/proc/{pid}/stat").exists() or Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
+def fail_orphans(study) -> None:
+    """Mark failed the running trials whose worker died (on this machine; a database's heartbeats, elsewhere)."""
+    import optuna
+
+    if isinstance(study._storage, optuna.storages._heartbeat.BaseHeartbeat):
+        optuna.storages.fail_stale_trials(study)
+    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        if alive(trial.user_attrs.get(WORKER, "")) is False:
+            study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
+            log.warning(f"trial {trial.number} of {study.study_name} failed: its worker "
+                        f"({trial.user_attrs[WORKER]}) ended without finishing it")
+
+
+@dataclass
+class Study:
+    """One method on one dataset at one code length, searched for `trials` trials of `epochs` epochs.
+
+    Attributes:
+        method, dataset, bits: what is tuned.
+        trials, epochs: the budget.
+        name: the study's name in its storage.
+        storage: a journal file or a database URL.
+        seed: the TPE sampler's seed.
+        overrides: `--section.key=value` settings every trial has (where data lives, how fast it runs).
+    """
+
+    method: str
+    dataset: str
+    bits: int
+    trials: int
+    epochs: int
+    name: str
+    storage: str
+    seed: int = 0
+    overrides: tuple = ()
+
+    def load(self):
+        """The Optuna study (created when new)."""
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        return optuna.create_study(study_name=self.name, storage=open_storage(self.storage), load_if_exists=True,
+                                   direction="maximize", sampler=optuna.samplers.TPESampler(seed=self.seed),
+                                   pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=2))
+
+    def trial_spec(self, params: dict):
+        """The run of a trial: the common preset with the trial's settings, capped at the study's epochs."""
+        epochs = min(self.epochs, resolve(self.method, self.dataset, self.bits, 0).settings["trainer"].get(
+            "max_epochs", self.epochs))
+        overrides = [*self.overrides, *(f"--{k}={v}" for k, v in params.items()), f"--trainer.max_epochs={epochs}",
+                     "--logger.kind=none"]
+        return resolve(self.method, self.dataset, self.bits, 0, overrides)
+
+    def work(self, say=print) -> None:
+        """Run trials until the study has `trials` of them (all states counted; `finish` then writes the tuned
+        preset). Each trial is enqueued under the ask lock and run by Optuna (heartbeats with a database
+        storage; a diverged or failed trial is marked failed, a pruned one pruned)."""
+        study = self.load()
+        while True:
+            with ask_lock(self.storage):
+                fail_orphans(study)
+                if len(study.get_trials(deepcopy=False)) >= self.trials:
+                    break
+                study.enqueue_trial({})
+            started = time.perf_counter()
+            study.optimize(self.objective, n_trials=1, catch=(TrainingDiverged, IncompleteEvaluation),
+                           callbacks=[lambda study, trial: say(self.line(study, trial, time.perf_counter() - started))])
+
+    def objective(self, trial) -> float:
+        """Train one trial; its last epoch's validation mAP (mean of both directions). The test is never run."""
+        from optuna_integration import PyTorchLightningPruningCallback
+
+        from benchmarks.pipeline import build, silent
+
+        trial.set_user_attr(WORKER, f"{socket.gethostname()}:{os.getpid()}")
+        params = {key: suggest(trial, key, entry)
+                  for key, entry in search_space(self.method, self.dataset, self.bits).items()}
+        run = build(self.trial_spec(params), callbacks=[PyTorchLightningPruningCallback(trial, "val/map")],
+                    announce=silent)
+        if not len(run.data.split.val):
+            raise ConfigError(f"{self.dataset} has no validation split: nothing to tune on")
+        run.trainer.fit(run.method, datamodule=run.data)
+        validation = run.evaluation.results["val"]["hamming"]
+        return sum(result.map for result in validation.values()) / len(validation)
+
+    def line(self, study, trial, seconds: float) -> str:
+        """One line per trial: its result and settings, and the best so far."""
+        import optuna
+
+        settings = ", ".join(f"{k.split('.')[-1]}={v:.4g}" if isinstance(v, float) else f"{k.split('.')[-1]}={v}"
+                             for k, v in trial.params.items())
+        result = f"val mAP {trial.value:.4f}" if trial.state == optuna.trial.TrialState.COMPLETE else \
+            trial.state.name.lower()
+        done = [t for t in study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.COMPLETE]
+        best = max(done, key=lambda t: t.value, default=None)
+        return (f"{self.name} trial {trial.number + 1}/{self.trials}: {result} ({settings}; {seconds:.0f} s)"
+                + (f"; best {best.value:.4f} (trial {best.number + 1})" if best else ""))
+
+    def finish(self, study, say=print) -> Path | None:
+        """Write the tuned preset (the best trial's settings) once every trial has finished; None before that.
+
+        Raises:
+            ConfigError: the study finished without a complete trial.
+        """
+        import optuna
+
+        states = [t.state for t in study.get_trials(deepcopy=False)]
+        if len(states) < self.trials or optuna.trial.TrialState.RUNNING in states:
+            say(f"{self.name}: {len(states)} of {self.trials} trials asked for, "
+                f"{states.count(optuna.trial.TrialState.RUNNING)} running elsewhere; the tuned preset is written "
+                "when all have finished")
+            return None
+        counts = {s.name.lower(): states.count(s) for s in (optuna.trial.TrialState.COMPLETE,
+                                                            optuna.trial.TrialState.PRUNED,
+                                                            optuna.trial.TrialState.FAIL)}
+        if not counts["complete"]:
+            raise ConfigError(f"{self.name}: none of its {len(states)} trials completed; nothing to choose from")
+        best = study.best_trial
+        spec = self.trial_spec(best.params)
+        settings = {"method": {k.partition(".")[2]: v for k, v in best.params.items() if k.startswith("method.")},
+                    "trainer": {"max_epochs": spec.settings["trainer"]["max_epochs"]}}
+        for key, value in best.params.items():
+            if key.startswith("data."):
+                settings.setdefault("data", {})[key.partition(".")[2]] = value
+        preset = {"study": {"name": self.name, "storage": str(self.storage), "bits": self.bits,
+                            "trials": counts, "best_trial": best.number, "best_val_map": round(best.value, 6)},
+                  **settings}
+        path = tuned_file(self.method, self.dataset, Path(self.storage).parent if "://" not in self.storage else None)
+        header = (f"# The tuned preset of {self.method} on {self.dataset}: the best of {len(states)} trials "
+                  f"({counts['pruned']} pruned, {counts['fail']} failed) on its validation split at {self.bits} bits "
+                  f"(cmhb tune; study {self.name} in {self.storage}).\n")
+        atomic_write_bytes(path, (header + yaml.safe_dump(preset, sort_keys=False)).encode())
+        say(f"{self.name}: best validation mAP {best.value:.4f} (trial {best.number + 1}: "
+            + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in best.params.items())
+            + f"); tuned preset written to {path}")
+        return path
+
+
+def work(study: Study) -> None:
+    """A tuning worker (what each array task of `cmhb tune --launcher slurm` runs)."""
+    study.work()

@@ -1,0 +1,175 @@
+"""The reality check: equal-budget studies on validation data only, shared by several workers and machines, and
+the tuned preset retrained from them; SLURM through submitit's local executor."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pytest
+
+from benchmarks.claims import claimed
+from benchmarks.cli import main
+from benchmarks.registry import names
+from benchmarks.results import read_records
+from benchmarks.tuning import MAX_SETTINGS, Study, search_space
+from common.errors import ConfigError, TrainingDiverged
+from datamodules.base import RetrievalDataModule
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def study_of(storage: Path, name: str = "s") -> optuna.Study:
+    return optuna.load_study(study_name=name, storage=optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(storage))))
+
+
+def test_search_spaces_are_small_and_centred_on_each_datasets_values():
+    for method in names("methods"):
+        for dataset in ("mirflickr25k_mini", "wikipedia", "nuswide", "coco"):
+            space = search_space(method, dataset, 32)
+            assert len(space) <= MAX_SETTINGS, method
+            from benchmarks.config import resolve
+
+            values = resolve(method, dataset, 32, 0).config()
+            for key, entry in space.items():
+                value = values[key.split(".")[0]][key.split(".")[1]]
+                if "choices" in entry:
+                    assert value in entry["choices"], (method, key)
+                else:  # log-uniform around the paper's (or the config's) value for that dataset
+                    assert entry["low"] < value < entry["high"] and np.isclose(np.sqrt(entry["low"] * entry["high"]), value)
+    assert set(search_space("cca_itq", "wikipedia", 32)) == {"method.reg"}  # the ridge is tuned too
+    assert search_space("lsh", "wikipedia", 32) == {} and "method.lr" in search_space("cagan", "wikipedia", 32)
+    assert search_space("dagnn", "coco", 32)["method.alpha"]["low"] == pytest.approx(2.8 / 3)  # COCO's own alpha
+
+
+def test_every_dataset_has_a_validation_split():
+    from benchmarks.config import class_schema
+    from benchmarks.registry import declared
+
+    for dataset in names("datasets"):
+        cls = declared("datasets", dataset).load()
+        default = next(iter(cls.protocols.values())) if cls.protocols else None
+        if default is not None and dataset != "toy":
+            assert default.n_val > 0, dataset
+        assert class_schema("datasets", dataset).facts["name"]
+    from datamodules.wikipedia import WikipediaDataModule
+
+    wikipedia = WikipediaDataModule()
+    wikipedia.setup()
+    assert (len(wikipedia.split.train), len(wikipedia.split.val), len(wikipedia.split.database)) == (2000, 173, 2173)
+    assert not set(wikipedia.split.val) & set(wikipedia.split.train)  # held out of training, kept in the database
+
+
+def test_a_study_never_encodes_the_test_queries(tmp_path, monkeypatch):
+    def refuse(self):
+        raise AssertionError("a trial asked for the test queries")
+
+    monkeypatch.setattr(RetrievalDataModule, "test_dataloader", refuse)
+    study = Study("cagan", "toy", 16, 2, 1, "s", str(tmp_path / "studies.log"), overrides=("--data.subset=400",))
+    lines = []
+    study.work(lines.append)
+    assert len(lines) == 2 and all("val mAP" in line for line in lines)
+    assert study.finish(study.load(), lines.append).read_text().count("lr:") == 1
+
+
+def test_a_diverged_trial_is_a_failed_trial(tmp_path, monkeypatch):
+    def diverge(self, trial):
+        raise TrainingDiverged("loss term 'l1' is nan")
+
+    monkeypatch.setattr(Study, "objective", diverge)
+    study = Study("cagan", "toy", 16, 2, 1, "s", str(tmp_path / "studies.log"))
+    study.work(lambda line: None)
+    assert [t.state for t in study.load().trials] == [optuna.trial.TrialState.FAIL] * 2
+    with pytest.raises(ConfigError, match="none of its 2 trials completed"):
+        study.finish(study.load(), lambda line: None)
+
+
+def test_a_claim_of_another_host_is_respected_and_a_dead_ones_taken_over(tmp_path):
+    (tmp_path / "abc.claim").write_text("some-other-host 1\n")
+    with claimed(tmp_path, "abc") as claim:
+        assert claim is None
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (tmp_path / "abc.claim").write_text(f"{socket.gethostname()} {dead.pid}\n")
+    with claimed(tmp_path, "abc") as claim:
+        assert claim is not None and (tmp_path / "abc.claim").read_text().split()[1] == str(os.getpid())
+    assert not (tmp_path / "abc.claim").exists()
+
+
+def tune_command(tmp_path: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "benchmarks.cli", "tune", "--method", "cca_itq", "--dataset", "toy",
+            "--storage", str(tmp_path / "studies.log"), "--study", "s", *args]
+
+
+@pytest.mark.slow
+def test_three_workers_run_exactly_the_studys_trials(tmp_path):
+    workers = [subprocess.Popen(tune_command(tmp_path, "--trials", "5"), cwd=tmp_path, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True) for _ in range(3)]
+    outputs = [w.communicate(timeout=600)[0] for w in workers]
+    assert all(w.returncode == 0 for w in workers), outputs
+    trials = study_of(tmp_path / "studies.log").trials
+    assert sorted(t.number for t in trials) == [0, 1, 2, 3, 4]
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
+    assert sum(o.count("trial ") for o in outputs) >= 5 and (tmp_path / "cca_itq-toy.yaml").is_file()
+
+
+@pytest.mark.slow
+def test_a_killed_worker_leaves_a_failed_trial_and_no_row(tmp_path):
+    blocking = tmp_path / "blocking"
+    blocking.mkdir()
+    for name in ("trainset_txt_img_cat.list", "testset_txt_img_cat.list"):
+        (blocking / name).symlink_to(ROOT / "datamodules" / "embedded" / "wikipedia" / name)
+    os.mkfifo(blocking / "raw_features.mat")  # the trial's data loading blocks here until the worker is killed
+    command = [*tune_command(tmp_path, "--trials", "2"), "--dataset", "wikipedia"]
+    worker = subprocess.Popen([*command, f"--data.data_dir={blocking}"], cwd=tmp_path)
+    deadline = time.monotonic() + 300
+    while not ((tmp_path / "studies.log").exists() and study_of(tmp_path / "studies.log").trials):
+        assert time.monotonic() < deadline and worker.poll() is None, "the worker started no trial"
+        time.sleep(0.2)
+    time.sleep(1)
+    worker.send_signal(signal.SIGKILL)
+    worker.wait()
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    states = [t.state for t in study_of(tmp_path / "studies.log").trials]
+    assert states == [optuna.trial.TrialState.FAIL, optuna.trial.TrialState.COMPLETE], states
+    assert "its worker" in done.stderr and "ended without finishing it" in done.stderr
+    assert not list(tmp_path.rglob("*.jsonl"))  # tuning writes no result row
+
+
+@pytest.mark.slow
+def test_a_tuned_preset_is_retrained_and_its_rows_name_the_study(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["tune", "--method", "cca_itq", "--dataset", "toy", "--trials", "3"]) == 0
+    assert "tuned preset written to runs/tune/cca_itq-toy.yaml" in capsys.readouterr().out
+    for split_seed in (0, 1):
+        assert main(["bench", "--method", "cca_itq", "--dataset", "toy", "--bits", "16", "--preset", "tuned",
+                     f"--data.split_seed={split_seed}", "--logger.kind=none"]) == 0
+    records = read_records(tmp_path / "runs" / "results.jsonl")
+    assert [r.preset for r in records] == ["tuned", "tuned"] and [r.split_seed for r in records] == [0, 1]
+    study = records[0].study
+    assert study["name"] == "cca_itq-toy-32b" and study["trials"] == {"complete": 3, "pruned": 0, "fail": 0}
+    assert 0 < study["best_val_map"] <= 1 and records[0].variant == {}
+    assert records[0].config["method"]["reg"] != 0.1  # the study's ridge, not the paper's
+
+
+@pytest.mark.slow
+def test_sweeps_and_studies_through_submitit_give_what_local_runs_give(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    grid = ["sweep", "--methods", "lsh,cca_itq", "--datasets", "toy", "--bits", "16", "--data.subset=400",
+            "--logger.kind=none"]
+    assert main([*grid, "--results", "local.jsonl"]) == 0
+    assert main([*grid, "--results", "slurm.jsonl", "--launcher", "submitit-local"]) == 0
+    assert "submitted 2 tasks as array job" in capsys.readouterr().out
+    local, slurm = read_records(tmp_path / "local.jsonl"), read_records(tmp_path / "slurm.jsonl")
+    assert sorted((r.config_hash, r.map("i2t"), r.map("t2i")) for r in local) == \
+        sorted((r.config_hash, r.map("i2t"), r.map("t2i")) for r in slurm)
+    assert main(["tune", "--method", "cca_itq", "--dataset", "toy", "--trials", "3", "--workers", "2",
+                 "--launcher", "submitit-local", "--storage", "studies.log", "--study", "s"]) == 0
+    assert sorted(t.number for t in study_of(tmp_path / "studies.log").trials) == [0, 1, 2]
