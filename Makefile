@@ -19,7 +19,7 @@ comma := ,
 SWEEP_BITS := $(if $(filter command line,$(origin BITS)),$(BITS),16,32,64,128)
 PLOT_BITS := $(if $(filter command line,$(origin BITS)),--bits $(BITS))
 
-.PHONY: help venv bench sweep reproduce tune table plot reference regress test test-fast perf perf-scale clean clean-runs
+.PHONY: help venv bench sweep reproduce tune table plot reference regress test test-fast perf perf-scale perf-data clean clean-runs
 .DEFAULT_GOAL := help
 
 help:  ## list the targets
@@ -60,7 +60,7 @@ reference: $(BIN)/.installed  ## re-run the committed reference (studies, runs, 
 		|| exit 1; done; done
 	$(BIN)/cmhb sweep --methods $(METHODS) --datasets mirflickr25k_mini --bits 16,32,64 --seeds 0,1 --split_seeds 0,1 \
 		--presets common,tuned --tuned results/tuned --jobs $(JOBS) --results results/runs.jsonl $(ARGS)
-	$(BIN)/cmhb sweep --methods $(METHODS) --datasets wikipedia --bits 16,32,64 --seeds 0 --split_seeds 0,1 \
+	$(BIN)/cmhb sweep --methods $(METHODS) --datasets wikipedia --bits 16,32,64 --seeds 0 \
 		--presets common,tuned --tuned results/tuned --jobs $(JOBS) --results results/runs.jsonl $(ARGS)
 	$(BIN)/cmhb sweep --methods $(METHODS) --datasets toy --bits 16,32,64 --seeds 0 \
 		--jobs $(JOBS) --results results/runs.jsonl $(ARGS)
@@ -85,6 +85,9 @@ perf: $(BIN)/.installed  ## evaluator speed at NUS-WIDE scale: Hamming (64 bits)
 
 perf-scale: $(BIN)/.installed  ## every method at the benchmarks' sizes (synthetic shapes): epoch, evaluation, memory
 	$(BIN)/python benchmarks/perf/scale.py --markdown runs/perf-scale.md
+
+perf-data: $(BIN)/.installed  ## the real datasets' annotations at their real sizes (generated files): parse, cache, split, memory
+	$(BIN)/python benchmarks/perf/data.py --markdown runs/perf-data.md
 
 clean:  ## remove the virtual environment, logs and wandb runs (never your results: see clean-runs)
 	rm -rf $(VENV) runs/sweep-logs runs/wandb wandb lightning_logs

@@ -6,7 +6,8 @@
                                     a real-valued method's features (float32) under cosine_<direction>_...
     <run folder>/method.json        the method's name, code length, options and the scalar arguments it took
                                     from the data
-    <run folder>/method.safetensors its trained weights and the tensors it took from the data
+    <run folder>/method.safetensors its trained weights (but those of parts only training uses: the method's
+                                    `training_only`) and the tensors it took from the data
     <run folder>/row.json           the run's result row
     <run folder>/manifest.json      the SHA-256 of each file above, written last: a folder without it is
                                     incomplete, one whose files do not match it is damaged
@@ -63,8 +64,12 @@ def save(folder: Path, record: RunRecord, method, given: dict, collected: dict, 
             arrays[f"{prefix}_{key}"] = pack_codes(value) if kind == "hamming" and key.endswith("codes") else value
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **arrays)
-    tensors = {f"state.{k}": v.detach().cpu().contiguous() for k, v in method.state_dict().items()}
-    tensors.update({f"given.{k}": v.detach().cpu().contiguous() for k, v in given.items() if isinstance(v, torch.Tensor)})
+    # Contiguous copies: safetensors refuses tensors that share memory (a buffer holding a tensor the data gave)
+    # or are views (a transposed buffer).
+    tensors = {f"state.{k}": v.detach().cpu().clone(memory_format=torch.contiguous_format)
+               for k, v in method.state_dict().items() if k.split(".", 1)[0] not in method.training_only}
+    tensors.update({f"given.{k}": v.detach().cpu().clone(memory_format=torch.contiguous_format)
+                    for k, v in given.items() if isinstance(v, torch.Tensor)})
     arguments = {"method": record.method, "bits": record.bits, "options": record.config["method"],
                  "given": {k: v for k, v in given.items() if not isinstance(v, torch.Tensor) and v is not None},
                  "none": sorted(k for k, v in given.items() if v is None)}
@@ -158,11 +163,47 @@ def load_method(folder: Path):
              **{k.removeprefix("given."): v for k, v in tensors.items() if k.startswith("given.")}}
     cls = declared("methods", arguments["method"]).load()
     model = cls(bits=arguments["bits"], **given, **arguments["options"])
-    try:
-        model.load_state_dict({k.removeprefix("state."): v for k, v in tensors.items() if k.startswith("state.")})
+    try:  # strict=False: a folder holds no weights of the method's training-only parts
+        missing, unexpected = model.load_state_dict({k.removeprefix("state."): v for k, v in tensors.items()
+                                                     if k.startswith("state.")}, strict=False)
     except RuntimeError as error:
         raise DataError(f"{folder}: the saved weights do not fit {arguments['method']} ({str(error)[:200]})") from error
+    if unfit := unexpected + [k for k in missing if k.split(".", 1)[0] not in cls.training_only]:
+        raise DataError(f"{folder}: the saved weights do not fit {arguments['method']} (missing or unknown: "
+                        f"{', '.join(unfit[:5])})")
     return model.eval()
+
+
+IMAGE_FILES = (".jpg", ".jpeg", ".png")
+
+
+def featurize(folder: Path, source: Path, modality: str) -> np.ndarray:
+    """Features of new items by a run's own backbone: the images of a folder (file-name order) or the lines of
+    a text file.
+
+    Raises:
+        DataError: the run's features come from no backbone the suite can run on new items (a dataset of fixed
+            features, or a bag of words over its own vocabulary), or the source holds no items.
+    """
+    from datamodules.encoders import ENCODERS, make_encoder
+
+    record, _ = read(folder)
+    data = record.config["data"]
+    backbone = data.get(f"{modality}_backbone")
+    if backbone not in ENCODERS or modality not in ENCODERS[backbone]:
+        raise DataError(f"{folder}: the run's {modality} features come from {record.backbone}, which cannot encode "
+                        f"new items here (a dataset of fixed features, or a bag of words over its vocabulary); give "
+                        "--features")
+    if modality == "image":
+        items = sorted(str(p) for p in Path(source).iterdir() if p.suffix.lower() in IMAGE_FILES) \
+            if Path(source).is_dir() else []
+    else:
+        items = [line.strip() for line in Path(source).read_text().splitlines() if line.strip()] \
+            if Path(source).is_file() else []
+    if not items:
+        raise DataError(f"{source}: no {'image files (.jpg, .png)' if modality == 'image' else 'lines of text'}")
+    encoder = make_encoder(backbone, modality, data.get("clip_model"), data.get("clip_text_tokens", 77))
+    return np.concatenate([encoder.encode(items[i:i + 32]) for i in range(0, len(items), 32)])
 
 
 def encode(folder: Path, features: np.ndarray, modality: str, batch_size: int = 4096) -> np.ndarray:

@@ -13,16 +13,7 @@ import socket
 from contextlib import contextmanager
 from pathlib import Path
 
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    stat = Path(f"/proc/{pid}/stat")
-    return not stat.exists() or stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
+from common.processes import running
 
 
 class Claim:
@@ -47,7 +38,7 @@ def stale(path: Path) -> bool:
         host, *pids = path.read_text().split()
     except (OSError, ValueError):
         return False  # being written, or gone already
-    return host == socket.gethostname() and not any(_running(int(p)) for p in pids if p.isdigit())
+    return host == socket.gethostname() and not any(running(int(p)) for p in pids if p.isdigit())
 
 
 @contextmanager

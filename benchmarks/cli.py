@@ -21,7 +21,7 @@ from benchmarks.config import (
     resolve,
     whole,
 )
-from benchmarks.console import Stopped, die_with_parent, quiet, stop_on_signals
+from benchmarks.console import Stopped, die_with_parent, pass_on, quiet, stop_on_signals
 from benchmarks.launchers import add_options, cluster_of
 from benchmarks.registry import declared, names
 from benchmarks.tuning import STORAGE, Study, search_space, work
@@ -125,7 +125,8 @@ def bench(argv: list[str]) -> int:
         return 0
     if method is None:
         raise ConfigError(f"--method is required; one of {', '.join(names('methods'))} (`cmhb list`)")
-    spec = resolve(method, dataset, args.bits, args.seed, overrides, preset, args.config, args.tuned)
+    tuned = args.tuned or (Path(run["tuned"]) if run.get("tuned") else None)
+    spec = resolve(method, dataset, args.bits, args.seed, overrides, preset, args.config, tuned)
     if args.print_config:
         print(print_config(spec), end="")
         return 0
@@ -214,6 +215,8 @@ def tune(argv: list[str]) -> int:
                                                                 "(postgresql://..., mysql://..., sqlite:///...)")
     parser.add_argument("--seed", type=int, default=0, help="the sampler's seed")
     parser.add_argument("--workers", type=int, default=1, help="worker processes (local) or array tasks (slurm)")
+    parser.add_argument("--trials_only", action="store_true", help="run trials only; another command (the one that "
+                                                                   "started this worker) writes the tuned preset")
     add_options(parser)
     args = parser.parse_args(own)
     declared("methods", args.method), declared("datasets", args.dataset)
@@ -235,11 +238,12 @@ def tune(argv: list[str]) -> int:
     elif args.workers > 1:
         from benchmarks.console import run_together
 
-        run_together([[sys.executable, "-m", "benchmarks.cli", "tune", *without(argv, "--workers"), "--workers=1"]]
-                     * args.workers)
+        run_together([[sys.executable, "-m", "benchmarks.cli", "tune", *without(argv, "--workers"), "--workers=1",
+                        "--trials_only"]] * args.workers)
     else:
         study.work()
-    study.finish(study.load())
+    if not args.trials_only:
+        study.finish(study.load())
     return 0
 
 
@@ -357,23 +361,34 @@ def evaluate(argv: list[str]) -> int:
 
 
 def encode(argv: list[str]) -> int:
-    """Hash new features with a saved run's trained method."""
-    parser = run_parser("cmhb encode", "Hash new features with a saved run's method: a .npy matrix, one row per "
-                                       "item, of the run's own backbone's features (`cmhb encode RUN --help` does "
-                                       "not need the run; the error names the width and backbone it expects).")
-    parser.add_argument("--features", type=Path, required=True, help=".npy file, (items, width)")
-    parser.add_argument("--modality", choices=("image", "text"), required=True)
+    """Hash new items with a saved run's trained method: features, or images and texts it encodes first."""
+    parser = run_parser("cmhb encode", "Hash new items with a saved run's method: a .npy matrix of features of the "
+                                       "run's own backbone (one row per item; a wrong width is named with the width "
+                                       "and backbone expected), or a folder of images or a file of texts (one per "
+                                       "line), which the run's own backbone encodes first.")
+    given = parser.add_mutually_exclusive_group(required=True)
+    given.add_argument("--features", type=Path, help=".npy file, (items, width)")
+    given.add_argument("--images", type=Path, help="a folder of images (.jpg, .png), hashed in file-name order")
+    given.add_argument("--texts", type=Path, help="a text file, one item per line (tags or a caption)")
+    parser.add_argument("--modality", choices=("image", "text"), help="with --features: image or text")
     parser.add_argument("--out", type=Path, required=True, help=".npy file for the +-1 codes (int8)")
     args = parser.parse_args(argv)
+    if args.features is not None and args.modality is None:
+        raise ConfigError("--features needs --modality image or text")
     import numpy as np
 
     from benchmarks import artifacts
 
-    try:
-        features = np.load(args.features, allow_pickle=False)
-    except (OSError, ValueError) as error:
-        raise DataError(f"{args.features}: not a readable .npy matrix ({error})") from error
-    codes = artifacts.encode(args.run, features, args.modality)
+    if args.features is not None:
+        modality = args.modality
+        try:
+            features = np.load(args.features, allow_pickle=False)
+        except (OSError, ValueError) as error:
+            raise DataError(f"{args.features}: not a readable .npy matrix ({error})") from error
+    else:
+        modality = "image" if args.images is not None else "text"
+        features = artifacts.featurize(args.run, args.images or args.texts, modality)
+    codes = artifacts.encode(args.run, features, modality)
     np.save(args.out, codes)
     print(f"wrote {args.out}: {codes.shape[0]} codes of {codes.shape[1]} bits")
     return 0
@@ -443,7 +458,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error.filename or ''}{': ' if error.filename else ''}{error.strerror}", file=sys.stderr)
         return 1
     except Stopped as stop:
-        print(f"{stop}: nothing more was written", file=sys.stderr)
+        print(f"{stop}: no result row for the unfinished run; what finished (earlier rows, feature chunks, partial "
+              "downloads) is kept, and a rerun resumes from it", file=sys.stderr)
+        pass_on(stop, previous)
         return stop.status
     finally:
         stop_on_signals(previous)

@@ -34,6 +34,8 @@ NOT_HASHED = {"data": ("data_dir", "cache_dir", "num_workers", "eval_batch_size"
                        "checksums"),
               "logger": None,
               "trainer": ("accelerator", "devices", "num_nodes", "strategy")}
+# What repeats a run rather than changing it (as the run seed does): never makes a variant.
+REPETITIONS = ("data.split_seed",)
 # Trainer arguments the runner sets itself, and why a user cannot.
 TRAINER_OWNED = {
     **dict.fromkeys(("logger", "callbacks", "plugins", "enable_checkpointing", "enable_model_summary",
@@ -81,6 +83,7 @@ class RunSpec:
         logger: the logger settings (never part of the run's identity).
         paper_metric: the metric the method's authors report (paper preset).
         study: where the tuned preset's settings come from (its study, trials and best validation mAP).
+        tuned: the folder the tuned preset was read from (None: the default); not part of the run's identity.
     """
 
     method: str
@@ -92,6 +95,7 @@ class RunSpec:
     logger: dict = field(default_factory=dict)
     paper_metric: str | None = None
     study: dict | None = None
+    tuned: Path | None = None
 
     def config(self) -> dict:
         """What a result row stores: the run's identity and its settings."""
@@ -401,7 +405,8 @@ def resolve(method: str, dataset: str, bits: int | None = None, seed: int | None
     settings = {section: {k.partition(".")[2]: v for k, v in values.items() if k.startswith(section + ".")}
                 for section in SECTIONS}
     study = tuned_preset(method, dataset, tuned)[1] if preset == "tuned" else None
-    return finish(method, dataset, whole("--bits", bits, 1), whole("--seed", seed, 0), preset, settings, report, study)
+    return finish(method, dataset, whole("--bits", bits, 1), whole("--seed", seed, 0), preset, settings, report, study,
+                  tuned)
 
 
 def whole(option: str, value, least: int) -> int:
@@ -416,7 +421,7 @@ def whole(option: str, value, least: int) -> int:
 
 
 def finish(method: str, dataset: str, bits: int, seed: int, preset: str, settings: dict, report,
-           study: dict | None = None) -> RunSpec:
+           study: dict | None = None, tuned: Path | None = None) -> RunSpec:
     """The RunSpec of checked settings: the Trainer's reduced to what differs from Lightning's defaults, one epoch
     for a closed-form method (its epochs must not make a variant), and a check of the data folder."""
     trainer = {k: v for k, v in settings["trainer"].items() if v != lightning_defaults().get(k, object())}
@@ -426,27 +431,28 @@ def finish(method: str, dataset: str, bits: int, seed: int, preset: str, setting
     if data_dir and Path(data_dir).exists() and not Path(data_dir).is_dir():
         raise ConfigError(f"--data.data_dir {data_dir} is a file; give the folder that holds the dataset's files")
     sections = {"method": settings["method"], "data": nest(settings["data"]), "trainer": trainer}
-    return RunSpec(method, dataset, bits, seed, preset, sections, settings["logger"], report, study)
+    return RunSpec(method, dataset, bits, seed, preset, sections, settings["logger"], report, study, tuned)
 
 
 def print_config(spec: RunSpec) -> str:
     """The YAML of a run that `cmhb bench --config FILE` reproduces alone."""
     identity = {"method": spec.method, "dataset": spec.dataset, "preset": spec.preset, "bits": spec.bits,
-                "seed": spec.seed}
+                "seed": spec.seed, **({"tuned": str(spec.tuned)} if spec.tuned else {})}
     return yaml.safe_dump({"run": identity, **spec.settings, "logger": spec.logger}, sort_keys=False)
 
 
 def differences(config: dict, reference: dict) -> dict:
     """{"section.key": value} of a run's settings that differ from `reference`'s (both as RunSpec.config gives
     them; the reference is usually the run as its config files give it: what makes the run a variant). Keys of
-    NOT_HASHED never count; Trainer keys the reference leaves out are Lightning's defaults; keys the reference
-    does not know (an option renamed or removed since a row was written) are left out."""
+    NOT_HASHED and REPETITIONS never count; Trainer keys the reference leaves out are Lightning's defaults; keys
+    the reference does not know (an option renamed or removed since a row was written) are left out."""
     out = {}
     for section in ("method", "data", "trainer"):
         ignored = NOT_HASHED.get(section) or ()
         known = {**(lightning_defaults() if section == "trainer" else {}), **flatten(reference.get(section, {}))}
         for key, value in sorted(flatten(config.get(section, {})).items()):
-            if key in known and known[key] != value and not any(key == d or key.startswith(d + ".") for d in ignored):
+            if key in known and known[key] != value and not any(key == d or key.startswith(d + ".") for d in ignored) \
+                    and f"{section}.{key}" not in REPETITIONS:
                 out[f"{section}.{key}"] = value
     return out
 

@@ -22,7 +22,7 @@ class Stopped(BaseException):
 
     def __init__(self, signum: int):
         super().__init__(f"stopped by {signal.Signals(signum).name}")
-        self.status = 128 + signum
+        self.signum, self.status = signum, 128 + signum
 
 
 def stop_on_signals(restore: dict | None = None) -> dict:
@@ -39,6 +39,19 @@ def stop_on_signals(restore: dict | None = None) -> dict:
     for signum in (signal.SIGTERM, signal.SIGINT):
         replaced[signum] = signal.signal(signum, restore[signum] if restore else handler)
     return replaced
+
+
+def pass_on(stop: Stopped, handlers: dict) -> None:
+    """Hand a stop to the handler its caller had installed, when `main` ran inside a Python program with its own
+    (a test session's), so that the signal ends that program too; the interpreter's defaults are left alone.
+
+    Args:
+        stop: what stopped the run.
+        handlers: the caller's handlers, as stop_on_signals returned them.
+    """
+    handler = handlers.get(stop.signum)
+    if callable(handler) and handler is not signal.default_int_handler:
+        handler(stop.signum, None)
 
 
 def die_with_parent() -> None:

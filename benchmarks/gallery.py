@@ -61,8 +61,9 @@ def ranking(arrays: dict, direction: str, query: int, top: int) -> tuple[np.ndar
     return order, relevant
 
 
-def figure(folder: Path, photos: Path | None = None, queries: int = 3, top: int = 10) -> bytes:
-    """The gallery of a run folder as PNG bytes (queries: the first `queries` of the split, fixed)."""
+def figure(folder: Path, photos: Path | None = None, queries: int = 3, top: int = 10):
+    """The gallery of a run folder as a matplotlib figure (queries: the first `queries` of the split, fixed):
+    a row per query, the query then its top results, each framed green (relevant) or red (not)."""
     record, arrays = artifacts.read(folder)
     data = dataset_items(record)
     figure_, axes = plt.subplots(2 * queries, top + 1, figsize=(1.6 * (top + 1), 1.9 * 2 * queries))
@@ -79,10 +80,7 @@ def figure(folder: Path, photos: Path | None = None, queries: int = 3, top: int 
     figure_.suptitle(f"{record.method} on {record.dataset_config}, {record.bits} bits, seed {record.seed}: "
                      f"top {top} of {len(arrays['database_items'])} (rows 1-{queries}: image \u2192 text; "
                      f"{queries + 1}-{2 * queries}: text \u2192 image); green: shares a label with the query")
-    buffer = io.BytesIO()
-    figure_.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
-    plt.close(figure_)
-    return buffer.getvalue()
+    return figure_
 
 
 def draw(ax, data, item: int, modality: str, photos: Path | None, caption: str, colour: str) -> None:
@@ -100,6 +98,10 @@ def draw(ax, data, item: int, modality: str, photos: Path | None, caption: str, 
 
 
 def write(folder: Path, photos: Path | None = None) -> Path:
+    """Draw a run folder's gallery into it (gallery.png); return the file."""
+    drawn, buffer = figure(folder, photos), io.BytesIO()
+    drawn.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    plt.close(drawn)
     path = Path(folder) / "gallery.png"
-    atomic_write_bytes(path, figure(folder, photos))
+    atomic_write_bytes(path, buffer.getvalue())
     return path

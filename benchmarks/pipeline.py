@@ -218,7 +218,7 @@ def finished_record(run: Run, train_seconds: float, eval_seconds: float) -> RunR
             + f" (flagged below {floor}); its mAP measures a near-constant ranking")
     given = {k: v for k, v in run.given.items() if k not in ("image_dim", "text_dim", "num_classes")
              and isinstance(v, (str, int, float, bool))}
-    reference = resolve(spec.method, spec.dataset, spec.bits, spec.seed, preset=spec.preset)
+    reference = resolve(spec.method, spec.dataset, spec.bits, spec.seed, preset=spec.preset, tuned=spec.tuned)
     return RunRecord(
         method=spec.method, dataset=described["dataset"], dataset_config=spec.dataset, bits=spec.bits, seed=spec.seed,
         supervised=bool(getattr(run.method, "supervised", False)), config=spec.config(), config_hash=spec.hash,

@@ -89,8 +89,9 @@ class RunRecord:
         collapsed: directions whose database codes collapsed to a handful.
         choices: settings the method took from the data (e.g. CAGAN's text similarity).
         paper_metric: the metric the method's authors report (paper preset).
-        study: the tuned preset's provenance: its study's name, trials (complete, pruned, failed), best
-            validation mAP and file.
+        study: the tuned preset's provenance: its study's name, trials (complete, pruned, failed), the best
+            trial (Optuna's trial number, counted from 0; the tuning log counts from 1), its validation mAP and
+            the preset's file.
         revision: the code's git revision.
         timestamp: when the run ended (UTC).
         run_dir: its saved folder, or None.

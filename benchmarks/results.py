@@ -25,9 +25,11 @@ def writable(path: Path) -> Path:
     if path.is_dir():
         raise ConfigError(f"--results {path} is a directory; give a file such as {path / 'results.jsonl'}")
     if path.exists():
-        if not os.access(path, os.W_OK):
-            raise ConfigError(f"--results {path}: the file is not writable (read-only); give another file or "
-                              "make it writable")
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_APPEND))
+        except OSError as error:
+            raise ConfigError(f"--results {path}: the file cannot be written ({error.strerror}); give another file "
+                              "or make it writable") from error
         return path
     parent = next((p for p in [path.parent, *path.parent.parents] if p.exists()), Path("."))
     if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):

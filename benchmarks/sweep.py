@@ -26,7 +26,7 @@ from benchmarks.claims import claimed
 from benchmarks.config import PRESETS, RunSpec, class_schema, resolve
 from benchmarks.console import PARENT, Stopped
 from benchmarks.launchers import cluster_of, run_array
-from benchmarks.record import DIRECTIONS
+from benchmarks.record import DIRECTIONS, RunRecord
 from benchmarks.results import read_records, writable
 from common.errors import ConfigError, DataError
 
@@ -198,20 +198,26 @@ def write_wandb_sweep(path: Path, cells: list[Cell], overrides: list[str], resul
     path.write_text(yaml.safe_dump(config, sort_keys=False))
 
 
-def print_grid(cells: list[Cell], overrides: list[str], results: Path) -> None:
+def print_grid(cells: list[Cell], rows: dict[Cell, RunRecord], results: Path) -> None:
     """The grid's numbers, one line per cell (both directions' mAP@all of the codes)."""
     from rich.console import Console
     from rich.table import Table
 
-    rows = {r.config_hash: r for r in read_records(results)}
     table = Table(title=f"mAP@all of the grid's cells (rows in {results})")
     for column in ("method", "dataset", "preset", "bits", "seed", "split seed", *DIRECTIONS.values()):
         table.add_column(column, justify="right")
     for cell in cells:
-        record = rows.get(cell.spec(overrides).hash)
+        record = rows.get(cell)
         maps = [f"{record.map(d):.4f}" for d in DIRECTIONS] if record else ["-", "-"]
         table.add_row(cell.method, cell.dataset, cell.preset, str(cell.bits), str(cell.seed), str(cell.split_seed), *maps)
     Console().print(table)
+
+
+def folders_size(rows: dict[Cell, RunRecord]) -> str:
+    """How many run folders the grid's rows have on this machine, and their size."""
+    folders = [Path(r.run_dir) for r in rows.values() if r.run_dir and Path(r.run_dir).is_dir()]
+    size = sum(f.stat().st_size for folder in folders for f in folder.iterdir() if f.is_file())
+    return f"{len(folders)} run folders, {size / 1e6:,.1f} MB (features kept only with --logger.save_features=true)"
 
 
 def sweep(cells: list[Cell], overrides: list[str], results: Path, jobs: int = 1, group: str | None = None,
@@ -268,9 +274,12 @@ def report(cells: list[Cell], todo: dict, done: list, outcomes: dict, results: P
     failed = [c for c, o in outcomes.items() if o.startswith("failed")]
     elsewhere = [c for c, o in outcomes.items() if o == "elsewhere"]
     skipped = len(done) + sum(o == "skipped" for o in outcomes.values())
-    print_grid(cells, overrides, results)
+    by_hash = {r.config_hash: r for r in read_records(results)}
+    rows = {c: by_hash[h] for c in cells if (h := c.spec(overrides).hash) in by_hash}
+    print_grid(cells, rows, results)
     print(f"done: {sum(o == 'done' for o in outcomes.values())} ran, {skipped} skipped, {len(failed)} failed, "
-          f"{len(elsewhere)} running in another process; tables and figures: `make table`, `make plot`")
+          f"{len(elsewhere)} running in another process; {folders_size(rows)}; tables and figures: `make table`, "
+          "`make plot`")
     logger = cells[0].spec(overrides).logger
     if logger.get("kind") == "wandb":
         log_summary(cells, overrides, results, group, logger)
@@ -291,7 +300,7 @@ def log_summary(cells: list[Cell], overrides: list[str], results: Path, group: s
     Path(logger.get("save_dir", ".")).mkdir(parents=True, exist_ok=True)
     run = wandb.init(project=logger.get("project"), dir=logger.get("save_dir"), group=group, name=f"{group}-summary",
                      job_type="summary", mode="offline" if wandb_offline() else "online")
-    summary = summarize(frame_of(selected(records, variants=True).records)).drop(columns=["ap"], errors="ignore")
+    summary = summarize(frame_of(selected(records, variants=True).labelled)).drop(columns="ap")
     run.log({"summary": wandb.Table(dataframe=summary)})
     run.finish()
 

@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmarks.config import PRESETS, differences, flatten, resolve, variant_label
+from benchmarks.config import differences, flatten, resolve, variant_label
+from benchmarks.gains import gains_markdown, tuning_gains
 from benchmarks.record import DIRECTIONS, KINDS, RunRecord
 from benchmarks.results import read_records
 from benchmarks.significance import LEVEL, bootstrap_interval, sign_flip_p_value
@@ -30,7 +31,7 @@ BEGIN, END = "<!-- tables:begin (make table writes this section) -->", "<!-- tab
 PUBLISHED = Path(__file__).resolve().parents[1] / "results" / "published.csv"
 METRIC_NAMES = {"map": "mAP@all", "cosine_map": "cosine mAP@all", "map@50": "mAP@50", "map@1000": "mAP@1000",
                 "map@5000": "mAP@5000"}
-GROUPS = ("unsupervised", "supervised", "published")
+GROUPS = ("unsupervised", "supervised", "published", "chance")
 log = logging.getLogger("cmhb")
 
 
@@ -101,7 +102,8 @@ def selected(records: list[RunRecord], datasets=None, methods=None, variants: bo
         if changed and not variants:
             continue
         text = variant_label(changed)
-        latest[record.config_hash, record.data_fingerprint] = (record, record.method + (f" ({text})" if text else ""))
+        name = record.method + (" [tuned]" if record.preset == "tuned" else "") + (f" ({text})" if text else "")
+        latest[record.config_hash, record.data_fingerprint] = (record, name)
     out.labelled = list(latest.values())
     return out
 
@@ -117,7 +119,7 @@ def table_names(records: list[RunRecord]) -> list[str]:
         name = record.dataset_config
         if len(prints[name]) > 1:
             name += f" [data {str(record.data_fingerprint)[:8]}]"
-        out.append(name + (" (paper preset)" if record.preset != PRESETS[0] else ""))
+        out.append(name + (" (paper preset)" if record.preset == "paper" else ""))
     return out
 
 
@@ -133,12 +135,12 @@ def frame_of(labelled: list[tuple[RunRecord, str]]) -> pd.DataFrame:
     lines = []
     records = [record for record, _ in labelled]
     for (record, name), table in zip(labelled, table_names(records)):
-        base = {"table": table, "dataset": record.dataset_config, "preset": record.preset,
+        base = {"table": table, "dataset": record.dataset_config, "preset": record.preset, "base": record.method,
                 "protocol": record.protocol, "backbone": record.backbone, "n_query": record.n_query,
                 "n_database": record.n_database, "n_train": record.n_train, "supervised": record.supervised,
                 "bits": record.bits, "seed": record.seed, "split_seed": record.split_seed,
                 "train_seconds": record.train_seconds}
-        paper = record.paper_metric if record.preset != PRESETS[0] else None
+        paper = record.paper_metric if record.preset == "paper" else None
         metrics = [paper] if paper else ["map" if k == "hamming" else f"{k}_map" for k in record.kinds]
         for metric in metrics:
             kind, measure = metric_kind(metric)
@@ -150,6 +152,7 @@ def frame_of(labelled: list[tuple[RunRecord, str]]) -> pd.DataFrame:
                 lines.append({**base, "method": name + suffix, "kind": kind, "metric": METRIC_NAMES.get(metric, metric),
                               "direction": direction, "value": scores.value(measure),
                               "chance": record.chance.get(direction, np.nan), "ap": ap,
+                              "collapsed": kind == "hamming" and direction in record.collapsed,
                               "candidate": metric == "map" or bool(paper)})
     return pd.DataFrame.from_records(lines)
 
@@ -170,78 +173,102 @@ def seed_averaged_ap(part: pd.DataFrame) -> np.ndarray | None:
 
 
 def summarize(frame: pd.DataFrame) -> pd.DataFrame:
-    """Mean, sample std and seeds per (table, method, direction, bits); the seed-averaged per-query AP; its
-    95% bootstrap interval; and, per column, the p-value against the best mean and whether it ties with it."""
-    keys = ["table", "dataset", "preset", "supervised", "method", "metric", "candidate", "direction", "bits"]
+    """Mean, sample std and runs per (table, method, direction, bits); whether a run of it collapsed; the
+    seed-averaged per-query AP (`ap`); its 95% bootstrap interval; and, per column of two or more candidates, the
+    p-value against the best mean and whether it ties with it (a collapsed cell is no candidate)."""
+    keys = ["table", "dataset", "preset", "supervised", "base", "method", "metric", "candidate", "direction", "bits"]
     out = []
     for key, part in frame.groupby(keys, sort=True):
         ap = seed_averaged_ap(part)
         out.append({**dict(zip(keys, key)), "mean": part["value"].mean(), "std": part["value"].std(),
                     "seeds": len(part[["seed", "split_seed"]].drop_duplicates()),
-                    "train_seconds": part["train_seconds"].mean(), "ap": ap,
-                    "ci": bootstrap_interval(ap) if ap is not None else (np.nan, np.nan)})
+                    "collapsed": bool(part["collapsed"].any()), "train_seconds": part["train_seconds"].mean(),
+                    "ap": ap, "ci": bootstrap_interval(ap) if ap is not None else (np.nan, np.nan)})
     summary = pd.DataFrame.from_records(out)
     summary["ci_low"], summary["ci_high"] = zip(*summary.pop("ci"))
-    summary["p_vs_best"], summary["tied_with_best"] = np.nan, False
-    for _, column in summary[summary.candidate].groupby(["table", "direction", "bits"]):
+    summary["p_vs_best"], summary["tied_with_best"], summary["tested"] = np.nan, False, False
+    for _, column in summary[summary.candidate & ~summary.collapsed].groupby(["table", "direction", "bits"]):
+        if len(column) < 2:
+            continue  # nothing to compare: no bold
         best = column["mean"].idxmax()
         summary.loc[best, ["p_vs_best", "tied_with_best"]] = 1.0, True
         for index in column.index.drop(best):
             a, b = summary.at[best, "ap"], summary.at[index, "ap"]
             if a is not None and b is not None and len(a) == len(b):
                 p = sign_flip_p_value(a - b)
-                summary.loc[index, ["p_vs_best", "tied_with_best"]] = p, p >= LEVEL
-    return summary.drop(columns="ap")
+                summary.loc[index, ["p_vs_best", "tied_with_best", "tested"]] = p, p >= LEVEL, True
+    return summary
 
 
-def published(dataset: str, preset: str, path: Path = PUBLISHED) -> pd.DataFrame:
-    """The published numbers for a dataset (and preset, where the file names one), as summary lines."""
+def published(dataset: str, preset: str, bits: list[int], path: Path = PUBLISHED) -> pd.DataFrame:
+    """The published numbers for a dataset (and preset, where the file names one) at the code lengths `bits`, as
+    summary lines; a real-valued method's number (no code length in the file) stands in every column."""
     if not path.exists():
         return pd.DataFrame()
     with open(path, newline="") as f:
         lines = [r for r in csv.DictReader(f) if r["dataset"] == dataset and r.get("preset", preset) in ("", preset)]
     return pd.DataFrame.from_records([
         {"method": f"{r['method']} (published: {r['metric']}, {r['protocol']}, {r['backbone']})", "group": "published",
-         "direction": r["direction"], "bits": int(r["bits"]), "text": f"{float(r['value']):.3f}", "source": r["source"]}
-        for r in lines])
+         "direction": r["direction"], "bits": b, "text": f"{float(r['value']):.3f}", "source": r["source"]}
+        for r in lines for b in ([int(r["bits"])] if r["bits"] else bits) if b in bits])
 
 
-def cell(mean: float, std: float, seeds: int, plus_minus: str) -> str:
-    return f"{mean:.4f}" + (f"{plus_minus}{std:.4f}" if seeds > 1 else "")
+COLLAPSED = "†"  # marks a cell with a collapsed run
 
 
-def grid(summary: pd.DataFrame, table: str, bold, plus_minus: str) -> pd.DataFrame:
-    """Methods (unsupervised, supervised, then published numbers) x (direction, bits) for one table."""
+def cell(mean: float, std: float, seeds: int, plus_minus: str, collapsed: bool = False) -> str:
+    return f"{mean:.4f}" + (f"{plus_minus}{std:.4f}" if seeds > 1 else "") + (COLLAPSED if collapsed else "")
+
+
+def grid(summary: pd.DataFrame, frame: pd.DataFrame, table: str, bold, plus_minus: str) -> pd.DataFrame:
+    """Methods (unsupervised, supervised, published numbers, then chance) x (direction, bits) for one table."""
     part = summary[summary.table == table].copy()
-    part["text"] = [bold(cell(m, s, n, plus_minus)) if tied else cell(m, s, n, plus_minus)
-                    for m, s, n, tied in zip(part["mean"], part["std"], part["seeds"], part["tied_with_best"])]
+    part["text"] = [bold(cell(m, s, n, plus_minus, c)) if tied else cell(m, s, n, plus_minus, c)
+                    for m, s, n, c, tied in zip(part["mean"], part["std"], part["seeds"], part["collapsed"],
+                                                part["tied_with_best"])]
     part["group"] = part.supervised.map({False: "unsupervised", True: "supervised"})
     first = part.iloc[0]
-    extra = published(first.dataset, first.preset)
-    if len(extra):
-        extra = extra[extra.bits.isin(part.bits.unique())]
-    part = pd.concat([part, extra]) if len(extra) else part
+    extra = published(first.dataset, first.preset, sorted(part.bits.unique()))
+    rows = frame[frame.table == table]
+    chance = pd.DataFrame.from_records(
+        [{"group": "chance", "method": "chance (random ranking)", "direction": d, "bits": b,
+          "text": f"{rows[rows.direction == d].chance.mean():.4f}"}
+         for d in rows.direction.unique() for b in part.bits.unique()])
+    part = pd.concat([part, extra, chance]) if len(extra) else pd.concat([part, chance])
     pivot = part.pivot_table(index=["group", "method"], columns=["direction", "bits"], values="text", aggfunc="first")
     return pivot.reindex(sorted(pivot.index, key=lambda k: (GROUPS.index(k[0]), k[1]))).fillna("–")
 
 
 def caption(frame: pd.DataFrame, summary: pd.DataFrame, table: str) -> str:
-    rows = frame[frame.table == table]
+    """What the table shows, saying only what holds for it: metric, protocol, sizes, features, runs per cell,
+    the rule for bold (when a column has two methods to compare), real-valued and collapsed cells."""
+    rows, part = frame[frame.table == table], summary[summary.table == table]
     first = rows.iloc[0]
-    seeds = sorted(rows.seed.unique())
-    queries = ", ".join(sorted({f"{n:,}" for n in rows.n_query}))
     metrics = ", ".join(sorted(rows.metric.unique()))
     if set(rows.metric) == {"mAP@all", "cosine mAP@all"}:
         metrics = "mAP@all (of the codes; cosine mAP@all of the features in rows marked real-valued)"
-    tested = summary[(summary.table == table) & summary.p_vs_best.notna()]
     train = f", {int(first.n_train):,} training items" if pd.notna(first.n_train) else ""
-    return (f"{metrics} (docs/protocol.md; stable ties), {first.protocol} protocol: {first.n_query:,} queries, "
-            f"{first.n_database:,} database items{train}; features {first.backbone}. "
-            f"Mean ± sample std over run seeds {', '.join(map(str, seeds))} where more than one. Bold: the best "
-            f"hashing mean of each column and every method not distinguishable from it (two-sided paired "
-            f"sign-flip permutation test over the {queries} queries' AP, averaged over seeds; p ≥ {LEVEL})"
-            + ("" if len(tested) else " (no per-query AP: only the best is bold)") + ". Rows marked real-valued "
-            "rank by cosine similarity of features, not codes, and are not candidates for bold.")
+    seeds, splits = sorted(rows.seed.unique()), sorted(rows.split_seed.unique())
+    runs = (f"Mean ± sample std over each cell's runs (run seeds {', '.join(map(str, seeds))}; split seeds "
+            f"{', '.join(map(str, splits))})" if part.seeds.max() > 1 else
+            f"One run per cell (run seed {seeds[0]}, split seed {splits[0]})")
+    text = [f"{metrics} (docs/protocol.md; stable ties), {first.protocol} protocol: {first.n_query:,} queries, "
+            f"{first.n_database:,} database items{train}; features {first.backbone}. {runs}. Chance: the mAP of a "
+            "random ranking."]
+    if part.tied_with_best.any():
+        queries = ", ".join(sorted({f"{n:,}" for n in rows.n_query}))
+        text.append(f"Bold: the best mean of each column and every method not distinguishable from it (two-sided "
+                    f"paired sign-flip permutation test over the {queries} queries' AP"
+                    + (", averaged over run seeds" if len(seeds) > 1 else "")
+                    + (", each split's queries in turn" if len(splits) > 1 else "") + f"; p ≥ {LEVEL})"
+                    + ("" if part.tested.any() else " (no per-query AP: only the best is bold)") + ".")
+    if (~part.candidate).any() and "cosine mAP@all" in set(rows.metric):
+        text.append("Rows marked real-valued rank by cosine similarity of features, not codes, and are not "
+                    "candidates for bold.")
+    if part.collapsed.any():
+        text.append(f"{COLLAPSED}: the codes of a run collapsed (fewer than 8 distinct database codes): the number "
+                    "measures a near-constant ranking, and is never bold.")
+    return " ".join(text)
 
 
 def latex_escape(text: str) -> str:
@@ -291,18 +318,20 @@ def build(results: Path, out_dir: Path, readme: Path | None, selection: dict | N
     frame = frame_of(chosen.labelled)
     summary = summarize(frame)
     written = [out_dir / "tables.csv"]
-    atomic_write_bytes(written[0], summary.to_csv(index=False).encode())
+    atomic_write_bytes(written[0], summary.drop(columns=["tested", "ap"]).to_csv(index=False).encode())
+    gains = tuning_gains(summary)
     sections = []
     for table in sorted(summary.table.unique()):
         text = caption(frame, summary, table)
-        markdown = grid(summary, table, lambda s: f"**{s}**", " ± ")
+        markdown = grid(summary, frame, table, lambda s: f"**{s}**", " ± ")
         markdown.columns = [f"{DIRECTIONS[d]} {b}" for d, b in markdown.columns]
-        sections.append(f"**{table}**. {text}\n\n{markdown.reset_index().to_markdown(index=False)}\n")
+        sections.append(f"**{table}**. {text}\n\n{markdown.reset_index().to_markdown(index=False, disable_numparse=True)}\n"
+                        + (f"\n{changed}" if (changed := gains_markdown(gains, table)) else ""))
         slug = "".join(c if c.isalnum() or c == "_" else "-" for c in table).strip("-")
         atomic_write_bytes(out_dir / f"{slug}.md", f"# {table}\n\n{sections[-1]}".encode())
         written.append(out_dir / f"{slug}.md")
         path = out_dir / f"{slug}.tex"
-        atomic_write_bytes(path, latex(grid(summary, table, lambda s: f"\\textbf{{{s}}}", "±"), f"{table}: {text}",
+        atomic_write_bytes(path, latex(grid(summary, frame, table, lambda s: f"\\textbf{{{s}}}", "±"), f"{table}: {text}",
                                        f"tab:{slug.replace('_', '-')}").encode())
         written.append(path)
     if readme is not None:

@@ -30,6 +30,7 @@ from benchmarks.config import resolve, tuned_file
 from benchmarks.registry import declared
 from common.errors import ConfigError, IncompleteEvaluation, TrainingDiverged
 from common.files import atomic_write_bytes
+from common.processes import running
 
 STORAGE = Path("runs/tune/studies.log")  # user studies; the committed ones are in results/tuned
 MAX_SETTINGS = 5
@@ -149,13 +150,7 @@ def alive(worker: str) -> bool | None:
     host, _, pid = worker.rpartition(":")
     if host != socket.gethostname() or not pid.isdigit():
         return None
-    try:
-        os.kill(int(pid), 0)
-        return not Path(f"/proc/{pid}/stat").exists() or Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
+    return running(int(pid))
 
 
 def fail_orphans(study) -> None:
@@ -167,7 +162,7 @@ def fail_orphans(study) -> None:
     for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         if alive(trial.user_attrs.get(WORKER, "")) is False:
             study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
-            log.warning(f"trial {trial.number} of {study.study_name} failed: its worker "
+            log.warning(f"trial {trial.number + 1} of {study.study_name} failed: its worker "
                         f"({trial.user_attrs[WORKER]}) ended without finishing it")
 
 
@@ -194,13 +189,15 @@ class Study:
     seed: int = 0
     overrides: tuple = ()
 
-    def load(self):
-        """The Optuna study (created when new)."""
+    def load(self, trial: int = 0):
+        """The Optuna study (created when new), its TPE sampler seeded for trial number `trial`: each trial draws
+        from its own seed, so workers started together do not repeat each other's settings, and a study run by
+        one worker or several draws the same sequence."""
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         return optuna.create_study(study_name=self.name, storage=open_storage(self.storage), load_if_exists=True,
-                                   direction="maximize", sampler=optuna.samplers.TPESampler(seed=self.seed),
+                                   direction="maximize", sampler=optuna.samplers.TPESampler(seed=self.seed + trial),
                                    pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=2))
 
     def trial_spec(self, params: dict):
@@ -219,10 +216,11 @@ class Study:
         while True:
             with ask_lock(self.storage):
                 fail_orphans(study)
-                if len(study.get_trials(deepcopy=False)) >= self.trials:
+                asked = len(study.get_trials(deepcopy=False))
+                if asked >= self.trials:
                     break
                 study.enqueue_trial({})
-            started = time.perf_counter()
+            study, started = self.load(asked), time.perf_counter()
             study.optimize(self.objective, n_trials=1, catch=(TrainingDiverged, IncompleteEvaluation),
                            callbacks=[lambda study, trial: say(self.line(study, trial, time.perf_counter() - started))])
 

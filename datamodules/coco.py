@@ -23,6 +23,7 @@ from typing import Literal
 import numpy as np
 
 from common.errors import DataError
+from datamodules.annotation_cache import cached_annotations
 from datamodules.download import Remote, fetch_all, mirrored
 from datamodules.encoded import EncodedDataModule
 from datamodules.matfiles import mat_strings, mat_variables, read_mat
@@ -77,7 +78,9 @@ class COCODataModule(EncodedDataModule):
 
     def fetch(self) -> None:
         if self.source == "official" and self.download:
-            fetch_all(self.remotes, self.root)
+            fetch_all(self.remotes, self.root, offline=(
+                "without a network: an extracted folder with --data.download=false --data.data_dir=DIR, or the "
+                "community index/caption/label files with --data.source=mat --data.data_dir=DIR"))
 
     def load(self) -> CrossModalData:
         annotations = self._read_official() if self.source == "official" else self._read_mat()
@@ -89,6 +92,11 @@ class COCODataModule(EncodedDataModule):
         return annotations.records(self.name, self.backbones["text"])
 
     def _read_official(self) -> Annotations:
+        files = [self.root / "annotations" / f"{kind}_{part}.json" for part in PARTS for kind in ("instances", "captions")]
+        return cached_annotations(self.cache_dir / "annotations", self.name, files,
+                                  {"caption": self.caption, "version": 1}, self._parse_official)
+
+    def _parse_official(self) -> Annotations:
         root = self.root
         ids, paths, texts, rows = [], [], [], []
         categories = None

@@ -1,7 +1,10 @@
 """Downloads that resume, verify and extract safely."""
 
 import hashlib
+import json
 import os
+import socket
+import sys
 import tarfile
 import time
 import urllib.error
@@ -13,6 +16,7 @@ from pathlib import Path
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
 
 from common.errors import DataError
+from common.files import atomic_write_bytes
 
 CHUNK = 1 << 20
 
@@ -65,9 +69,20 @@ def _fetch(url: str, part: Path, size: int | None) -> None:
                 progress.advance(task, len(block))
 
 
-def download(remote: Remote, folder: Path, attempts: int = 3) -> Path:
+def download(remote: Remote, folder: Path, attempts: int = 3, offline: str = "") -> Path:
     """`folder/remote.filename`, downloaded if absent. Interrupted downloads resume from `<name>.part`;
-    a file whose size or MD5 is wrong is never used: it is fetched again, up to `attempts` times."""
+    a file whose size or MD5 is wrong is never used: it is fetched again, up to `attempts` times. Without a
+    network (the host's name cannot be resolved) there is no second attempt.
+
+    Args:
+        remote: the file.
+        folder: where it goes.
+        attempts: tries before giving up.
+        offline: what to do without a network, for the error message (the dataset's other sources).
+
+    Raises:
+        DataError: the download failed (the message says what was kept and what to do) or the file is corrupt.
+    """
     target = Path(folder) / remote.filename
     if target.exists():
         _verify(remote, target)
@@ -79,30 +94,72 @@ def download(remote: Remote, folder: Path, attempts: int = 3) -> Path:
             _fetch(remote.url, part, remote.size)
             _verify(remote, part)
             os.replace(part, target)
+            _remember(target, remote.md5)
             return target
         except DataError:
             part.unlink(missing_ok=True)  # corrupt: resuming would keep the bad bytes
             if attempt == attempts:
                 raise
         except (urllib.error.URLError, OSError) as error:
-            if attempt == attempts:
-                raise DataError(f"{remote.url}: download failed after {attempts} attempts ({error}); "
-                                f"rerun to resume from {part}, or place the file at {target}") from error
+            no_network = isinstance(getattr(error, "reason", error), socket.gaierror)
+            if attempt == attempts or no_network:
+                kept = f"; {part.stat().st_size:,} bytes are kept in {part}, a rerun resumes them" \
+                    if part.exists() and part.stat().st_size else ""
+                raise DataError(f"{remote.url}: download failed{' (no network)' if no_network else ''} after "
+                                f"{attempt} attempt{'s' if attempt > 1 else ''} ({getattr(error, 'reason', error)})"
+                                f"{kept}; place the file at {target}" + (f", or {offline}" if offline else ""))
         time.sleep(min(2 ** attempt, 30))
     raise AssertionError("unreachable")
 
 
-def fetch_all(remotes, folder: Path) -> None:
-    """Download each remote file into `folder` (when absent) and extract it there (once)."""
+def fetch_all(remotes, folder: Path, offline: str = "") -> None:
+    """Download each remote file into `folder` (when absent) and extract it there (once); `offline` says what to
+    do without a network (download's error message). An archive whose extraction finished (its
+    `.extracted-<name>` marker) is neither downloaded nor verified again, so it may be deleted."""
     for remote in remotes:
-        extract(download(remote, folder), folder)
+        if not _marker(Path(folder), remote.filename).exists():
+            extract(download(remote, folder, offline=offline), folder)
 
 
 def _verify(remote: Remote, path: Path) -> None:
+    """Size, then MD5; a file verified before and unchanged since (its `<name>.verified` record) is not hashed
+    again, since hashing a 3-19 GB archive costs a minute in every run."""
     if remote.size is not None and path.stat().st_size != remote.size:
         raise DataError(f"{path}: {path.stat().st_size} bytes, expected {remote.size} (truncated or wrong file)")
-    if remote.md5 is not None and md5_file(path) != remote.md5:
+    if remote.md5 is None or _remembered(path) == remote.md5:
+        return
+    print(f"verifying {path.name} ({path.stat().st_size / 1e9:.2f} GB)", file=sys.stderr, flush=True)
+    if md5_file(path) != remote.md5:
         raise DataError(f"{path}: MD5 does not match the published {remote.md5} (corrupt or wrong file)")
+    if not path.name.endswith(".part"):
+        _remember(path, remote.md5)
+
+
+def _record(path: Path) -> Path:
+    return path.with_name(path.name + ".verified")
+
+
+def _stamp(path: Path) -> dict:
+    stat = path.stat()
+    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def _remember(path: Path, md5: str | None) -> None:
+    if md5 is not None:
+        atomic_write_bytes(_record(path), json.dumps({**_stamp(path), "md5": md5}).encode())
+
+
+def _remembered(path: Path) -> str | None:
+    """The MD5 recorded for `path` if the file is unchanged since (same size and modification time)."""
+    try:
+        record = json.loads(_record(path).read_text())
+        return record["md5"] if {k: record[k] for k in ("size", "mtime_ns")} == _stamp(path) else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _marker(target: Path, archive_name: str) -> Path:
+    return target / f".extracted-{archive_name}"
 
 
 def extract(archive: Path, target: Path) -> Path:
@@ -111,9 +168,10 @@ def extract(archive: Path, target: Path) -> Path:
     A marker file records completion, so an interrupted extraction is simply redone.
     """
     archive, target = Path(archive), Path(target)
-    marker = target / f".extracted-{archive.name}"
+    marker = _marker(target, archive.name)
     if marker.exists():
         return target
+    print(f"extracting {archive.name} into {target}", file=sys.stderr, flush=True)
     target.mkdir(parents=True, exist_ok=True)
     root = target.resolve()
     try:

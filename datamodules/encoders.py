@@ -2,12 +2,14 @@
 
 `preprocess` handles one item (what a raw-mode batch carries: pixels or token ids); `forward` maps a batch of
 those to features. Networks load on first use, so a run whose features are cached never loads one. `key`
-names the backbone and its preprocessing: it is part of the feature cache's key.
+names the backbone, its weights and its preprocessing: it is part of the feature cache's key.
 """
 
+import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from functools import cached_property
+from functools import cache, cached_property
+from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
@@ -72,6 +74,40 @@ class Encoder(ABC):
         return self.forward(torch.stack([self.preprocess(i) for i in items])).float().numpy()
 
 
+def checkpoint_identity(name: str) -> str:
+    """What a checkpoint's features depend on, for the cache key: a local folder's contents (every file's
+    SHA-256, 12 hex digits; the processor's and tokenizer's settings are files there too), or the commit of a
+    hub model's downloaded snapshot (downloading its config first if needed).
+
+    Raises:
+        DataError: a hub model that is neither downloaded nor reachable.
+    """
+    folder = Path(name)
+    if folder.is_dir():
+        files = sorted(p for p in folder.rglob("*") if p.is_file())
+        return _folder_digest(folder, tuple((p.relative_to(folder).as_posix(), p.stat().st_size,
+                                             p.stat().st_mtime_ns) for p in files))
+    from huggingface_hub import hf_hub_download, try_to_load_from_cache
+
+    config = try_to_load_from_cache(name, "config.json")
+    if not isinstance(config, str):
+        config = pretrained(lambda repo: hf_hub_download(repo, "config.json"), name)
+    return Path(config).parent.name  # .../snapshots/<commit>/config.json
+
+
+@cache
+def _folder_digest(folder: Path, files: tuple) -> str:
+    """SHA-256 of the files' names and bytes; `files` (name, size, mtime) keys the memo, so a changed file is
+    hashed again."""
+    digest = hashlib.sha256()
+    for name, _, _ in files:
+        digest.update(name.encode() + b"\0")
+        with open(folder / name, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()[:12]
+
+
 def clip_model(name: str):
     """A pretrained CLIP (a hub name or a local folder), in evaluation mode."""
     from transformers import CLIPModel
@@ -98,7 +134,7 @@ class ClipImageEncoder(Encoder):
 
     @property
     def key(self) -> str:
-        return f"clip-image:{self.model_name}"
+        return f"clip-image:{self.model_name}@{checkpoint_identity(self.model_name)}"
 
     def preprocess(self, item) -> torch.Tensor:
         return self.processor(images=load_image(item), return_tensors="pt")["pixel_values"][0]
@@ -140,7 +176,7 @@ class ClipTextEncoder(TextEncoder):
 
     @property
     def key(self) -> str:
-        return f"clip-text:{self.model_name}:{self.max_length}"
+        return f"clip-text:{self.model_name}@{checkpoint_identity(self.model_name)}:{self.max_length}"
 
     def forward(self, batch):
         # No attention mask: CLIP pads with its end token, and its causal attention already keeps

@@ -24,7 +24,7 @@ import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from torch.utils.data import DataLoader, Dataset
 
-from common.files import load_array, save_array
+from common.files import load_array, save_array, save_array_parts
 from datamodules.encoders import Encoder
 
 log = logging.getLogger("cmhb")
@@ -94,9 +94,12 @@ def cached_features(encoder: Encoder, items: Sequence, path: Path, extraction: E
     chunks = {start: parts / f"{start:09d}.npy" for start in starts}
     missing = [s for s in starts if load_checked(chunks[s], min(s + chunk_size, len(items)) - s) is None]
     if missing:
+        left = sum(min(s + chunk_size, len(items)) - s for s in missing)
+        kept = f" ({len(items) - left:,} kept from an interrupted extraction)" if left < len(items) else ""
+        print(f"{encoder.key} features: extracting {left:,} of {len(items):,} items{kept}", file=sys.stderr, flush=True)
         _extract(encoder, items, missing, chunk_size, chunks, extraction)
-    features = np.concatenate([load_array(chunks[s]) for s in starts]) if starts else np.zeros((0, 0), np.float32)
-    save_array(path, features.astype(np.float32))
+    dim = load_array(chunks[starts[0]]).shape[1] if starts else 0
+    save_array_parts(path, (load_array(chunks[s]) for s in starts), (len(items), dim), np.float32)  # chunk by chunk
     shutil.rmtree(parts, ignore_errors=True)
     return load_array(path)
 

@@ -77,11 +77,13 @@ class MatImages(Sequence):
 def read_dcmh_mats(root: Path, prefix: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | MatImages]:
     """Labels (LAll), tag bag of words (YAll) and images (IAll pixels, or XAll features) of the DCMH
     files <prefix>-lall.mat, <prefix>-yall.mat and <prefix>-iall.mat, row for row."""
+    missing = [f"{prefix}-{part}.mat" for part in ("lall", "yall", "iall") if not (root / f"{prefix}-{part}.mat").exists()]
+    if missing:
+        raise DataError(f"{root}: {', '.join(missing)} not found (the .mat source needs {prefix}-lall.mat (LAll), "
+                        f"{prefix}-yall.mat (YAll) and {prefix}-iall.mat (IAll images or XAll features))")
     labels = read_mat(root / f"{prefix}-lall.mat", "LAll").astype(np.uint8)
     bow = read_mat(root / f"{prefix}-yall.mat", "YAll")
     image_file = root / f"{prefix}-iall.mat"
-    if not image_file.exists():
-        raise DataError(f"{image_file}: file not found (the .mat source needs IAll images or XAll features)")
     if len(bow) != len(labels):
         raise DataError(f"{root}: YAll has {len(bow)} rows but LAll has {len(labels)}")
     if "XAll" in mat_variables(image_file):

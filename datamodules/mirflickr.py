@@ -91,7 +91,10 @@ class MIRFlickrDataModule(EncodedDataModule):
 
     def fetch(self) -> None:
         if self.source == "official" and self.download:
-            fetch_all(self.remotes, self.root)
+            fetch_all(self.remotes, self.root, offline=(
+                "without a network: an extracted folder with --data.download=false --data.data_dir=DIR, the "
+                "community files with --data.source=lists (or mat) --data.data_dir=DIR, or the embedded 730 real "
+                "pairs with --dataset mirflickr25k_mini"))
 
     def load(self) -> CrossModalData:
         annotations = getattr(self, f"_read_{self.source}")()

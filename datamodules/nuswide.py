@@ -18,6 +18,7 @@ from typing import Literal
 import numpy as np
 
 from common.errors import DataError
+from datamodules.annotation_cache import cached_annotations
 from datamodules.encoded import EncodedDataModule, TextBackbone
 from datamodules.matfiles import read_dcmh_mats
 from datamodules.records import Annotations, CrossModalData, require_images
@@ -74,6 +75,14 @@ class NUSWIDEDataModule(EncodedDataModule):
         return annotations.records(self.name, self.backbones["text"])
 
     def _read_official(self) -> Annotations:
+        root = self.root
+        files = [root / "ImageList" / "Imagelist.txt", *sorted((root / "Groundtruth" / "AllLabels").glob("Labels_*.txt")),
+                 root / "NUS_WID_Tags" / "AllTags1k.txt"]
+        files += [tags] if (tags := root / "NUS_WID_Tags" / "TagList1k.txt").exists() else []
+        return cached_annotations(self.cache_dir / "annotations", "nuswide", files, {"version": 1},
+                                  self._parse_official)
+
+    def _parse_official(self) -> Annotations:
         root = self.root
         listing = root / "ImageList" / "Imagelist.txt"
         if not listing.exists():

@@ -49,6 +49,9 @@ class HashingModule(LightningModule, ABC):
     """
 
     supervised: ClassVar[bool] = False  # reads labels while training: listed in the tables' supervised group
+    # Submodules (attribute names) that encoding never uses (discriminators, decoders): a saved run leaves
+    # their weights out, so its folder holds what hashes new items and little more.
+    training_only: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, bits: int, image_dim: int | None, text_dim: int | None, num_classes: int):
         super().__init__()

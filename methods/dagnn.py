@@ -1,5 +1,6 @@
-"""Dual adversarial GNN with soft multi-label contrastive learning (Qian, Xue, Fang, Xu; TPAMI 45(4) 2023),
-and its AAAI 2021 predecessor DAGNN as options. Supervised; real-valued in the papers, hashed here.
+"""Dual adversarial GNN with soft multi-label contrastive learning (Qian, Xue, Fang, Xu; IEEE TPAMI, doi
+10.1109/TPAMI.2022.3188547), and its AAAI 2021 predecessor DAGNN as options. Supervised; real-valued in the
+papers, hashed here.
 
 Follows docs/methods.md (dual adversarial GNN) and the authors' public code (LivXue/GNN4CMR).
 """
@@ -42,7 +43,7 @@ class DAGNN(GradientHashing):
     Graph: `iterative` (I-GNN: label-vector cosines thresholded at 0.4, mixed 0.5 / 0.5 with the mean of
     k = 8 learnable re-weightings) or `probabilistic` (P-GNN: 0.5 x binarised co-occurrence + I).
 
-    loss = alpha L_cla + L_feat(F_I, F_T) + beta L_gan + w_code L_feat(H_I, H_T) + w_quant mse(H, sign H),
+    loss = alpha L_cla + w_feat L_feat(F_I, F_T) + beta L_gan + w_code L_feat(H_I, H_T) + w_quant mse(H, sign H),
     L_cla = mean ||cos(F, W) - labels|| per modality; L_feat the soft multi-label contrastive loss (tau,
     gamma 0.14, log-sum-exp logits x 1.06) or, for the AAAI DAGNN, the pairwise label likelihood;
     L_gan the discriminators' cross-entropy. Codes H = tanh(Linear(1024, bits)(F)).
@@ -68,6 +69,7 @@ class DAGNN(GradientHashing):
         mix: weight of the initial graph against the learned one (I-GNN).
         cooccurrence_weight: weight of the co-occurrence edges against the self-loops (P-GNN).
         alpha: weight of the label classification loss L_cla.
+        w_feat: weight of the feature loss L_feat on the common features (the AAAI code's alpha).
         beta: weight of the adversarial loss L_gan.
         tau: temperature of the soft contrastive loss.
         gamma: weight of its intra-modal terms.
@@ -81,13 +83,15 @@ class DAGNN(GradientHashing):
     """
 
     supervised = True
+    training_only = ("image_to_text", "text_to_image", "image_discriminator", "text_discriminator", "label_gcn")
 
     def __init__(self, bits: int, image_dim: int, text_dim: int, num_classes: int, train_labels: torch.Tensor,
                  label_vectors: torch.Tensor | None, graph: Literal["iterative", "probabilistic"] = "iterative",
                  feature_loss: Literal["soft_contrastive", "likelihood"] = "soft_contrastive", width: int = 1024,
                  gnn_layers: int = 5, reweightings: int = 8, threshold: float = 0.4, mix: float = 0.5,
-                 cooccurrence_weight: float = 0.5, alpha: float = 0.5, beta: float = 2.0, tau: float = 0.22,
-                 gamma: float = 0.14, logit_scale: float = 1.06, w_code: float = 1.0, w_quant: float = 0.1,
+                 cooccurrence_weight: float = 0.5, alpha: float = 0.5, w_feat: float = 1.0, beta: float = 2.0,
+                 tau: float = 0.22, gamma: float = 0.14, logit_scale: float = 1.06, w_code: float = 1.0,
+                 w_quant: float = 0.1,
                  detach_hash_head: bool = False, lr: float = 5e-5, betas: tuple[float, float] = (0.5, 0.999)):
         super().__init__(bits, image_dim, text_dim, num_classes)
         if image_dim is None or text_dim is None:
@@ -164,8 +168,8 @@ class DAGNN(GradientHashing):
             "code": self.feature_loss(h_i, h_t, labels),
             "quant": quantization(h_i) + quantization(h_t),
         }
-        terms["loss"] = (hp.alpha * terms["cla"] + terms["feat"] + hp.beta * terms["gan"] + hp.w_code * terms["code"]
-                         + hp.w_quant * terms["quant"])
+        terms["loss"] = (hp.alpha * terms["cla"] + hp.w_feat * terms["feat"] + hp.beta * terms["gan"]
+                         + hp.w_code * terms["code"] + hp.w_quant * terms["quant"])
         return terms
 
     def configure_optimizers(self):

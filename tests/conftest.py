@@ -1,5 +1,4 @@
 import faulthandler
-import json
 import os
 import signal
 import sys
@@ -9,14 +8,26 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from datamodules.mirflickr import LABELS
 
+from tiny_clip import save_tiny_clip
+
 # The project's real test data (MIRFlickr photos, lists and .mat files) beside the checkout, or where
 # CMHB_SHARED_DATA points (CI points it at an empty folder once, to prove the suite passes without it).
 SHARED_DATA = Path(os.environ.get("CMHB_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+
+
+def pytest_configure(config):
+    signal.signal(signal.SIGTERM, end_session)
+
+
+def end_session(signum, frame):
+    """SIGTERM (`timeout make test`) ends the session at once, as it would without a handler, also when it arrives
+    inside an in-process `cmhb` call (which stops its run, then hands the signal here)."""
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
 
 
 STALL_SECONDS = 900  # a test whose processes use no CPU for this long is hung (not slow: slow tests compute)
@@ -92,7 +103,9 @@ def hang_guard():
 
 @pytest.fixture(autouse=True)
 def isolated_cache(tmp_path, monkeypatch):
-    """Splits and wandb runs of a test go to its own temporary folder."""
+    """Splits, run folders and wandb runs of a test go to its own temporary folder (its working directory), never
+    to the checkout's runs/."""
+    monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("CMH_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")
@@ -111,36 +124,10 @@ def pytest_runtest_setup(item):
                         "CMHB_SHARED_DATA=DIR)")
 
 
-def byte_level_alphabet() -> list[str]:
-    """The 256 printable stand-ins CLIP's byte-level BPE uses for bytes."""
-    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
-    extra = [b for b in range(256) if b not in printable]
-    return [chr(c) for c in printable] + [chr(256 + n) for n in range(len(extra))]
-
-
 @pytest.fixture(scope="module")
 def tiny_clip(tmp_path_factory):
     """A randomly initialised CLIP with a character-level tokenizer, saved as a real checkpoint folder."""
-    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPTokenizer
-
-    folder = tmp_path_factory.mktemp("tiny-clip")
-    alphabet = byte_level_alphabet()
-    vocab = {token: i for i, token in enumerate(alphabet + [c + "</w>" for c in alphabet]
-                                                 + ["<|startoftext|>", "<|endoftext|>"])}
-    (folder / "vocab.json").write_text(json.dumps(vocab))
-    (folder / "merges.txt").write_text("#version: 0.2\n")
-    tokenizer = CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"))
-    torch.manual_seed(0)
-    config = CLIPConfig(
-        text_config=dict(vocab_size=len(vocab), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=2, max_position_embeddings=77, bos_token_id=vocab["<|startoftext|>"],
-                         eos_token_id=vocab["<|endoftext|>"], pad_token_id=vocab["<|endoftext|>"]),
-        vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-                           image_size=32, patch_size=8), projection_dim=16)
-    CLIPModel(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(folder)
-    return str(folder)
+    return save_tiny_clip(tmp_path_factory.mktemp("tiny-clip"))
 
 
 @pytest.fixture

@@ -1,9 +1,15 @@
 """MS-COCO 2014 and NUS-WIDE from miniature folders in their official layouts."""
 
+import json
+import os
+import zipfile
+
 import numpy as np
 import pytest
+import torch
 
 from common.errors import DataError
+from datamodules import coco, nuswide
 from datamodules.coco import COCODataModule
 from datamodules.download import md5_file
 from datamodules.nuswide import NUSWIDEDataModule, NUSWIDETC10DataModule
@@ -38,6 +44,36 @@ def test_coco_official_archives_downloaded_selected_and_featurized(tmp_path):
     assert bow.text.shape == (len(expected["ids"]), 5) and set(np.unique(bow.text)) <= {0, 1}
 
 
+
+def test_parsed_annotations_are_cached_until_a_file_changes(tmp_path, monkeypatch, caplog):
+    build_coco_archives(MIR, tmp_path / "served")
+    for archive in (tmp_path / "served").rglob("*.zip"):
+        zipfile.ZipFile(archive).extractall(tmp_path / "coco")
+    first = COCODataModule(tmp_path / "coco", download=False, cache_dir=tmp_path / "cache").load()
+    parsed = []
+    monkeypatch.setattr(coco, "read_json", lambda path: parsed.append(path) or json.loads(path.read_text()))
+    again = COCODataModule(tmp_path / "coco", download=False, cache_dir=tmp_path / "cache").load()
+    assert parsed == [] and list(again.ids) == list(first.ids) and again.text == first.text
+    assert np.array_equal(again.labels, first.labels) and again.image == first.image
+    COCODataModule(tmp_path / "coco", download=False, caption="all", cache_dir=tmp_path / "cache").load()
+    assert len(parsed) == 4  # another reader setting: parsed again
+    captions = tmp_path / "coco" / "annotations" / "captions_val2014.json"
+    os.utime(captions, ns=(captions.stat().st_atime_ns, captions.stat().st_mtime_ns + 10**9))
+    COCODataModule(tmp_path / "coco", download=False, cache_dir=tmp_path / "cache").load()
+    assert len(parsed) == 8  # a changed file: parsed again
+    for cached in (tmp_path / "cache" / "annotations").glob("coco-*.npz"):
+        cached.write_bytes(b"damaged")
+    with caplog.at_level("WARNING", logger="cmhb"):
+        COCODataModule(tmp_path / "coco", download=False, cache_dir=tmp_path / "cache").load()
+    assert len(parsed) == 12 and "damaged or incomplete annotation cache" in caplog.text
+    # NUS-WIDE's flag files likewise: the second load reads none of them.
+    build_nuswide_folder(MIR, tmp_path / "nus")
+    first = NUSWIDEDataModule(tmp_path / "nus", cache_dir=tmp_path / "cache").load()
+    monkeypatch.setattr(nuswide, "read_flags", lambda *a: pytest.fail("parsed again"))
+    again = NUSWIDEDataModule(tmp_path / "nus", cache_dir=tmp_path / "cache").load()
+    assert np.array_equal(again.text, first.text) and again.text.dtype == np.uint8 and again.image == first.image
+
+
 def test_coco_missing_annotation_is_named(tmp_path):
     with pytest.raises(DataError, match="instances_train2014.json: file not found"):
         COCODataModule(tmp_path, download=False).load()
@@ -55,6 +91,8 @@ def test_nuswide_keeps_the_most_frequent_concepts(module, concepts, tmp_path):
     assert dm.data.label_names == tuple(f"c{j:02d}" for j in top)
     assert 3 not in [int(i.split("_")[0].split("/")[1]) for i in dm.data.ids]
     assert (dm.image_dim, dm.text_dim, dm.num_classes) == (1280, 1000, concepts)
+    # The tag bag of words is held as uint8 flags (a quarter of float32's memory) and served as float32.
+    assert dm.data.text.dtype == np.uint8 and dm.datasets["train"][0]["text"].dtype == torch.float32
 
 
 def test_nuswide_missing_images_say_what_to_supply_and_where(tmp_path):

@@ -67,10 +67,14 @@ def test_truncated_file_is_detected_by_size(served, tmp_path):
         download(remote, tmp_path / "out", attempts=1)
 
 
-def test_unreachable_host_says_how_to_resume(tmp_path):
+def test_unreachable_host_says_what_to_do(tmp_path):
     remote = Remote("http://127.0.0.1:9/file.bin", "file.bin")
-    with pytest.raises(DataError, match="download failed after 2 attempts.*place the file at"):
-        download(remote, tmp_path, attempts=2)
+    with pytest.raises(DataError, match="download failed after 2 attempts.*place the file at") as error:
+        download(remote, tmp_path, attempts=2, offline="use the local copy")
+    assert ".part" not in str(error.value) and str(error.value).endswith(", or use the local copy")  # none was kept
+    offline = Remote("http://no-such-host.invalid/file.bin", "file.bin")  # no network: one attempt, said so
+    with pytest.raises(DataError, match=r"download failed \(no network\) after 1 attempt "):
+        download(offline, tmp_path, attempts=3)
 
 
 def test_zip_member_escaping_the_target_is_refused(tmp_path):
@@ -106,3 +110,28 @@ def test_corrupt_zip_is_reported_and_extraction_is_marked_only_when_complete(tmp
     (tmp_path / "good.zip").write_bytes(buffer.getvalue())
     assert (extract(tmp_path / "good.zip", tmp_path / "target") / "a.txt").exists()
     assert (tmp_path / "target" / ".extracted-good.zip").exists()
+
+
+def test_an_archive_is_hashed_once_while_unchanged_and_again_after_a_change(served, tmp_path, monkeypatch):
+    server, payload, folder = served
+    remote = Remote(server.url + "file.bin", "file.bin", md5_file(folder / "file.bin"), len(payload))
+    path = download(remote, tmp_path / "out")
+    hashed = []
+    monkeypatch.setattr(dl, "md5_file", lambda p: hashed.append(p) or md5_file(p))
+    assert download(remote, tmp_path / "out") == path and hashed == []  # the download's record is trusted
+    path.write_bytes(payload[::-1])  # same size, other bytes, new modification time
+    with pytest.raises(DataError, match="MD5 does not match"):
+        download(remote, tmp_path / "out")
+    assert hashed == [path]
+
+
+def test_a_finished_extraction_needs_neither_the_archive_nor_the_network(tmp_path):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as z:
+        z.writestr("a.txt", "hello")
+    (tmp_path / "data.zip").write_bytes(buffer.getvalue())
+    remote = Remote("http://no-such-host.invalid/data.zip", "data.zip", md5_file(tmp_path / "data.zip"))
+    dl.fetch_all([remote], tmp_path)
+    (tmp_path / "data.zip").unlink()
+    dl.fetch_all([remote], tmp_path)  # no download attempted: the marker says the files are there
+    assert (tmp_path / "a.txt").read_text() == "hello"

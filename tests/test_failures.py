@@ -50,9 +50,11 @@ def test_an_append_after_a_torn_line_starts_a_new_line_and_readers_skip_the_torn
     assert "egath" in (tmp_path / "tables.csv").read_text() and written
 
 
-def bench_process(tmp_path: Path, *args: str) -> subprocess.Popen:
-    """A `cmhb bench` process; returns once it has announced its data (training is about to start)."""
-    process = subprocess.Popen([sys.executable, "-m", "benchmarks.cli", "bench", *args, "--logger.kind=none",
+def bench_process(tmp_path: Path, *args: str, caller: str = "") -> subprocess.Popen:
+    """A `cmhb bench` process (or Python program `caller`, given the command's arguments); returns once the run
+    has announced its data (training is about to start)."""
+    launch = ["-c", caller] if caller else ["-m", "benchmarks.cli"]
+    process = subprocess.Popen([sys.executable, *launch, "bench", *args, "--logger.kind=none",
                                 f"--results={tmp_path / 'rows.jsonl'}"], cwd=tmp_path, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert " bits | seed " in process.stdout.readline()
@@ -69,6 +71,23 @@ def test_a_signal_stops_a_bench_with_the_signals_status_and_no_row(signum, statu
     assert process.returncode == status, err
     assert f"stopped by {signal.Signals(signum).name}" in err and "Traceback" not in err
     assert not (tmp_path / "rows.jsonl").exists()
+
+
+CALLER = """import signal, sys
+from benchmarks.cli import main
+signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(7))
+main(sys.argv[1:])
+"""
+
+
+@pytest.mark.slow
+def test_a_signal_inside_an_in_process_call_also_stops_its_caller(tmp_path):
+    """What `timeout make test` needs: pytest must not carry on with the next test."""
+    process = bench_process(tmp_path, "--method", "cagan", "--dataset", "toy", "--bits", "16",
+                            "--trainer.max_epochs=100000", caller=CALLER)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 7 and "stopped by SIGTERM" in err, err
 
 
 def cells(pid: int) -> list[int]:

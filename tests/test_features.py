@@ -1,17 +1,22 @@
 """Backbones load through the real from_pretrained path; extraction is cached and resumable; raw mode."""
 
+import shutil
+import tracemalloc
+
 import h5py
 import numpy as np
 import pytest
 import scipy.io
 import torch
 
+from common.files import load_array, save_array, save_array_parts
 from datamodules.encoders import Encoder, make_encoder
 from datamodules.extraction import Extraction, cached_features
 from datamodules.mirflickr import MIRFlickrDataModule
 
 from archives import read_mirflickr_lists
 from conftest import SHARED_DATA
+from tiny_clip import save_tiny_clip
 
 MIR = SHARED_DATA / "mirflickr25k"
 
@@ -82,6 +87,23 @@ def test_extraction_resumes_after_an_interruption_and_is_cached(tmp_path, capsys
     assert np.array_equal(cached_features(again, items, path), result) and again.calls == 0
 
 
+def test_the_feature_matrix_is_written_from_its_chunks_without_a_copy_in_memory(tmp_path):
+    chunks = []
+    for i in range(8):  # 8 memory-mapped chunks of 5 MB: the matrix is 40 MB
+        save_array(tmp_path / f"{i}.npy", np.full((1250, 1024), i, np.float32))
+        chunks.append(tmp_path / f"{i}.npy")
+    tracemalloc.start()
+    save_array_parts(tmp_path / "all.npy", (load_array(c) for c in chunks), (10_000, 1024), np.float32)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 10e6  # a block of rows at a time (2 MB measured); concatenate, astype and BytesIO held 132 MB
+    matrix = load_array(tmp_path / "all.npy")
+    assert matrix.shape == (10_000, 1024) and matrix[1249, 0] == 0 and matrix[1250, 0] == 1 and matrix[-1, -1] == 7
+    with pytest.raises(ValueError, match="1250 rows written for an array of shape"):
+        save_array_parts(tmp_path / "short.npy", [load_array(chunks[0])], (10_000, 1024), np.float32)
+    assert not (tmp_path / "short.npy").exists()
+
+
 def test_damaged_feature_caches_are_named_and_recomputed(tmp_path, caplog):
     items = [f"item {i}" * (i % 5 + 1) for i in range(50)]
     path = tmp_path / "features.npy"
@@ -124,6 +146,29 @@ def test_clip_features_of_a_subset_through_the_datamodule(tiny_clip, tmp_path):
     used = np.union1d(dm.split.query, dm.split.database)
     assert len(used) == 150 and np.abs(dm.data.image[used]).sum(1).min() > 0
     assert dm.describe()["backbone"] == f"clip:{tiny_clip}+clip:{tiny_clip}"
+
+
+@pytest.mark.shared_data("mirflickr25k")
+def test_a_local_model_replaced_at_the_same_path_gives_fresh_features(tmp_path):
+    model = tmp_path / "clip"
+
+    def features():
+        dm = MIRFlickrDataModule(MIR, source="lists", only_with_images=True, image_dir=str(MIR / "images"),
+                                 protocol="mini", subset=120, image_backbone="clip", text_backbone="clip",
+                                 clip_model=str(model), cache_dir=tmp_path / "cache")
+        dm.prepare_data()
+        dm.setup()
+        return dm.data.image.copy(), dm.data.text.copy()
+
+    save_tiny_clip(model, seed=0)
+    first = features()
+    assert all(np.array_equal(a, b) for a, b in zip(first, features()))
+    cached = set((tmp_path / "cache" / "features").iterdir())
+    shutil.rmtree(model)
+    save_tiny_clip(model, seed=1)
+    second = features()
+    assert not np.allclose(first[0], second[0]) and not np.allclose(first[1], second[1])
+    assert len(set((tmp_path / "cache" / "features").iterdir()) - cached) == len(cached)  # a new entry per modality
 
 
 @pytest.mark.shared_data("mirflickr25k")

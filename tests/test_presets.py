@@ -52,6 +52,17 @@ def test_each_preset_is_what_docs_methods_md_states():
             assert changes == expected, (method, dataset)
 
 
+def test_the_aaai_dagnn_resolves_to_its_authors_settings():
+    """GNN4CMR at commit 429141c (main.py:27-62): P-GNN, the label likelihood, L_cla + 0.2 L_likelihood + 0.2
+    L_gan; batch 100 and 5 GNN layers on MIRFlickr, 1,024 and 4 on NUS-WIDE and MS-COCO; 40 epochs."""
+    for dataset, batch, layers in (("mirflickr25k", 100, 5), ("nuswide", 1024, 4), ("coco", 1024, 4)):
+        settings = resolve("dagnn_aaai", dataset, 32, 0).settings
+        method = {k: settings["method"][k] for k in ("graph", "feature_loss", "alpha", "w_feat", "beta", "gnn_layers")}
+        assert method == {"graph": "probabilistic", "feature_loss": "likelihood", "alpha": 1.0, "w_feat": 0.2,
+                          "beta": 0.2, "gnn_layers": layers}, dataset
+        assert (settings["data"]["batch_size"], settings["trainer"]["max_epochs"]) == (batch, 40)
+
+
 def test_cagan_picks_its_text_similarity_from_the_data(tmp_path):
     mirflickr = MIRFlickrMiniDataModule(cache_dir=tmp_path, drop_last=True)  # MIRFlickr's real tags
     mirflickr.setup()

@@ -2,6 +2,7 @@
 path; a method from a package of its own runs through every command."""
 
 import importlib
+import importlib.metadata
 import os
 import re
 import subprocess
@@ -220,3 +221,14 @@ def test_user_errors_are_one_line(argv, message, tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1 and message in err, err
     assert "Traceback" not in err and re.search(r"error: .+", err)
+
+
+def test_the_installed_top_level_packages_belong_to_this_suite_alone():
+    """`common`, `metrics`, `methods`... are generic names: no other distribution in the environment may
+    provide one, since one of the two would shadow the other on import."""
+    import tomllib
+
+    include = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]
+    owners = importlib.metadata.packages_distributions()
+    for name in (pattern.rstrip("*") for pattern in include["include"]):
+        assert set(owners.get(name, [])) == {"graph-cmh-bench"}, f"{name} is also installed by {owners.get(name)}"

@@ -4,14 +4,19 @@ import itertools
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from benchmarks import artifacts, plots, tables
 from benchmarks.cli import main
 from benchmarks.results import append_row, read_records
 from benchmarks.significance import bootstrap_interval, sign_flip_p_value
+from common.errors import DataError
+from datamodules.splits import Split
+from methods.dagnn import DAGNN
 
 from records import fake_record
 
@@ -25,8 +30,9 @@ def bench(tmp_path, *args: str):
 
 @pytest.mark.slow
 def test_a_saved_run_is_re_evaluated_exactly_and_encodes_new_features(tmp_path, capsys):
+    # The default label vectors come from the data (MiniLM): a tensor the method also keeps as a buffer.
     record = bench(tmp_path, "--method", "dagnn", "--dataset", "toy", "--bits", "16", "--data.subset=400",
-                   "--trainer.max_epochs=1", "--data.label_vectors=none", "--logger.save_features=true")
+                   "--trainer.max_epochs=1", "--logger.save_features=true")
     capsys.readouterr()
     assert main(["evaluate", record.run_dir]) == 0
     out = capsys.readouterr().out
@@ -46,6 +52,28 @@ def test_a_saved_run_is_re_evaluated_exactly_and_encodes_new_features(tmp_path, 
     _, arrays = artifacts.read(record.run_dir)
     saved_codes = artifacts.unpack(arrays["t2i_database_codes"], 16)
     assert np.array_equal(np.load(tmp_path / "codes.npy"), saved_codes)
+    # ... from the weights encoding uses: the discriminators, decoders and label GCN stay out of the folder.
+    from safetensors import safe_open
+
+    with safe_open(Path(record.run_dir) / "method.safetensors", "pt") as weights:
+        parts = {key.split(".")[1] for key in weights.keys() if key.startswith("state.")}
+    assert "image_encoder" in parts and "image_hash" in parts and not parts & set(DAGNN.training_only)
+
+
+def test_a_saved_method_round_trips_and_one_missing_weights_that_encoding_needs_is_refused(tmp_path):
+    given = {"image_dim": 6, "text_dim": 5, "num_classes": 3, "train_labels": torch.eye(3)[[0, 1, 2, 0]],
+             "label_vectors": None}
+    split = Split(*(np.arange(3),) * 4)
+    # The P-GNN graph is a view (a transposed buffer): saved as a contiguous copy.
+    model = DAGNN(bits=8, graph="probabilistic", **given).eval()
+    record = fake_record("dagnn", 8, 0, 0.5, 0.5, graph="probabilistic")
+    artifacts.save(tmp_path / "run", record, model, given, {}, split, False)
+    loaded, features = artifacts.load_method(tmp_path / "run"), torch.randn(4, 6)
+    assert torch.equal(loaded.encode_image(features), model.encode_image(features))
+    model.image_encoder = torch.nn.Identity()  # the folder then lacks weights that encoding uses
+    artifacts.save(tmp_path / "damaged", record, model, given, {}, split, False)
+    with pytest.raises(DataError, match="do not fit dagnn .missing or unknown: image_encoder"):
+        artifacts.load_method(tmp_path / "damaged")
 
 
 def test_sign_flip_test_by_hand():
@@ -124,6 +152,23 @@ def test_a_run_on_photos_writes_its_gallery(photo_lists, tiny_clip, tmp_path):
                 f"--data.cache_dir={tmp_path / 'cache'}")
     gallery = record.gallery
     assert gallery.endswith("gallery.png") and open(gallery, "rb").read(4) == b"\x89PNG"
+    from benchmarks.gallery import IRRELEVANT, RELEVANT, figure
+
+    drawn = figure(record.run_dir)
+    rows = [drawn.axes[i * 11:(i + 1) * 11] for i in range(6)]  # 3 queries per direction, the query + top 10
+    assert [row[0].get_title() for row in rows] == ["query"] * 6 and len(drawn.axes) == 66
+    assert rows[0][0].images and not rows[3][0].images  # an image query (I->T), then a text query (T->I)
+    for row in rows:
+        for rank, ax in enumerate(row[1:], 1):  # each result framed by whether it shares a label with the query
+            colour = matplotlib_colour(ax.spines["top"])
+            assert colour in (RELEVANT, IRRELEVANT)
+            assert ax.get_title() == f"{rank} {'relevant' if colour == RELEVANT else 'not relevant'}"
+
+
+def matplotlib_colour(spine) -> str:
+    from matplotlib.colors import to_hex
+
+    return to_hex(spine.get_edgecolor())
 
 
 def test_published_numbers_are_labelled_reference_rows_never_bold(tmp_path):
@@ -135,3 +180,35 @@ def test_published_numbers_are_labelled_reference_rows_never_bold(tmp_path):
     lines = [line for line in readme.read_text().splitlines() if "DJSRH" in line]
     assert len(lines) == 1 and "published: mAP@50" in lines[0] and "0.810" in lines[0] and "**" not in lines[0]
     assert "| published " in lines[0]
+
+
+def test_a_real_valued_published_number_stands_in_every_code_length(tmp_path):
+    path = tmp_path / "published.csv"
+    path.write_text("method,dataset,bits,direction,metric,protocol,backbone,value,source\n"
+                    "ALGCN,toy,,i2t,mAP,its split,VGG,0.747,its README\nUCCH,toy,64,i2t,mAP,its split,VGG,0.7,its README\n")
+    lines = tables.published("toy", "common", [16, 32], path)
+    assert list(lines.bits) == [16, 32] and set(lines.text) == {"0.747"}  # UCCH has no 16 or 32 bits here
+
+
+def test_a_saved_run_hashes_new_images_with_its_own_backbone(tmp_path, capsys):
+    """The embedded set's run encodes new photos with EfficientNet-Lite0 (its backbone) and hashes them; its
+    texts are a bag of words over the dataset's vocabulary, which new texts cannot be: said in one line."""
+    from PIL import Image
+
+    record = bench(tmp_path, "--method", "lsh", "--bits", "16")
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    rng = np.random.default_rng(0)
+    for name in ("b.jpg", "a.png", "notes.txt"):
+        if name.endswith("txt"):
+            (photos / name).write_text("not an image")
+        else:
+            Image.fromarray(rng.integers(0, 255, (40, 60, 3), dtype=np.uint8)).save(photos / name)
+    capsys.readouterr()
+    assert main(["encode", record.run_dir, "--images", str(photos), "--out", str(tmp_path / "codes.npy")]) == 0
+    codes = np.load(tmp_path / "codes.npy")
+    assert codes.shape == (2, 16) and set(np.unique(codes)) <= {-1, 1}
+    (tmp_path / "texts.txt").write_text("sky clouds\nportrait people\n")
+    assert main(["encode", record.run_dir, "--texts", str(tmp_path / "texts.txt"), "--out", str(tmp_path / "t.npy")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "efficientnet-lite0+bow, which cannot encode new items" in err

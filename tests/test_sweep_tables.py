@@ -1,12 +1,16 @@
 """Sweeps resume by config hash; tables, plots and regression checks from result rows."""
 
 import json
+import re
+from dataclasses import replace
 
+import numpy as np
 import pytest
 import yaml
 
 from benchmarks import plots, tables
 from benchmarks.cli import main
+from benchmarks.gains import gains_markdown, tuning_gains
 from benchmarks.registry import names
 from benchmarks.regress import REGRESSION_DIR, failures, slow
 from benchmarks.results import append_row, read_records
@@ -34,7 +38,10 @@ def test_sweep_runs_missing_cells_only_and_resumes(tmp_path, capsys):
     records = read_records(results)
     assert sorted((r.bits, r.seed) for r in records) == [(8, 0), (8, 1), (16, 0), (16, 1)]
     assert "mAP@all of the grid's cells" in out and f"{records[0].map('i2t'):.4f}" in out  # the grid's numbers
-    assert main(args) == 0 and "0 ran, 4 skipped" in capsys.readouterr().out  # nothing to do
+    assert re.search(r"4 run folders, [\d.]+ MB", out)  # what the sweep leaves on disk
+    # Nothing to do; with the default logger, the grid's summary table goes to an offline wandb run.
+    assert main(args[:-1]) == 0 and "0 ran, 4 skipped" in capsys.readouterr().out
+    assert any((tmp_path / "runs" / "wandb").glob("offline-run-*"))
     # A crash loses at most the unfinished cells: with one row gone, only that cell runs again.
     lines = results.read_text().splitlines()
     results.write_text("\n".join(lines[1:]) + "\n")
@@ -72,18 +79,40 @@ def test_tables_mean_std_bold_groups_and_files(rows_file, tmp_path):
     text = readme.read_text()
     assert text.startswith("intro\n") and text.endswith("outro\n") and "old table" not in text
     lines = [line for line in text.splitlines() if line.startswith("| ")]
-    # Unsupervised first; cca_itq: mean 0.55, sample std 0.0707 over two seeds; the best per column in bold.
-    assert [line.split("|")[2].strip() for line in lines[1:]] == ["cagan (batch_norm=True)", "cca_itq", "egath"]
+    # Unsupervised first, chance last; cca_itq: mean 0.55, sample std 0.0707 over two seeds; the best per column
+    # in bold.
+    assert [line.split("|")[2].strip() for line in lines[1:]] == ["cagan (batch_norm=True)", "cca_itq", "egath",
+                                                                 "chance (random ranking)"]
+    assert lines[4].split("|")[3].strip() == "0.1000"  # the records' chance
     assert "| 0.5500 ± 0.0707 | 0.4000 ± 0.0000 |" in lines[2]
     assert "**0.7000**" in lines[3] and "**0.4500**" in lines[1]
     csv = (tmp_path / "tables.csv").read_text().splitlines()
-    assert csv[0].startswith("table,dataset,preset,supervised,method,metric,candidate,direction,bits,mean,std,seeds")
+    assert csv[0].startswith("table,dataset,preset,supervised,base,method,metric,candidate,direction,bits,mean,std,seeds")
     assert csv[0].endswith("ci_low,ci_high,p_vs_best,tied_with_best") and len(csv) == 7
     latex = (tmp_path / "toy.tex").read_text()
     assert "\\textbf{0.7000}" in latex and "cca\\_itq" in latex and "$\\pm$" in latex
     readme.write_text("no markers")
     with pytest.raises(ConfigError, match="marker lines"):
         tables.build(rows_file, tmp_path, readme)
+
+
+def test_tuning_gains_pair_each_methods_presets_over_the_same_queries(tmp_path):
+    path = tmp_path / "rows.jsonl"
+    common = np.linspace(0.2, 0.6, 20)
+    for record in (fake_record("cca_itq", 16, 0, 0.40, 0.40, ap=common),
+                   replace(fake_record("cca_itq", 16, 0, 0.45, 0.40, ap=common + 0.05), preset="tuned",
+                           config_hash="tuned"),
+                   fake_record("egath", 16, 0, 0.70, 0.30, ap=common)):  # no tuned runs: not in the comparison
+        append_row(path, record)
+    frame = tables.frame_of(tables.selected(read_records(path)).labelled)
+    gains = tuning_gains(tables.summarize(frame))
+    assert sorted(zip(gains.method, gains.direction)) == [("cca_itq", "i2t"), ("cca_itq", "t2i")]
+    i2t = gains[gains.direction == "i2t"].iloc[0]
+    # Every query gains 0.05: all 2^20 sign patterns but the two extreme ones fall short.
+    assert i2t.change == pytest.approx(0.05) and i2t.p == pytest.approx(2 / 10_001, abs=1e-3)
+    markdown = gains_markdown(gains, "toy")
+    assert "| cca_itq  | 0.4000" in markdown and "+0.0000 to +0.0500" in markdown and "| 1 / 1 / 0 " in markdown
+    assert gains_markdown(gains, "wikipedia") == ""
 
 
 def test_tables_drop_variants_unless_asked_and_select(rows_file, tmp_path):

@@ -148,14 +148,20 @@ def test_a_tuned_preset_is_retrained_and_its_rows_name_the_study(tmp_path, capsy
     monkeypatch.chdir(tmp_path)
     assert main(["tune", "--method", "cca_itq", "--dataset", "toy", "--trials", "3"]) == 0
     assert "tuned preset written to runs/tune/cca_itq-toy.yaml" in capsys.readouterr().out
-    for split_seed in (0, 1):
-        assert main(["bench", "--method", "cca_itq", "--dataset", "toy", "--bits", "16", "--preset", "tuned",
-                     f"--data.split_seed={split_seed}", "--logger.kind=none"]) == 0
-    records = read_records(tmp_path / "runs" / "results.jsonl")
+    bench = ["bench", "--method", "cca_itq", "--dataset", "toy", "--bits", "16", "--preset", "tuned", "--logger.kind=none"]
+    assert main([*bench, "--data.split_seed=0"]) == 0
+    (tmp_path / "runs" / "tune").rename(tmp_path / "shared")  # another folder of presets (as results/tuned)
+    assert main([*bench, "--data.split_seed=1", "--tuned", "shared"]) == 0
+    capsys.readouterr()
+    assert main([*bench, "--data.split_seed=1", "--tuned", "shared", "--print_config"]) == 0
+    (tmp_path / "run.yaml").write_text(capsys.readouterr().out)  # names its folder of presets: reproduces alone
+    assert main(["bench", "--config", "run.yaml"]) == 0
+    *records, again = read_records(tmp_path / "runs" / "results.jsonl")
+    assert again.config_hash == records[1].config_hash
     assert [r.preset for r in records] == ["tuned", "tuned"] and [r.split_seed for r in records] == [0, 1]
     study = records[0].study
     assert study["name"] == "cca_itq-toy-32b" and study["trials"] == {"complete": 3, "pruned": 0, "fail": 0}
-    assert 0 < study["best_val_map"] <= 1 and records[0].variant == {}
+    assert 0 < study["best_val_map"] <= 1 and [r.variant for r in records] == [{}, {}]
     assert records[0].config["method"]["reg"] != 0.1  # the study's ridge, not the paper's
 
 
@@ -173,3 +179,27 @@ def test_sweeps_and_studies_through_submitit_give_what_local_runs_give(tmp_path,
     assert main(["tune", "--method", "cca_itq", "--dataset", "toy", "--trials", "3", "--workers", "2",
                  "--launcher", "submitit-local", "--storage", "studies.log", "--study", "s"]) == 0
     assert sorted(t.number for t in study_of(tmp_path / "studies.log").trials) == [0, 1, 2]
+
+
+def test_validation_spread_sets_a_studys_trials_against_its_retrained_runs(tmp_path):
+    from dataclasses import replace
+
+    from benchmarks.perf.validation_spread import spread
+    from benchmarks.results import append_row
+    from benchmarks.tuning import open_storage
+
+    from records import fake_record
+
+    storage = str(tmp_path / "studies.log")
+    study = optuna.create_study(study_name="cca_itq-toy-16b", storage=open_storage(storage), direction="maximize")
+    for value in (0.40, 0.50, 0.60):  # trials: std 0.1, best - median 0.1
+        study.add_trial(optuna.trial.create_trial(value=value))
+    results = tmp_path / "rows.jsonl"
+    for seed, split_seed, val in ((0, 0, 0.56), (1, 0, 0.58), (0, 1, 0.50)):
+        append_row(results, replace(fake_record("cca_itq", 16, seed, 0.5, 0.5), preset="tuned", split_seed=split_seed,
+                                    study={"name": "cca_itq-toy-16b", "bits": 16}, validation={"i2t": val, "t2i": val}))
+    line = spread(results, storage).iloc[0]
+    assert line["study"] == "cca_itq-toy-16b" and line["complete trials"] == 3 and line["runs"] == 3
+    assert (line["trials: std"], line["trials: best - median"], line["best trial"]) == ("0.1000", "0.1000", "0.6000")
+    # Split seed 0's runs differ by 0.02 (std 0.0141); with split seed 1, std 0.0416 over all three.
+    assert (line["retrained: mean"], line["std over run seeds"], line["std over all runs"]) == ("0.5467", "0.0141", "0.0416")
