@@ -31,7 +31,8 @@ help:  ## list the targets
 $(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[test]'
+	@# setuptools reports how it made the editable install as Python warnings (notes, not problems); errors still show
+	PYTHONWARNINGS=ignore $(BIN)/pip install --quiet -c constraints.txt -e '.[test]'
 	touch $@
 
 venv: $(BIN)/.installed  ## create the virtual environment (torch pinned to the CPU build)
