@@ -15,6 +15,7 @@ import pytest
 
 from benchmarks.claims import claimed
 from benchmarks.cli import main
+from benchmarks.config import differences
 from benchmarks.registry import names
 from benchmarks.results import read_records
 from benchmarks.tuning import MAX_SETTINGS, Study, search_space
@@ -157,7 +158,8 @@ def test_a_tuned_preset_is_retrained_and_its_rows_name_the_study(tmp_path, capsy
     (tmp_path / "run.yaml").write_text(capsys.readouterr().out)  # names its folder of presets: reproduces alone
     assert main(["bench", "--config", "run.yaml"]) == 0
     *records, again = read_records(tmp_path / "runs" / "results.jsonl")
-    assert again.config_hash == records[1].config_hash
+    assert differences(again.config, records[1].config) == {}  # names any setting that did not carry over
+    assert again.split_seed == 1 and again.config_hash == records[1].config_hash
     assert [r.preset for r in records] == ["tuned", "tuned"] and [r.split_seed for r in records] == [0, 1]
     study = records[0].study
     assert study["name"] == "cca_itq-toy-32b" and study["trials"] == {"complete": 3, "pruned": 0, "fail": 0}
