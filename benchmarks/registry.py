@@ -26,9 +26,9 @@ GROUP = "graph_cmh_bench."  # + kind: the entry-point groups of installed packag
 
 
 @cache
-def _parsed(path: Path) -> dict:
+def _parsed(path: Path, absolute: Path, version: tuple) -> dict:
     try:
-        return yaml.safe_load(path.read_text()) or {}
+        return yaml.safe_load(absolute.read_text()) or {}
     except OSError as error:
         raise ConfigError(f"{path}: cannot read this config file ({error})") from error
     except yaml.YAMLError as error:
@@ -36,12 +36,18 @@ def _parsed(path: Path) -> dict:
 
 
 def read_yaml(path: Path) -> dict:
-    """A YAML config file as a dict (read once per process; each call returns a fresh copy).
+    """A YAML config file as a dict (read once per process while the file is unchanged; each call returns a
+    fresh copy).
 
     Raises:
         ConfigError: the file cannot be read or is not valid YAML.
     """
-    return copy.deepcopy(_parsed(Path(path)))
+    absolute = Path(path).resolve()
+    try:  # the memo is keyed by the file's absolute path, size and time: an edited or other file is read again
+        version = (absolute.stat().st_size, absolute.stat().st_mtime_ns)
+    except OSError:
+        version = ()  # _parsed names the problem
+    return copy.deepcopy(_parsed(Path(path), absolute, version))
 
 
 @dataclass(frozen=True)

@@ -232,3 +232,15 @@ def test_the_installed_top_level_packages_belong_to_this_suite_alone():
     owners = importlib.metadata.packages_distributions()
     for name in (pattern.rstrip("*") for pattern in include["include"]):
         assert set(owners.get(name, [])) == {"graph-cmh-bench"}, f"{name} is also installed by {owners.get(name)}"
+
+
+def test_a_config_file_is_read_again_when_it_changes_or_is_another(tmp_path, monkeypatch):
+    from benchmarks.registry import read_yaml
+
+    for folder, reg in (("one", 0.3), ("two", 0.5)):  # the same relative name in two working directories
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "run.yaml").write_text(f"method: {{reg: {reg}}}\n")
+        monkeypatch.chdir(tmp_path / folder)
+        assert read_yaml(Path("run.yaml")) == {"method": {"reg": reg}}
+    (tmp_path / "two" / "run.yaml").write_text("method: {reg: 0.75}\n")
+    assert read_yaml(Path("run.yaml")) == {"method": {"reg": 0.75}}
