@@ -44,7 +44,7 @@ def read_yaml(path: Path) -> dict:
     """
     absolute = Path(path).resolve()
     try:  # the memo is keyed by the file's absolute path, size and time: an edited or other file is read again
-        version = (absolute.stat().st_size, absolute.stat().st_mtime_ns)
+        version = ((stat := absolute.stat()).st_size, stat.st_mtime_ns)
     except OSError:
         version = ()  # _parsed names the problem
     return copy.deepcopy(_parsed(Path(path), absolute, version))
