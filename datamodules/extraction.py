@@ -51,8 +51,13 @@ class Extraction:
         return torch.device("cuda" if self.device == "auto" and torch.cuda.is_available() else
                             "cpu" if self.device == "auto" else self.device)
 
+    @property
+    def effective_precision(self) -> str:
+        """The precision features are computed in: mixed precision applies on CUDA only."""
+        return self.precision if self.torch_device.type == "cuda" else "32"
+
     def autocast(self):
-        if self.precision == "32" or self.torch_device.type != "cuda":
+        if self.effective_precision == "32":
             return nullcontext()
         return torch.autocast("cuda", dtype=torch.bfloat16 if self.precision == "bf16" else torch.float16)
 
@@ -60,7 +65,8 @@ class Extraction:
 def cache_key(dataset: str, ids: Sequence[str], encoder: Encoder, extraction: Extraction) -> str:
     """The feature cache's file name: the dataset, the backbone and its preprocessing, the precision, and a hash
     of the items' ids."""
-    key = encoder.key + ("" if extraction.precision == "32" else f":{extraction.precision}")
+    precision = extraction.effective_precision
+    key = encoder.key + ("" if precision == "32" else f":{precision}")
     digest = hashlib.sha256(json.dumps([dataset, key, list(map(str, ids))]).encode()).hexdigest()[:16]
     safe = "".join(c if c.isalnum() or c in "-." else "_" for c in key)
     return f"{dataset}-{safe}-{digest}"

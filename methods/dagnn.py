@@ -53,7 +53,9 @@ class DAGNN(GradientHashing):
     encoders unless `detach_hash_head` (then the codes come from the authors' model, unchanged); the label
     vectors are what the data's `label_vectors` setting names (MiniLM sentence embeddings of the label names by
     default: the code's 300-d GloVe vectors are not available offline; a GloVe text file or the authors' .mat
-    files reproduce them); with none, 300-d random vectors are learned. P-GNN keeps given label vectors fixed.
+    files reproduce them); with none, 300-d random vectors are learned: U(0, 1) for P-GNN (its code's draw),
+    N(0, 1/300) for I-GNN (whose code requires given vectors).
+    P-GNN keeps given label vectors fixed.
     Deviations from the code: the final epoch is evaluated (the code keeps the epoch with the best test
     mAP, which is tuning on the query set); the incomplete-modality mode is not built.
 
@@ -104,7 +106,10 @@ class DAGNN(GradientHashing):
         self.image_hash, self.text_hash = nn.Linear(width, bits), nn.Linear(width, bits)
 
         given = label_vectors is not None
-        vectors = label_vectors.float() if given else torch.randn(num_classes, 300) / math.sqrt(300)
+        # Without label vectors P-GNN draws U(0, 1) as its code does; the I-GNN code refuses to run, and U(0, 1)
+        # vectors (cosines near 0.75) would link every pair of labels: I-GNN draws near-orthogonal ones.
+        vectors = label_vectors.float() if given else \
+            torch.rand(num_classes, 300) if graph == "probabilistic" else torch.randn(num_classes, 300) / math.sqrt(300)
         self.label_vectors = nn.Parameter(vectors, requires_grad=graph == "iterative" or not given)
         self.label_gcn = MultiHopLabelGCN(vectors.shape[1], width, gnn_layers)
         if graph == "iterative":

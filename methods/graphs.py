@@ -75,10 +75,14 @@ def symmetric_normalized(adjacency: torch.Tensor) -> torch.Tensor:
 
 
 def probabilistic_label_adjacency(labels: torch.Tensor, threshold: float, weight: float = 0.5) -> torch.Tensor:
-    """P-GNN's label graph: `weight` times the binarised conditional co-occurrence plus the identity,
-    normalised by symmetric_normalized, so label i gathers from label j when P(i | j) >= threshold."""
-    adjacency = weight * label_cooccurrence(labels, threshold).float() + torch.eye(labels.shape[1], device=labels.device)
-    return symmetric_normalized(adjacency)
+    """P-GNN's label graph as the authors' code builds it (GNN4CMR util.py gen_A): the co-occurrence counts
+    divided row-wise by n_i, binarised at `threshold`, times `weight`, plus the identity; normalised by
+    symmetric_normalized, so label i gathers from label j when P(i | j) >= threshold. The authors' counts
+    hold 2 n_i on the diagonal (their generator counts the pair (i, i) twice), so P(i | i) = 2 passes the
+    threshold: every label seen in training keeps itself with weight 1 + `weight`."""
+    labels = labels.float()
+    edges = label_cooccurrence(labels, threshold).float() + torch.diag((labels.sum(0) > 0).float())
+    return symmetric_normalized(weight * edges + torch.eye(labels.shape[1], device=labels.device))
 
 
 def thresholded_cosine(x: torch.Tensor, threshold: float) -> torch.Tensor:

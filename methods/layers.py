@@ -8,12 +8,15 @@ from torch import nn
 
 class DenseGraphConvolution(nn.Module):
     """A (X W) + b over a dense (nodes x nodes) adjacency A, without normalisation (as in Kipf & Welling's
-    layer with the adjacency given as is)."""
+    layer with the adjacency given as is). W and b are drawn from U(-1/sqrt(out), 1/sqrt(out)), as the pygcn
+    layer that the authors' code of CAGAN and of the dual adversarial GNN copies."""
 
     def __init__(self, in_dim: int, out_dim: int, bias: bool = True):
         super().__init__()
+        bound = 1 / math.sqrt(out_dim)
         self.linear = nn.Linear(in_dim, out_dim, bias=False)
-        self.bias = nn.Parameter(torch.zeros(out_dim)) if bias else None
+        nn.init.uniform_(self.linear.weight, -bound, bound)
+        self.bias = nn.Parameter(torch.empty(out_dim).uniform_(-bound, bound)) if bias else None
 
     def forward(self, x: torch.Tensor, adjacency: torch.Tensor) -> torch.Tensor:
         out = adjacency @ self.linear(x)
@@ -22,13 +25,14 @@ class DenseGraphConvolution(nn.Module):
 
 class AdaptiveGraphNetwork(nn.Module):
     """Two graph convolutions over A = S + gamma W with W a learnable (batch x batch) matrix, then a
-    linear layer to `bits`. W is indexed by batch slot, so every batch must have `batch_size` items."""
+    linear layer to `bits`. W is indexed by batch slot, so every batch must have `batch_size` items.
+    W is Kaiming-uniform with torch's default a = 0 as in CAGAN's code (bound sqrt(6 / batch))."""
 
     def __init__(self, in_dim: int, bits: int, batch_size: int, gamma: float, widths=(2048, 1024)):
         super().__init__()
         self.gamma, self.batch_size = gamma, batch_size
         self.adaptive = nn.Parameter(torch.empty(batch_size, batch_size))
-        nn.init.kaiming_uniform_(self.adaptive, a=math.sqrt(5))
+        nn.init.kaiming_uniform_(self.adaptive, a=0)
         self.conv1 = DenseGraphConvolution(in_dim, widths[0])
         self.conv2 = DenseGraphConvolution(widths[0], widths[1])
         self.out = nn.Linear(widths[1], bits)

@@ -1,5 +1,7 @@
 """CAGAN: its graph, layers and losses against hand-worked values, the fixed-batch rule, and that it learns."""
 
+import math
+
 import pytest
 import torch
 
@@ -53,6 +55,17 @@ def test_graph_convolution_by_hand():
         layer.bias.fill_(0.5)
     out = layer(torch.tensor([[1.0], [2.0]]), torch.tensor([[0.0, 1.0], [1.0, 0.0]]))
     assert torch.allclose(out, torch.tensor([[4.5], [2.5]]))
+
+
+def test_graph_layers_are_drawn_as_the_authors_code_draws_them():
+    """pygcn's init (CAGAN's and GNN4CMR's GraphConvolution): weight and bias U(+-1/sqrt(out)); CAGAN's W:
+    kaiming_uniform_ with a = 0, bound sqrt(6 / fan_in) = 0.433 at batch 32."""
+    torch.manual_seed(0)
+    layer = DenseGraphConvolution(300, 64)
+    for values in (layer.linear.weight, layer.bias):
+        assert 0.95 / 8 < values.abs().max().item() <= 1 / 8
+    net = AdaptiveGraphNetwork(in_dim=5, bits=8, batch_size=32, gamma=0.45)
+    assert 0.95 * math.sqrt(6 / 32) < net.adaptive.abs().max().item() <= math.sqrt(6 / 32)
 
 
 def test_adaptive_graph_needs_full_batches():

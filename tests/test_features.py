@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import scipy.io
 import torch
+from PIL import Image
 
 from common.files import load_array, save_array, save_array_parts
 from datamodules.encoders import Encoder, make_encoder
@@ -35,6 +36,21 @@ def test_clip_loads_from_a_local_folder_and_encodes_both_modalities(tiny_clip):
     # Padding after the end token does not change a text's features.
     short = text.forward(text.preprocess("sky")[None])
     assert torch.allclose(short, torch.from_numpy(out[1:2]), atol=1e-5)
+
+
+def test_clip_resize_frames_images_as_resize_and_centre_crop(tiny_clip):
+    """CAGAN's framing (torchvision Resize(36) + CenterCrop(32) at the tiny CLIP's size): a 60 x 40 image gets
+    its shorter side to 36 (54 x 36, bilinear), then the central 32 x 32 (from column 11, row 2), scaled to
+    [0, 1] and normalised with CLIP's mean and std; CLIP's own processor frames differently, and the cache
+    key says which framing made the features."""
+    pixels = np.random.default_rng(0).integers(0, 256, (40, 60, 3), dtype=np.uint8)
+    framed = Image.fromarray(pixels).resize((54, 36), Image.Resampling.BILINEAR).crop((11, 2, 43, 34))
+    mean, std = np.array([0.48145466, 0.4578275, 0.40821073]), np.array([0.26862954, 0.26130258, 0.27577711])
+    expected = torch.from_numpy(((np.asarray(framed) / 255 - mean) / std).transpose(2, 0, 1)).float()
+    resized, processor = make_encoder("clip", "image", tiny_clip, clip_resize=36), make_encoder("clip", "image", tiny_clip)
+    assert torch.allclose(resized.preprocess(pixels), expected, atol=1e-5)
+    assert not torch.allclose(processor.preprocess(pixels), expected, atol=1e-2)
+    assert resized.key == processor.key + ":resize36-centrecrop"
 
 
 @pytest.mark.shared_data("mirflickr25k")
