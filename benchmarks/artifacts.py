@@ -7,7 +7,8 @@
     <run folder>/method.json        the method's name, code length, options and the scalar arguments it took
                                     from the data
     <run folder>/method.safetensors its trained weights (but those of parts only training uses: the method's
-                                    `training_only`) and the tensors it took from the data
+                                    `training_only`) and the tensors it took from the data; left out with
+                                    `--logger.save_weights=false` (the folder then cannot hash new items)
     <run folder>/row.json           the run's result row
     <run folder>/manifest.json      the SHA-256 of each file above, written last: a folder without it is
                                     incomplete, one whose files do not match it is damaged
@@ -30,6 +31,7 @@ from common.files import atomic_write_bytes, sha256_bytes, sha256_file
 from metrics import cosine_retrieval, pack_codes, retrieval_metrics
 
 FILES = ("codes.npz", "method.json", "method.safetensors", "row.json")
+WEIGHTS = "method.safetensors"
 MANIFEST = "manifest.json"
 
 
@@ -40,7 +42,8 @@ def run_folder(save_dir: str, record: RunRecord) -> Path:
             f"{record.config_hash[:8]}-{stamp}").resolve()
 
 
-def save(folder: Path, record: RunRecord, method, given: dict, collected: dict, split, save_features: bool) -> None:
+def save(folder: Path, record: RunRecord, method, given: dict, collected: dict, split, save_features: bool,
+         save_weights: bool = True) -> None:
     """Write a finished run's folder (module docstring).
 
     Args:
@@ -51,6 +54,7 @@ def save(folder: Path, record: RunRecord, method, given: dict, collected: dict, 
         collected: the test's gathered codes and features (benchmarks.evaluation).
         split: the data's split (the items' indices).
         save_features: also keep a real-valued method's features (large).
+        save_weights: keep the trained weights (method.safetensors).
     """
     from safetensors.torch import save as save_tensors
 
@@ -74,8 +78,9 @@ def save(folder: Path, record: RunRecord, method, given: dict, collected: dict, 
                  "given": {k: v for k, v in given.items() if not isinstance(v, torch.Tensor) and v is not None},
                  "none": sorted(k for k, v in given.items() if v is None)}
     contents = {"codes.npz": buffer.getvalue(), "method.json": json.dumps(arguments, sort_keys=True).encode(),
-                "method.safetensors": save_tensors(tensors),
                 "row.json": (json.dumps(record.to_row(), sort_keys=True) + "\n").encode()}
+    if save_weights:
+        contents[WEIGHTS] = save_tensors(tensors)
     for name, data in contents.items():
         atomic_write_bytes(folder / name, data)
     manifest = {name: sha256_bytes(data) for name, data in contents.items()}
@@ -83,7 +88,7 @@ def save(folder: Path, record: RunRecord, method, given: dict, collected: dict, 
 
 
 def verified(folder: Path) -> Path:
-    """The folder, once every file matches its manifest.
+    """The folder, once every file matches its manifest (the weights only where the run saved them).
 
     Raises:
         DataError: no manifest (the run did not finish saving), or a missing or altered file.
@@ -95,6 +100,8 @@ def verified(folder: Path) -> Path:
         raise DataError(f"{folder}: not a complete run folder (no readable {MANIFEST}: the run did not finish "
                         "saving, or this is not a run folder)") from error
     for name in FILES:
+        if name == WEIGHTS and name not in manifest and not (folder / name).exists():
+            continue  # saved without weights (--logger.save_weights=false)
         path = folder / name
         if not path.is_file() or sha256_file(path) != manifest.get(name):
             raise DataError(f"{path}: {'missing' if not path.is_file() else 'does not match its checksum'} in "
@@ -154,9 +161,12 @@ def load_method(folder: Path):
     from benchmarks.registry import declared
 
     folder = verified(folder)
+    if not (folder / WEIGHTS).is_file():
+        raise DataError(f"{folder}: saved without its weights (--logger.save_weights=false): its codes can be "
+                        "evaluated (cmhb evaluate), but new items need a run saved with its weights")
     try:
         arguments = json.loads((folder / "method.json").read_text())
-        tensors = load_file(folder / "method.safetensors")
+        tensors = load_file(folder / WEIGHTS)
     except (OSError, ValueError, SafetensorError) as error:
         raise DataError(f"{folder}: unreadable trained method ({error})") from error
     given = {**arguments["given"], **dict.fromkeys(arguments["none"]),

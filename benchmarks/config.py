@@ -58,6 +58,9 @@ class LoggerSettings:
         group: the wandb group (a sweep sets its own).
         save_features: also keep a real-valued method's features in the run folder (float32; about 4 KB per
             item at 1,024-d).
+        save_weights: keep the trained method's weights in the run folder (needed to hash new items with
+            `cmhb encode`); without them a folder keeps its codes and row (`cmhb evaluate`, galleries) in a few
+            hundred KB: for sweeps that need only their numbers.
     """
 
     kind: Literal["wandb", "none"] = "wandb"
@@ -65,6 +68,7 @@ class LoggerSettings:
     save_dir: str = "runs"
     group: str | None = None
     save_features: bool = False
+    save_weights: bool = True
 
 
 @dataclass(frozen=True)

@@ -59,16 +59,19 @@ def _barrier(trainer: L.Trainer):
     return lambda: (group.monitored_barrier(), torch.distributed.destroy_process_group(group))
 
 
-def prepare(data, trainer: L.Trainer) -> None:
+def prepare(data, trainer: L.Trainer, check=lambda dims: None) -> None:
     """Downloads and feature extraction where Lightning puts them (prepare_data: local rank 0 of each node, or
     global rank 0 with prepare_data_per_node=False), then `setup` on every process. Processes a cluster
     launcher started together (torchrun, SLURM) meet at a barrier first; Lightning's own launcher starts its
-    other processes only after this one has prepared."""
+    other processes only after this one has prepared. `check` sees the feature widths the run will have
+    (data.planned_dims) after the download and before any extraction."""
     if trainer.world_size > 1 and trainer.strategy.cluster_environment.creates_processes_externally \
             and type(trainer.strategy.cluster_environment).__name__ != "LightningEnvironment":
         trainer.strategy.setup_environment()  # the process group, so that ranks can wait for each other
     barrier = _barrier(trainer)
     if (trainer.local_rank == 0 and data.prepare_data_per_node) or trainer.global_rank == 0:
+        data.fetch()
+        check(data.planned_dims())
         data.prepare_data()
     if barrier:
         barrier()
@@ -123,16 +126,17 @@ def build(spec: RunSpec, datamodule=None, callbacks=(), logger=False, announce=p
     lines = [] if sys.stdout.isatty() else [EpochLines(announce)]
     closed_form = getattr(method_cls, "closed_form", False)
     trainer = make_trainer(spec, closed_form, [evaluation, *lines, *callbacks], logger)
-    prepare(data, trainer)
+    who = f"{spec.method} on {spec.dataset}"
+    prepare(data, trainer, lambda dims: instantiate(
+        method_cls.check_widths, {"bits": spec.bits, **{f"{m}_dim": w for m, w in dims.items()}}, who))
     if not len(data.split.val):
         trainer.limit_val_batches = 0
     if not trainer.is_global_zero:  # one process speaks for a run on several
         announce = silent
     announce(f"{spec.method} | {spec.bits} bits | seed {spec.seed} | {data.summary()}")
     seed(spec.seed)
-    given = instantiate(method_cls.data_arguments, data, f"{spec.method} on {spec.dataset}")
-    method = instantiate(method_cls, {"bits": spec.bits, **given, **spec.settings["method"]},
-                         f"{spec.method} on {spec.dataset}")
+    given = instantiate(method_cls.data_arguments, data, who)
+    method = instantiate(method_cls, {"bits": spec.bits, **given, **spec.settings["method"]}, who)
     choices = {k: v for k, v in given.items() if k not in ("image_dim", "text_dim", "num_classes")
                and isinstance(v, (str, int, float, bool))}
     if choices:
@@ -175,7 +179,7 @@ def execute(run: Run, results: Path | None = None, announce=print) -> RunRecord:
         folder = artifacts.run_folder(run.spec.logger["save_dir"], record)
         record = replace(record, run_dir=str(folder))
         artifacts.save(folder, record, run.method, run.given, run.evaluation.collected, run.data.split,
-                       run.spec.logger.get("save_features", False))
+                       run.spec.logger.get("save_features", False), run.spec.logger.get("save_weights", True))
         if run.data.has_photos:
             try:
                 record = replace(record, gallery=str(gallery.write(folder)))

@@ -217,7 +217,8 @@ def folders_size(rows: dict[Cell, RunRecord]) -> str:
     """How many run folders the grid's rows have on this machine, and their size."""
     folders = [Path(r.run_dir) for r in rows.values() if r.run_dir and Path(r.run_dir).is_dir()]
     size = sum(f.stat().st_size for folder in folders for f in folder.iterdir() if f.is_file())
-    return f"{len(folders)} run folders, {size / 1e6:,.1f} MB (features kept only with --logger.save_features=true)"
+    return (f"{len(folders)} run folders, {size / 1e6:,.1f} MB (--logger.save_weights=false keeps only codes and "
+            "rows; features are kept only with --logger.save_features=true)")
 
 
 def sweep(cells: list[Cell], overrides: list[str], results: Path, jobs: int = 1, group: str | None = None,

@@ -20,7 +20,8 @@ def make_logger(spec: RunSpec):
         return False
     from lightning.pytorch.loggers import WandbLogger
 
-    settings.pop("save_features", None)
+    for folder_only in ("save_features", "save_weights"):  # what the run folder keeps, not wandb's business
+        settings.pop(folder_only, None)
     Path(settings["save_dir"]).mkdir(parents=True, exist_ok=True)
     logger = WandbLogger(name=f"{spec.method}-{spec.dataset}-{spec.bits}b-s{spec.seed}", group=settings.pop("group"),
                          offline=wandb_offline(), config=spec.config(), **settings)

@@ -66,9 +66,7 @@ def checksum_path(path: Path) -> Path:
 def write_checked(path: Path, data: bytes) -> None:
     """Write `data` atomically, then its SHA-256 beside it (`<name>.sha256`, written last: a file without
     one was interrupted before it was complete)."""
-    checksum_path(path).unlink(missing_ok=True)
-    atomic_write_bytes(path, data)
-    atomic_write_bytes(checksum_path(path), f"{sha256_bytes(data)}  {Path(path).name}\n".encode())
+    write_checked_stream(path, lambda f: f.write(data))
 
 
 def write_checked_stream(path: Path, write: Callable[[BinaryIO], object]) -> None:

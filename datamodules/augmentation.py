@@ -45,6 +45,10 @@ class AugmentedViews(Encoder):
     def key(self) -> str:
         return f"{self.encoder.key}+{self.augmentation.key}"
 
+    @property
+    def dim(self) -> int:
+        return self.encoder.dim
+
     def preprocess(self, item) -> torch.Tensor:
         image, number, view = item
         return self.encoder.pixels(self.augmentation(load_image(image), number, view))

@@ -155,6 +155,13 @@ class RetrievalDataModule(LightningDataModule, ABC):
         self.encode(records, load_or_make_split(self.split_path(), self.protocol, records, self.split_seed, self.subset),
                     compute=True)
 
+    def planned_dims(self) -> dict[str, int | None]:
+        """Each modality's feature width as the run will see it, known before any extraction (after `fetch`):
+        {modality: width, or None where it is not known yet (raw mode)}."""
+        records = self.records()
+        return {m: getattr(records, m).shape[1] if isinstance(getattr(records, m), np.ndarray) else None
+                for m in MODALITIES}
+
     def records(self) -> CrossModalData:
         """`load()`, once per process (prepare_data and setup both need it)."""
         if getattr(self, "_records", None) is None:

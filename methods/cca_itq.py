@@ -47,13 +47,18 @@ class CCAITQ(ClosedFormHashing):
                  correlation_power: float = 4.0, itq_iterations: int = 50):
         super().__init__(bits, image_dim, text_dim, num_classes)
         self.save_hyperparameters()
-        if bits > min(image_dim, text_dim):
-            raise ValueError(f"{bits} bits need {bits} canonical directions, but the features have "
-                             f"{image_dim} (image) and {text_dim} (text) dimensions")
+        self.check_widths(bits, image_dim, text_dim)
         self.reg, self.correlation_power, self.itq_iterations = reg, correlation_power, itq_iterations
         for name, dim in (("image", image_dim), ("text", text_dim)):
             self.register_buffer(f"{name}_mean", torch.zeros(dim, dtype=torch.float64))
             self.register_buffer(f"{name}_projection", torch.zeros(dim, bits, dtype=torch.float64))
+
+    @classmethod
+    def check_widths(cls, bits: int, image_dim: int | None, text_dim: int | None) -> None:
+        known = [d for d in (image_dim, text_dim) if d is not None]
+        if known and bits > min(known):
+            raise ValueError(f"{bits} bits need {bits} canonical directions, but the features have "
+                             f"{image_dim} (image) and {text_dim} (text) dimensions")
 
     def fit(self, image, text, labels):
         self.image_mean.copy_(image.mean(0))

@@ -10,6 +10,9 @@ import scipy.io
 import torch
 from PIL import Image
 
+from benchmarks.config import resolve
+from benchmarks.pipeline import build
+from common.errors import ConfigError
 from common.files import load_array, save_array, save_array_parts
 from datamodules.encoders import Encoder, make_encoder
 from datamodules.extraction import Extraction, cached_features
@@ -69,6 +72,7 @@ def test_offline_encoders_give_real_features():
 class CountingEncoder(Encoder):
     modality = "text"
     key = "counting"
+    dim = 2
 
     def __init__(self, fail_after: int | None = None):
         self.calls, self.fail_after = 0, fail_after
@@ -149,6 +153,21 @@ def test_raw_mode_serves_pixels_and_token_ids(tiny_clip, tmp_path):
     assert batch["image"].shape == (4, 3, 32, 32) and batch["text"].shape == (4, 77)
     assert batch["text"].dtype == torch.long and dm.image_dim is None
     assert not (tmp_path / "features").exists()  # nothing was encoded
+
+
+@pytest.mark.shared_data("mirflickr25k")
+def test_bits_that_do_not_fit_the_backbone_fail_before_any_extraction(tiny_clip, tmp_path):
+    """cca_itq at 32 bits on the tiny CLIP's 16-d features: refused from the backbone's config, before a single
+    image is encoded."""
+    spec = resolve("cca_itq", "mirflickr25k", 32, 0, [
+        f"--data.data_dir={MIR}", "--data.source=lists", "--data.only_with_images=true",
+        f"--data.image_dir={MIR / 'images'}", "--data.protocol=mini", "--data.image_backbone=clip",
+        "--data.text_backbone=clip", f"--data.clip_model={tiny_clip}", f"--data.cache_dir={tmp_path}",
+        "--logger.kind=none"])
+    with pytest.raises(ConfigError, match="cca_itq on mirflickr25k: 32 bits need 32 canonical directions, but the "
+                                          "features have 16 .image. and 16 .text."):
+        build(spec, announce=lambda line: None)
+    assert not (tmp_path / "features").exists()
 
 
 @pytest.mark.shared_data("mirflickr25k")

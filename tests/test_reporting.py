@@ -76,6 +76,22 @@ def test_a_saved_method_round_trips_and_one_missing_weights_that_encoding_needs_
         artifacts.load_method(tmp_path / "damaged")
 
 
+def test_a_run_saved_without_weights_keeps_its_codes_and_says_it_cannot_encode(tmp_path):
+    given = {"image_dim": 6, "text_dim": 5, "num_classes": 3, "train_labels": torch.eye(3)[[0, 1, 2, 0]],
+             "label_vectors": None}
+    model, record = DAGNN(bits=8, **given).eval(), fake_record("dagnn", 8, 0, 0.5, 0.5)
+    artifacts.save(tmp_path / "run", record, model, given, {}, Split(*(np.arange(3),) * 4), False, save_weights=False)
+    assert not (tmp_path / "run" / "method.safetensors").exists()
+    assert artifacts.read(tmp_path / "run")[0].map("i2t") == 0.5  # the folder verifies; its codes and row read
+    with pytest.raises(DataError, match="saved without its weights .--logger.save_weights=false."):
+        artifacts.load_method(tmp_path / "run")
+    # A folder saved with weights that lost them is damaged, not "saved without".
+    artifacts.save(tmp_path / "full", record, model, given, {}, Split(*(np.arange(3),) * 4), False)
+    (tmp_path / "full" / "method.safetensors").unlink()
+    with pytest.raises(DataError, match="method.safetensors: missing"):
+        artifacts.read(tmp_path / "full")
+
+
 def test_sign_flip_test_by_hand():
     """d = (0.1, 0.2, -0.05, 0.3): |sum| = 0.55. Of the 16 sign patterns, four reach |sum| >= 0.55: the observed
     one (0.55), the one flipping -0.05 (0.65), and their negations. p = 4 / 16."""
