@@ -85,13 +85,14 @@ def read_records(path: Path) -> list[RunRecord]:
 
 
 def code_revision() -> str:
-    """The git revision of the checkout the suite runs from, else the installed package version."""
+    """The git revision of the checkout the suite runs from (`-dirty` when its code differs from it; result
+    files under results/ do not count), else the installed package version."""
     root = Path(__file__).resolve().parent.parent
     try:
         revision = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True,
                                   text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no", "--",
+                                ".", ":(exclude)results"], capture_output=True, text=True, check=True).stdout.strip()
         return revision + ("-dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         try:
