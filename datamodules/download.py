@@ -115,7 +115,7 @@ def download(remote: Remote, folder: Path, attempts: int = 3, offline: str = "")
 def fetch_all(remotes, folder: Path, offline: str = "") -> None:
     """Download each remote file into `folder` (when absent) and extract it there (once); `offline` says what to
     do without a network (download's error message). An archive whose extraction finished (its
-    `.extracted-<name>` marker) is neither downloaded nor verified again, so it may be deleted."""
+    `<name>.extracted` marker) is neither downloaded nor verified again, so it may be deleted."""
     for remote in remotes:
         if not _marker(Path(folder), remote.filename).exists():
             extract(download(remote, folder, offline=offline), folder)
@@ -159,7 +159,8 @@ def _remembered(path: Path) -> str | None:
 
 
 def _marker(target: Path, archive_name: str) -> Path:
-    return target / f".extracted-{archive_name}"
+    # Not ending in the archive's own suffix: deleting the archives (`*.zip`) keeps the markers.
+    return target / f"{archive_name}.extracted"
 
 
 def extract(archive: Path, target: Path) -> Path:

@@ -106,10 +106,10 @@ def test_corrupt_zip_is_reported_and_extraction_is_marked_only_when_complete(tmp
     (tmp_path / "bad.zip").write_bytes(bytes(data))
     with pytest.raises(DataError, match="bad.zip"):
         extract(tmp_path / "bad.zip", tmp_path / "target")
-    assert not (tmp_path / "target" / ".extracted-bad.zip").exists()
+    assert not (tmp_path / "target" / "bad.zip.extracted").exists()
     (tmp_path / "good.zip").write_bytes(buffer.getvalue())
     assert (extract(tmp_path / "good.zip", tmp_path / "target") / "a.txt").exists()
-    assert (tmp_path / "target" / ".extracted-good.zip").exists()
+    assert (tmp_path / "target" / "good.zip.extracted").exists()
 
 
 def test_an_archive_is_hashed_once_while_unchanged_and_again_after_a_change(served, tmp_path, monkeypatch):

@@ -163,10 +163,14 @@ def test_regression_baselines_cover_every_method():
         assert baseline["dataset"] in ("toy", "wikipedia", "mirflickr25k_mini"), path  # embedded or generated data
 
 
-def test_regress_checks_without_rewriting_the_baselines(tmp_path, monkeypatch):
+def test_regress_checks_without_rewriting_the_baselines(tmp_path, monkeypatch, capsys):
     import benchmarks.regress
 
     seen = []
-    monkeypatch.setattr(benchmarks.regress, "regress", lambda paths, rewrite=False: seen.append(rewrite) or 0)
+    monkeypatch.setattr(benchmarks.regress, "regress",
+                        lambda paths, rewrite=False, only=None: seen.append((rewrite, only)) or 0)
     assert main(["regress", str(tmp_path / "x.json")]) == 0 and main(["regress", "--rewrite"]) == 0
-    assert seen == [False, True]
+    assert main(["regress", "--rewrite", "--methods", "cagan,dagnn"]) == 0
+    assert seen == [(False, None), (True, None), (True, ["cagan", "dagnn"])]
+    assert main(["regress", "--methods", "cagn"]) == 2
+    assert "error: --methods: unknown ['cagn']" in capsys.readouterr().err
