@@ -116,7 +116,7 @@ def test_three_workers_run_exactly_the_studys_trials(tmp_path):
     assert all(w.returncode == 0 for w in workers), outputs
     trials = study_of(tmp_path / "studies.log").trials
     assert sorted(t.number for t in trials) == [0, 1, 2, 3, 4]
-    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials), ([t.state for t in trials], outputs)
     assert sum(o.count("trial ") for o in outputs) >= 5 and (tmp_path / "cca_itq-toy.yaml").is_file()
 
 
