@@ -30,8 +30,8 @@ from common.errors import DataError
 from common.files import atomic_write_bytes, sha256_bytes, sha256_file
 from metrics import cosine_retrieval, pack_codes, retrieval_metrics
 
-FILES = ("codes.npz", "method.json", "method.safetensors", "row.json")
 WEIGHTS = "method.safetensors"
+FILES = ("codes.npz", "method.json", WEIGHTS, "row.json")
 MANIFEST = "manifest.json"
 
 

@@ -70,9 +70,7 @@ def prepare(data, trainer: L.Trainer, check=lambda dims: None) -> None:
         trainer.strategy.setup_environment()  # the process group, so that ranks can wait for each other
     barrier = _barrier(trainer)
     if (trainer.local_rank == 0 and data.prepare_data_per_node) or trainer.global_rank == 0:
-        data.fetch()
-        check(data.planned_dims())
-        data.prepare_data()
+        data.prepare_data(check)
     if barrier:
         barrier()
     data.setup()

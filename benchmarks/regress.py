@@ -110,7 +110,8 @@ def regress(paths: list[Path], rewrite: bool = False, only: list[str] | None = N
             if rewrite:  # a partial rewrite keeps the file's reference workload: its seconds are scaled to it
                 baseline["methods"][method] = {**now, "seconds": round(now["seconds"] / speed, 1)} if only else now
         if rewrite:
-            baseline["reference_seconds"] = baseline["reference_seconds"] if only else round(workload, 3)
+            if not only:
+                baseline["reference_seconds"] = round(workload, 3)
             atomic_write_bytes(path, (json.dumps(baseline, indent=2) + "\n").encode())
     for problem in problems:
         print("REGRESSION", problem)

@@ -148,9 +148,11 @@ class RetrievalDataModule(LightningDataModule, ABC):
         """What produced the features, recorded in every result row."""
         raise NotImplementedError
 
-    def prepare_data(self) -> None:
-        """Download, extract and encode into the caches what `setup` will load (once per node)."""
+    def prepare_data(self, check=lambda dims: None) -> None:
+        """Download, extract and encode into the caches what `setup` will load (once per node); `check` sees the
+        feature widths the run will have (planned_dims) after the download and before any extraction."""
         self.fetch()
+        check(self.planned_dims())
         records = self.records()
         self.encode(records, load_or_make_split(self.split_path(), self.protocol, records, self.split_seed, self.subset),
                     compute=True)

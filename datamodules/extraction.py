@@ -104,7 +104,7 @@ def cached_features(encoder: Encoder, items: Sequence, path: Path, extraction: E
         kept = f" ({len(items) - left:,} kept from an interrupted extraction)" if left < len(items) else ""
         print(f"{encoder.key} features: extracting {left:,} of {len(items):,} items{kept}", file=sys.stderr, flush=True)
         _extract(encoder, items, missing, chunk_size, chunks, extraction)
-    dim = load_array(chunks[starts[0]]).shape[1] if starts else 0
+    dim = np.load(chunks[starts[0]], mmap_mode="r").shape[1] if starts else 0  # the header only: verified below
     save_array_parts(path, (load_array(chunks[s]) for s in starts), (len(items), dim), np.float32)  # chunk by chunk
     shutil.rmtree(parts, ignore_errors=True)
     return load_array(path)
