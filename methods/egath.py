@@ -98,7 +98,7 @@ class EGATH(GradientHashing):
     def __init__(self, bits: int, image_dim: int | None, text_dim: int | None, num_classes: int,
                  train_labels: torch.Tensor, mode: Literal["features", "end_to_end"] = "features",
                  clip_model: str = "openai/clip-vit-base-patch32", width: int = 512, label_dim: int = 300,
-                 gat_hidden: int = 1024, threshold: float = 0.4, attention_dropout: float = 0.3,
+                 gat_hidden: int = 1024, threshold: float = 0.3, attention_dropout: float = 0.3,
                  gat_layer: Literal["pyg", "authors"] = "pyg", margin: float = 0.4, w_cls: float = 1.0,
                  w_sim: float = 1.0, w_tri: float = 1.0, w_quant: float = 0.1, lr: float = 1e-3, backbone_lr: float = 1e-5,
                  weight_decay: float = 0.2, warmup: float = 0.1):
