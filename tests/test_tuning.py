@@ -18,7 +18,7 @@ from benchmarks.cli import main
 from benchmarks.config import differences
 from benchmarks.registry import names
 from benchmarks.results import read_records
-from benchmarks.tuning import MAX_SETTINGS, Study, search_space
+from benchmarks.tuning import MAX_SETTINGS, WORKER, Study, search_space
 from common.errors import ConfigError, TrainingDiverged
 from datamodules.base import RetrievalDataModule
 
@@ -28,6 +28,14 @@ ROOT = Path(__file__).resolve().parents[1]
 def study_of(storage: Path, name: str = "s") -> optuna.Study:
     return optuna.load_study(study_name=name, storage=optuna.storages.JournalStorage(
         optuna.storages.journal.JournalFileBackend(str(storage))))
+
+
+def running_worker(storage: Path) -> bool:
+    """Whether a worker has started a trial's objective (named itself on it): the journal file is created, and
+    the study's record written, before any trial exists, so neither one alone says a trial runs."""
+    summaries = optuna.get_all_study_summaries(optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(storage)))) if storage.exists() else []
+    return bool(summaries) and any(WORKER in t.user_attrs for t in study_of(storage).trials)
 
 
 def test_search_spaces_are_small_and_centred_on_each_datasets_values():
@@ -130,10 +138,9 @@ def test_a_killed_worker_leaves_a_failed_trial_and_no_row(tmp_path):
     command = [*tune_command(tmp_path, "--trials", "2"), "--dataset", "wikipedia"]
     worker = subprocess.Popen([*command, f"--data.data_dir={blocking}"], cwd=tmp_path)
     deadline = time.monotonic() + 300
-    while not ((tmp_path / "studies.log").exists() and study_of(tmp_path / "studies.log").trials):
+    while not running_worker(tmp_path / "studies.log"):
         assert time.monotonic() < deadline and worker.poll() is None, "the worker started no trial"
         time.sleep(0.2)
-    time.sleep(1)
     worker.send_signal(signal.SIGKILL)
     worker.wait()
     done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
