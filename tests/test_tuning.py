@@ -25,17 +25,22 @@ from datamodules.base import RetrievalDataModule
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def journal(path: Path) -> optuna.storages.JournalStorage:
+    return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
+
+
 def study_of(storage: Path, name: str = "s") -> optuna.Study:
-    return optuna.load_study(study_name=name, storage=optuna.storages.JournalStorage(
-        optuna.storages.journal.JournalFileBackend(str(storage))))
+    return optuna.load_study(study_name=name, storage=journal(storage))
 
 
-def running_worker(storage: Path) -> bool:
+def running_worker(path: Path) -> bool:
     """Whether a worker has started a trial's objective (named itself on it): the journal file is created, and
     the study's record written, before any trial exists, so neither one alone says a trial runs."""
-    summaries = optuna.get_all_study_summaries(optuna.storages.JournalStorage(
-        optuna.storages.journal.JournalFileBackend(str(storage)))) if storage.exists() else []
-    return bool(summaries) and any(WORKER in t.user_attrs for t in study_of(storage).trials)
+    if not path.exists():
+        return False
+    storage = journal(path)
+    return any(WORKER in trial.user_attrs for summary in optuna.get_all_study_summaries(storage)
+               for trial in optuna.load_study(study_name=summary.study_name, storage=storage).trials)
 
 
 def test_search_spaces_are_small_and_centred_on_each_datasets_values():
