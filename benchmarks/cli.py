@@ -11,7 +11,11 @@ import sys
 import textwrap
 from pathlib import Path
 
-from benchmarks.config import (
+from benchmarks.campaigns.launchers import add_options, cluster_of
+from benchmarks.campaigns.tuning import STORAGE, Study, search_space, work
+from benchmarks.campaigns.tuning import budget as tuning_budget
+from benchmarks.execution.console import Stopped, die_with_parent, pass_on, quiet, stop_on_signals
+from benchmarks.spec.config import (
     DEFAULT_DATASET,
     PRESETS,
     RESULTS,
@@ -21,11 +25,7 @@ from benchmarks.config import (
     resolve,
     whole,
 )
-from benchmarks.console import Stopped, die_with_parent, pass_on, quiet, stop_on_signals
-from benchmarks.launchers import add_options, cluster_of
-from benchmarks.registry import declared, names
-from benchmarks.tuning import STORAGE, Study, search_space, work
-from benchmarks.tuning import budget as tuning_budget
+from benchmarks.spec.registry import declared, names
 from common.errors import ConfigError, DataError, IncompleteEvaluation, TrainingDiverged
 
 
@@ -85,7 +85,7 @@ def type_text(tree) -> str:
 
 def options_help(method: str, dataset: str) -> str:
     """Every option of a run of `method` on `dataset`, one line of prose each, by section."""
-    from benchmarks.config import section_options
+    from benchmarks.spec.config import section_options
 
     blocks = []
     for section, options in section_options(method, dataset).items():
@@ -107,7 +107,7 @@ def bench(argv: list[str]) -> int:
     args = parser.parse_args(own)
     run = {}
     if args.config is not None:
-        from benchmarks.registry import read_yaml
+        from benchmarks.spec.registry import read_yaml
 
         if not args.config.is_file():
             raise ConfigError(f"--config {args.config}: no such file")
@@ -130,12 +130,12 @@ def bench(argv: list[str]) -> int:
     if args.print_config:
         print(print_config(spec), end="")
         return 0
-    from benchmarks.results import writable
+    from benchmarks.execution.results import writable
 
     results = writable(args.results)
-    from benchmarks.pipeline import build, execute  # heavy imports only once the arguments are known good
-    from benchmarks.results import print_summary
-    from benchmarks.tracking import make_logger
+    from benchmarks.execution.pipeline import build, execute  # heavy imports only once the arguments are known good
+    from benchmarks.execution.results import print_summary
+    from benchmarks.execution.tracking import make_logger
 
     notes = []
     run = build(spec, logger=make_logger(spec))
@@ -158,7 +158,7 @@ def prepare(argv: list[str]) -> int:
     parser.add_argument("--tuned", type=Path, help="the folder of tuned presets (default runs/tune)")
     args = parser.parse_args(own)
     spec = resolve(args.method, args.dataset, 1, 0, overrides, args.preset, tuned=args.tuned)
-    from benchmarks.pipeline import prepare_only
+    from benchmarks.execution.pipeline import prepare_only
 
     prepare_only(spec)
     return 0
@@ -187,7 +187,7 @@ def sweep(argv: list[str]) -> int:
     args = parser.parse_args(own)
     if args.jobs < 1:
         raise ConfigError(f"--jobs: expected a positive integer, got {args.jobs}")
-    from benchmarks.sweep import grid, main_sweep
+    from benchmarks.campaigns.sweep import grid, main_sweep
 
     presets = parse_list(args.presets)
     unknown = [p for p in presets if p not in PRESETS]
@@ -232,11 +232,11 @@ def tune(argv: list[str]) -> int:
     study.trial_spec({})  # the trials' settings are checked before any trial runs
     cluster = cluster_of(args)
     if cluster is not None:
-        from benchmarks.launchers import run_array
+        from benchmarks.campaigns.launchers import run_array
 
         run_array(cluster, work, [(study,)] * args.workers)
     elif args.workers > 1:
-        from benchmarks.console import run_together
+        from benchmarks.execution.console import run_together
 
         run_together([[sys.executable, "-m", "benchmarks.cli", "tune", *without(argv, "--workers"), "--workers=1",
                         "--trials_only"]] * args.workers)
@@ -290,7 +290,7 @@ def table(argv: list[str]) -> int:
     parser.add_argument("--readme", type=Path, help="also rewrite the marked tables section of this Markdown file")
     args = parser.parse_args(argv)
     chosen = selection(args)
-    from benchmarks import tables
+    from benchmarks.reports import tables
 
     for line in tables.build(args.results, args.out, args.readme, chosen):
         print(line)
@@ -305,7 +305,7 @@ def plot(argv: list[str]) -> int:
                                                  "each one the rows have)")
     args = parser.parse_args(argv)
     chosen = selection(args)
-    from benchmarks import plots
+    from benchmarks.reports import plots
 
     for line in plots.build(args.results, args.out, args.bits, chosen):
         print(line)
@@ -321,8 +321,8 @@ def regress(argv: list[str]) -> int:
     parser.add_argument("--methods", help="only these methods (comma-separated; default: all): a rewrite after a "
                                           "change to some methods leaves the others' baselines as they were")
     args = parser.parse_args(argv)
-    from benchmarks.regress import REGRESSION_DIR
-    from benchmarks.regress import regress as check
+    from benchmarks.campaigns.regress import REGRESSION_DIR
+    from benchmarks.campaigns.regress import regress as check
 
     paths = args.baselines or sorted(REGRESSION_DIR.glob("*.json"))
     if not paths:
@@ -343,8 +343,8 @@ def evaluate(argv: list[str]) -> int:
     """Recompute every metric of a saved run from its codes; compare with its result row."""
     args = run_parser("cmhb evaluate", "Recompute a saved run's metrics from its codes and compare them with "
                                        "its row.").parse_args(argv)
-    from benchmarks import artifacts
-    from benchmarks.results import print_summary
+    from benchmarks.execution import artifacts
+    from benchmarks.execution.results import print_summary
 
     found, record = artifacts.evaluate(args.run)
     print_summary(record)
@@ -382,7 +382,7 @@ def encode(argv: list[str]) -> int:
         raise ConfigError("--features needs --modality image or text")
     import numpy as np
 
-    from benchmarks import artifacts
+    from benchmarks.execution import artifacts
 
     if args.features is not None:
         modality = args.modality
@@ -405,7 +405,7 @@ def gallery(argv: list[str]) -> int:
     parser.add_argument("--photos", type=Path, help="folder of photos named <item id>.jpg, for a dataset that "
                                                     "carries image features")
     args = parser.parse_args(argv)
-    from benchmarks import gallery as galleries
+    from benchmarks.execution import gallery as galleries
 
     print(f"wrote {galleries.write(args.run, args.photos)}")
     return 0
@@ -420,7 +420,7 @@ def listing(argv: list[str]) -> int:
     if args.names:
         print(",".join(names(args.names)))
         return 0
-    from benchmarks.config import class_schema
+    from benchmarks.spec.config import class_schema
 
     for kind in ("methods", "datasets"):
         print(f"{kind}:")

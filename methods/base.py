@@ -1,8 +1,8 @@
 """The base classes every hashing method extends: what a method is to the suite, and how it is trained.
 
 A method maps a batch of each modality to continuous codes (`encode_image`, `encode_text`); evaluation takes
-their signs and ranks by Hamming distance (benchmarks.evaluation scores them; a method never does). A method
-whose paper retrieves with real-valued features also gives `embed_image` / `embed_text` and `hash_embedding`.
+their signs and ranks by Hamming distance (benchmarks.execution.evaluation scores them; a method never does).
+A method whose paper retrieves with real-valued features also gives `embed_image` / `embed_text` and `hash_embedding`.
 Constructor parameters without a default are taken from the data (`data_arguments`); the others are the
 method's options, whose defaults live in the signature and nowhere else.
 """
@@ -39,7 +39,7 @@ class HashingModule(LightningModule, ABC):
     Subclasses implement `encode_image` and `encode_text` (continuous codes of a batch) and Lightning's
     `training_step` and `configure_optimizers`; most do so through GradientHashing (named loss terms) or
     ClosedFormHashing (a fit on the whole training set). Validation and test steps return what evaluation
-    scores (`evaluation_outputs`); benchmarks.evaluation turns it into numbers.
+    scores (`evaluation_outputs`); benchmarks.execution.evaluation turns it into numbers.
 
     Args:
         bits: code length.

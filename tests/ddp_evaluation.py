@@ -6,8 +6,8 @@ Run as a script by test_distributed.py: `python ddp_evaluation.py DEVICES CACHE_
 import json
 import sys
 
-from benchmarks.config import resolve
-from benchmarks.pipeline import build
+from benchmarks.execution.pipeline import build
+from benchmarks.spec.config import resolve
 
 
 def main(devices: int, cache_dir: str, out: str) -> None:

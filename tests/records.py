@@ -4,8 +4,8 @@ from datetime import datetime, timedelta, timezone
 
 import numpy as np
 
-from benchmarks.config import class_schema, differences, resolve
-from benchmarks.record import RunRecord, Scores
+from benchmarks.execution.record import RunRecord, Scores
+from benchmarks.spec.config import class_schema, differences, resolve
 
 CURVES = {"precision_at": {"1": 1.0, "10": 0.5}, "pr_precision": [1.0, 0.5], "pr_recall": [0.2, 1.0]}
 START = datetime(2026, 1, 1, tzinfo=timezone.utc)

@@ -5,8 +5,8 @@ import json
 import pytest
 
 from benchmarks.cli import main
-from benchmarks.config import resolve
-from benchmarks.results import read_records
+from benchmarks.execution.results import read_records
+from benchmarks.spec.config import resolve
 from common.errors import ConfigError
 from datamodules.base import RetrievalDataModule
 

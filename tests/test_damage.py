@@ -11,11 +11,11 @@ import sys
 import numpy as np
 import pytest
 
-from benchmarks import tables
 from benchmarks.cli import main
-from benchmarks.config import resolve
-from benchmarks.pipeline import build, execute
-from benchmarks.results import append_row, read_records
+from benchmarks.execution.pipeline import build, execute
+from benchmarks.execution.results import append_row, read_records
+from benchmarks.reports import tables
+from benchmarks.spec.config import resolve
 from common.errors import IncompleteEvaluation
 from common.files import atomic_write_bytes
 

@@ -11,10 +11,10 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
-from benchmarks.config import resolve
-from benchmarks.evaluation import RetrievalEvaluation
-from benchmarks.pipeline import build
-from benchmarks.registry import names
+from benchmarks.execution.evaluation import RetrievalEvaluation
+from benchmarks.execution.pipeline import build
+from benchmarks.spec.config import resolve
+from benchmarks.spec.registry import names
 from methods.base import ClosedFormHashing
 
 

@@ -6,8 +6,8 @@ them (a renamed option leaves no stale instruction behind)."""
 import re
 from pathlib import Path
 
-from benchmarks.config import TRAINER_OWNED, class_schema, logger_schema, trainer_schema
-from benchmarks.registry import names
+from benchmarks.spec.config import TRAINER_OWNED, class_schema, logger_schema, trainer_schema
+from benchmarks.spec.registry import names
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", ROOT / "CONTRIBUTING.md", ROOT / "results" / "README.md", *(ROOT / "docs").glob("*.md")]

@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks import tables
 from benchmarks.cli import main
-from benchmarks.config import resolve
-from benchmarks.results import append_row, read_records
+from benchmarks.execution.results import append_row, read_records
+from benchmarks.reports import tables
+from benchmarks.spec.config import resolve
 from common.errors import DataError
 from datamodules.mirflickr import MIRFlickrDataModule
 from datamodules.mirflickr_mini import EMBEDDED, MIRFlickrMiniDataModule

@@ -10,8 +10,8 @@ import scipy.io
 import torch
 from PIL import Image
 
-from benchmarks.config import resolve
-from benchmarks.pipeline import build
+from benchmarks.execution.pipeline import build
+from benchmarks.spec.config import resolve
 from common.errors import ConfigError
 from common.files import load_array, save_array, save_array_parts
 from datamodules.encoders import Encoder, make_encoder

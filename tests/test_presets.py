@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmarks.config import flatten, preset_layer, resolve
-from benchmarks.registry import names
+from benchmarks.spec.config import flatten, preset_layer, resolve
+from benchmarks.spec.registry import names
 from datamodules.mirflickr import MIRFlickrDataModule
 from datamodules.mirflickr_mini import MIRFlickrMiniDataModule
 from datamodules.records import CrossModalData
@@ -168,7 +168,7 @@ def test_the_paper_preset_runs_on_a_features_only_set(tmp_path, capsys):
     """On the embedded set (features, no photos) CAGAN's backbone and augmentation have nothing to act on; the
     run still completes and its row names the preset and the authors' metric."""
     from benchmarks.cli import main
-    from benchmarks.results import read_records
+    from benchmarks.execution.results import read_records
 
     results = tmp_path / "rows.jsonl"
     assert main(["bench", "--method", "cagan", "--preset", "paper", "--bits", "16", "--trainer.max_epochs=1",

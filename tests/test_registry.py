@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import registry, tables
 from benchmarks.cli import main
-from benchmarks.config import class_schema, flatten, lightning_defaults, preset_layer, read_yaml, resolve
-from benchmarks.registry import CONFIG_DIR, declarations, names
-from benchmarks.results import append_row, read_records
+from benchmarks.execution.results import append_row, read_records
+from benchmarks.reports import tables
+from benchmarks.spec import registry
+from benchmarks.spec.config import class_schema, flatten, lightning_defaults, preset_layer, read_yaml, resolve
+from benchmarks.spec.registry import CONFIG_DIR, declarations, names
 
 from records import fake_record
 
@@ -141,10 +142,11 @@ def test_no_config_key_repeats_a_default():
 
 
 def test_one_build_path():
-    """Runs are built in benchmarks/pipeline.py alone: no other file constructs a Trainer or seeds a run."""
+    """Runs are built in benchmarks/execution/pipeline.py alone: no other file constructs a Trainer or seeds a run."""
     found = subprocess.run(["git", "grep", "-nE", r"Trainer\(|seed_everything", "--", "*.py"], cwd=ROOT,
                            capture_output=True, text=True).stdout.splitlines()
-    assert [line for line in found if not line.startswith(("benchmarks/pipeline.py", "tests/test_registry.py"))] == []
+    own = ("benchmarks/execution/pipeline.py", "tests/test_registry.py")
+    assert [line for line in found if not line.startswith(own)] == []
 
 
 def test_commands_that_only_read_names_import_no_heavy_library(tmp_path):
@@ -189,7 +191,7 @@ def test_editing_a_default_does_not_hide_a_written_row(tmp_path, monkeypatch):
     (edited / "defaults.yaml").write_text((CONFIG_DIR / "defaults.yaml").read_text())
     (edited / "methods" / "cca_itq.yaml").write_text("class: methods.cca_itq.CCAITQ\nmethod:\n  reg: 0.5\n")
     monkeypatch.setattr(registry, "CONFIG_DIR", edited)
-    monkeypatch.setattr("benchmarks.config.CONFIG_DIR", edited)
+    monkeypatch.setattr("benchmarks.spec.config.CONFIG_DIR", edited)
     declarations.cache_clear()
     try:
         assert resolve("cca_itq", "toy", 16, 0).settings["method"]["reg"] == 0.5  # the edit took
@@ -235,7 +237,7 @@ def test_the_installed_top_level_packages_belong_to_this_suite_alone():
 
 
 def test_a_config_file_is_read_again_when_it_changes_or_is_another(tmp_path, monkeypatch):
-    from benchmarks.registry import read_yaml
+    from benchmarks.spec.registry import read_yaml
 
     for folder, reg in (("one", 0.3), ("two", 0.5)):  # the same relative name in two working directories
         (tmp_path / folder).mkdir()

@@ -4,7 +4,7 @@ seconds are printed beside the baseline's, scaled by the machine's speed now (`c
 
 import pytest
 
-from benchmarks.regress import REGRESSION_DIR, failures, measure, read_baseline, reference_seconds, slow
+from benchmarks.campaigns.regress import REGRESSION_DIR, failures, measure, read_baseline, reference_seconds, slow
 
 CELLS = [(path, method) for path in sorted(REGRESSION_DIR.glob("*.json")) for method in read_baseline(path)["methods"]]
 

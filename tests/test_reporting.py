@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-from benchmarks import artifacts, plots, tables
 from benchmarks.cli import main
-from benchmarks.results import append_row, read_records
-from benchmarks.significance import bootstrap_interval, sign_flip_p_value
+from benchmarks.execution import artifacts
+from benchmarks.execution.results import append_row, read_records
+from benchmarks.reports import plots, tables
+from benchmarks.reports.significance import bootstrap_interval, sign_flip_p_value
 from common.errors import DataError
 from datamodules.splits import Split
 from methods.dagnn import DAGNN
@@ -168,7 +169,7 @@ def test_a_run_on_photos_writes_its_gallery(photo_lists, tiny_clip, tmp_path):
                 f"--data.cache_dir={tmp_path / 'cache'}")
     gallery = record.gallery
     assert gallery.endswith("gallery.png") and open(gallery, "rb").read(4) == b"\x89PNG"
-    from benchmarks.gallery import IRRELEVANT, RELEVANT, figure
+    from benchmarks.execution.gallery import IRRELEVANT, RELEVANT, figure
 
     drawn = figure(record.run_dir)
     rows = [drawn.axes[i * 11:(i + 1) * 11] for i in range(6)]  # 3 queries per direction, the query + top 10

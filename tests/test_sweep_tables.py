@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 import yaml
 
-from benchmarks import plots, tables
+from benchmarks.campaigns.regress import REGRESSION_DIR, failures, slow
+from benchmarks.campaigns.sweep import Cell, cell_overrides, write_wandb_sweep
 from benchmarks.cli import main
-from benchmarks.gains import gains_markdown, tuning_gains
-from benchmarks.registry import names
-from benchmarks.regress import REGRESSION_DIR, failures, slow
-from benchmarks.results import append_row, read_records
-from benchmarks.sweep import Cell, cell_overrides, write_wandb_sweep
+from benchmarks.execution.results import append_row, read_records
+from benchmarks.reports import plots, tables
+from benchmarks.reports.gains import gains_markdown, tuning_gains
+from benchmarks.spec.registry import names
 from common.errors import ConfigError
 
 from records import fake_record
@@ -164,10 +164,10 @@ def test_regression_baselines_cover_every_method():
 
 
 def test_regress_checks_without_rewriting_the_baselines(tmp_path, monkeypatch, capsys):
-    import benchmarks.regress
+    import benchmarks.campaigns.regress
 
     seen = []
-    monkeypatch.setattr(benchmarks.regress, "regress",
+    monkeypatch.setattr(benchmarks.campaigns.regress, "regress",
                         lambda paths, rewrite=False, only=None: seen.append((rewrite, only)) or 0)
     assert main(["regress", str(tmp_path / "x.json")]) == 0 and main(["regress", "--rewrite"]) == 0
     assert main(["regress", "--rewrite", "--methods", "cagan,dagnn"]) == 0

@@ -13,12 +13,12 @@ import numpy as np
 import optuna
 import pytest
 
-from benchmarks.claims import claimed
+from benchmarks.campaigns.claims import claimed
+from benchmarks.campaigns.tuning import MAX_SETTINGS, WORKER, Study, search_space
 from benchmarks.cli import main
-from benchmarks.config import differences
-from benchmarks.registry import names
-from benchmarks.results import read_records
-from benchmarks.tuning import MAX_SETTINGS, WORKER, Study, search_space
+from benchmarks.execution.results import read_records
+from benchmarks.spec.config import differences
+from benchmarks.spec.registry import names
 from common.errors import ConfigError, TrainingDiverged
 from datamodules.base import RetrievalDataModule
 
@@ -48,7 +48,7 @@ def test_search_spaces_are_small_and_centred_on_each_datasets_values():
         for dataset in ("mirflickr25k_mini", "wikipedia", "nuswide", "coco"):
             space = search_space(method, dataset, 32)
             assert len(space) <= MAX_SETTINGS, method
-            from benchmarks.config import resolve
+            from benchmarks.spec.config import resolve
 
             values = resolve(method, dataset, 32, 0).config()
             for key, entry in space.items():
@@ -63,8 +63,8 @@ def test_search_spaces_are_small_and_centred_on_each_datasets_values():
 
 
 def test_every_dataset_has_a_validation_split():
-    from benchmarks.config import class_schema
-    from benchmarks.registry import declared
+    from benchmarks.spec.config import class_schema
+    from benchmarks.spec.registry import declared
 
     for dataset in names("datasets"):
         cls = declared("datasets", dataset).load()
@@ -198,9 +198,9 @@ def test_sweeps_and_studies_through_submitit_give_what_local_runs_give(tmp_path,
 def test_validation_spread_sets_a_studys_trials_against_its_retrained_runs(tmp_path):
     from dataclasses import replace
 
+    from benchmarks.campaigns.tuning import open_storage
+    from benchmarks.execution.results import append_row
     from benchmarks.perf.validation_spread import spread
-    from benchmarks.results import append_row
-    from benchmarks.tuning import open_storage
 
     from records import fake_record
 

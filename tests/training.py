@@ -1,7 +1,7 @@
 """Train a method through the suite's one build path and return its test mAP per direction (learning tests)."""
 
-from benchmarks.config import resolve
-from benchmarks.pipeline import build
+from benchmarks.execution.pipeline import build
+from benchmarks.spec.config import resolve
 
 
 def fit_and_test(method: str, dataset: str = "toy", bits: int = 32, epochs: int = 1, seed: int = 0,

@@ -10,9 +10,9 @@ import argparse
 import lightning as L
 import torch
 
-from benchmarks.config import resolve
-from benchmarks.console import quiet
-from benchmarks.pipeline import build
+from benchmarks.execution.console import quiet
+from benchmarks.execution.pipeline import build
+from benchmarks.spec.config import resolve
 from methods.heads import epoch_alpha
 from metrics.functional import distinct_rows, pack_codes
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.console import quiet
+from benchmarks.execution.console import quiet
 from datamodules.encoders import make_encoder
 from datamodules.extraction import Extraction, cached_features
 

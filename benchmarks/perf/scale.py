@@ -21,10 +21,10 @@ import sys
 import tempfile
 import time
 
-from benchmarks.config import resolve
-from benchmarks.console import quiet
-from benchmarks.pipeline import build
-from benchmarks.registry import names
+from benchmarks.execution.console import quiet
+from benchmarks.execution.pipeline import build
+from benchmarks.spec.config import resolve
+from benchmarks.spec.registry import names
 from datamodules.scale import SHAPES, ScaleDataModule
 
 SHAPE_NAMES = {"mirflickr25k": "MIRFlickr-25K", "nuswide": "NUS-WIDE", "coco": "MS-COCO"}

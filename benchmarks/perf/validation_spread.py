@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmarks.record import DIRECTIONS
-from benchmarks.results import read_records
-from benchmarks.tuning import open_storage
+from benchmarks.campaigns.tuning import open_storage
+from benchmarks.execution.record import DIRECTIONS
+from benchmarks.execution.results import read_records
 
 
 def spread(results: Path, storage: str) -> pd.DataFrame:

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.config import resolve
+from benchmarks.spec.config import resolve
 from common.errors import ConfigError
 from common.files import atomic_write_bytes
 
-REGRESSION_DIR = Path(__file__).resolve().parents[1] / "results" / "regression"
+REGRESSION_DIR = Path(__file__).resolve().parents[2] / "results" / "regression"
 
 
 def reference_seconds(repeats: int = 3) -> float:
@@ -38,7 +38,7 @@ def reference_seconds(repeats: int = 3) -> float:
 
 def measure(baseline: dict, method: str) -> dict:
     """One baseline cell run now: {map_i2t, map_t2i, seconds}."""
-    from benchmarks.pipeline import build, execute
+    from benchmarks.execution.pipeline import build, execute
 
     overrides = [*baseline["overrides"], *baseline.get("method_overrides", {}).get(method, []), "--logger.kind=none"]
     spec = resolve(method, baseline["dataset"], baseline["bits"], baseline["seed"], overrides)
@@ -86,7 +86,7 @@ def regress(paths: list[Path], rewrite: bool = False, only: list[str] | None = N
     """Check each baseline file's methods, or `rewrite` the files with today's numbers for every method the suite
     declares (a new method gets its baselines so); `only` limits both to those methods. Returns the number of
     failures."""
-    from benchmarks.registry import CONFIG_DIR, names
+    from benchmarks.spec.registry import CONFIG_DIR, names
 
     problems = []
     for path in paths:

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmarks.record import DIRECTIONS, RowError, RunRecord, Scores
+from benchmarks.execution.record import DIRECTIONS, RowError, RunRecord, Scores
 from common.errors import DataError
 from common.files import atomic_write_bytes, sha256_bytes, sha256_file
 from metrics import cosine_retrieval, pack_codes, retrieval_metrics
@@ -51,7 +51,7 @@ def save(folder: Path, record: RunRecord, method, given: dict, collected: dict, 
         record: the run's record (its run_dir already set).
         method: the trained method.
         given: the constructor arguments it took from the data.
-        collected: the test's gathered codes and features (benchmarks.evaluation).
+        collected: the test's gathered codes and features (benchmarks.execution.evaluation).
         split: the data's split (the items' indices).
         save_features: also keep a real-valued method's features (large).
         save_weights: keep the trained weights (method.safetensors).
@@ -158,7 +158,7 @@ def load_method(folder: Path):
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    from benchmarks.registry import declared
+    from benchmarks.spec.registry import declared
 
     folder = verified(folder)
     if not (folder / WEIGHTS).is_file():

@@ -16,13 +16,13 @@ from pathlib import Path
 import lightning as L
 import torch
 
-from benchmarks import artifacts, gallery
-from benchmarks.config import RunSpec, differences, resolve
-from benchmarks.evaluation import RetrievalEvaluation
-from benchmarks.progress import EpochLines
-from benchmarks.record import DIRECTIONS, RunRecord, Scores
-from benchmarks.registry import declared
-from benchmarks.results import append_row, code_revision
+from benchmarks.execution import artifacts, gallery
+from benchmarks.execution.evaluation import RetrievalEvaluation
+from benchmarks.execution.progress import EpochLines
+from benchmarks.execution.record import DIRECTIONS, RunRecord, Scores
+from benchmarks.execution.results import append_row, code_revision
+from benchmarks.spec.config import RunSpec, differences, resolve
+from benchmarks.spec.registry import declared
 from common.errors import ConfigError, DataError, TrainingDiverged
 
 COLLAPSED_BELOW = 8  # fewer distinct database codes than this (or than the classes) flag a collapsed run
@@ -101,7 +101,7 @@ def build(spec: RunSpec, datamodule=None, callbacks=(), logger=False, announce=p
     """Build a run.
 
     Args:
-        spec: the run's resolved specification (benchmarks.config.resolve).
+        spec: the run's resolved specification (benchmarks.spec.config.resolve).
         datamodule: data to use instead of the spec's dataset (synthetic data in a benchmark's shape, for the
             speed scripts; never recorded).
         callbacks: more Lightning callbacks (a tuning trial's pruning).
@@ -184,7 +184,7 @@ def execute(run: Run, results: Path | None = None, announce=print) -> RunRecord:
             except DataError as error:  # a figure that cannot be drawn does not undo a finished run
                 log.warning(f"no retrieval gallery: {error}")
     if run.trainer.logger:
-        from benchmarks.tracking import log_record, sync_hint
+        from benchmarks.execution.tracking import log_record, sync_hint
 
         folder = log_record(run.trainer.logger.experiment, record)
         if results is not None:

@@ -5,7 +5,7 @@ import time
 
 from lightning import Callback
 
-from benchmarks.record import DIRECTIONS
+from benchmarks.execution.record import DIRECTIONS
 
 
 def duration(seconds: float) -> str:

@@ -16,7 +16,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from benchmarks import artifacts  # noqa: E402
+from benchmarks.execution import artifacts  # noqa: E402
 from common.errors import DataError  # noqa: E402
 from common.files import atomic_write_bytes  # noqa: E402
 from datamodules.encoders import load_image  # noqa: E402
@@ -27,7 +27,7 @@ RELEVANT, IRRELEVANT = "#1a9850", "#d73027"
 
 def dataset_items(record):
     """The run's dataset with texts as strings (tag lists joined, captions), read from its own config."""
-    from benchmarks.registry import declared
+    from benchmarks.spec.registry import declared
 
     settings = dict(record.config["data"])
     if "text_backbone" in settings:

@@ -1,7 +1,7 @@
 """What tuning changed: each method's `tuned` preset against its `common` one, column by column.
 
 Both presets of a method run on the same queries (the same split seeds), so each column's difference is
-tested paired over the queries (benchmarks.significance), like the tables' bold. The Markdown section sums
+tested paired over the queries (benchmarks.reports.significance), like the tables' bold. The Markdown section sums
 each method up over its columns: the means, the range of the changes and how many columns moved
 significantly.
 """
@@ -9,7 +9,7 @@ significantly.
 import numpy as np
 import pandas as pd
 
-from benchmarks.significance import LEVEL, sign_flip_p_value
+from benchmarks.reports.significance import LEVEL, sign_flip_p_value
 
 BASELINE, TUNED = "common", "tuned"
 
@@ -19,7 +19,7 @@ def tuning_gains(summary: pd.DataFrame) -> pd.DataFrame:
     its paired p-value (NaN without per-query AP on the same queries).
 
     Args:
-        summary: benchmarks.tables.summarize's lines, with their per-query AP (`ap`) and method (`base`).
+        summary: benchmarks.reports.tables.summarize's lines, with their per-query AP (`ap`) and method (`base`).
 
     Returns:
         One line per column: table, method, direction, bits, common, tuned, change, p, collapsed_common,

@@ -13,7 +13,7 @@ import time
 
 from lightning import Callback
 
-from benchmarks.record import DIRECTIONS
+from benchmarks.execution.record import DIRECTIONS
 from common.errors import IncompleteEvaluation
 from metrics import MAP_KS, CosineRetrieval, HammingRetrieval
 

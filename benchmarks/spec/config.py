@@ -4,7 +4,7 @@ Layers, later ones win: the classes' own defaults (their signatures; nothing rep
 configs/defaults.yaml <- the dataset's config file <- the method's config file <- its `datasets: {<dataset>:
 ...}` section <- the preset's changes <- `--config FILE` <- `--section.key=value` on the command line. Every
 key is checked against the options of the method, the datamodule, the Trainer and the logger
-(benchmarks.schema), so a misspelt key or a wrong type is one `error:` line before any data is read.
+(benchmarks.spec.schema), so a misspelt key or a wrong type is one `error:` line before any data is read.
 """
 
 import copy
@@ -17,14 +17,14 @@ from typing import Literal
 
 import yaml
 
-from benchmarks.registry import CONFIG_DIR, declarations, declared, read_yaml
-from benchmarks.schema import Option, Schema, read_class, schema
+from benchmarks.spec.registry import CONFIG_DIR, declarations, declared, read_yaml
+from benchmarks.spec.schema import Option, Schema, read_class, schema
 from common.errors import ConfigError
 
 RESULTS = Path("runs/results.jsonl")  # user runs; the committed reference rows are written by `make reference`
 DEFAULT_DATASET = "mirflickr25k_mini"
 # common: one backbone and one protocol for every method, the fair comparison; paper: each method as its authors
-# ran it; tuned: the best settings of an equal-budget study on validation data (benchmarks.tuning).
+# ran it; tuned: the best settings of an equal-budget study on validation data (benchmarks.campaigns.tuning).
 PRESETS = ("common", "paper", "tuned")
 TUNED = Path("runs/tune")  # your studies' tuned presets; the committed reference's are in results/tuned
 SECTIONS = ("method", "data", "trainer", "logger")
@@ -109,7 +109,7 @@ class RunSpec:
 
     @property
     def hash(self) -> str:
-        """Short hash of everything that decides the run's numbers (benchmarks.config.config_hash)."""
+        """Short hash of everything that decides the run's numbers (benchmarks.spec.config.config_hash)."""
         return config_hash(self.config())
 
 
@@ -190,7 +190,7 @@ def parse_list(text: str, kind=str) -> list:
 
 
 def class_schema(kind: str, name: str) -> Schema:
-    """The option schema of a declared method or dataset (benchmarks.schema)."""
+    """The option schema of a declared method or dataset (benchmarks.spec.schema)."""
     declaration = declared(kind, name)
     return schema(declaration.target, declaration.load)
 
@@ -258,7 +258,7 @@ def file_layers(method: str, dataset: str, preset: str, tuned: Path | None = Non
         method_file.pop(key, None)
     per_dataset = method_file.pop("datasets", {}).get(dataset, {})
     dataset_file = declared("datasets", dataset).config()
-    dataset_file.pop("tuning", None)  # the dataset's tuning budget (benchmarks.tuning), not a run setting
+    dataset_file.pop("tuning", None)  # the dataset's tuning budget (benchmarks.campaigns.tuning), not a run setting
     changes, report = preset_layer(method, dataset, preset, tuned)
     method_path = declared("methods", method).path
     return [(read_yaml(CONFIG_DIR / "defaults.yaml"), str(CONFIG_DIR / "defaults.yaml")),

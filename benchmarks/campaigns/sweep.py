@@ -22,12 +22,12 @@ from pathlib import Path
 import yaml
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from benchmarks.claims import claimed
-from benchmarks.config import PRESETS, RunSpec, class_schema, resolve
-from benchmarks.console import PARENT, Stopped
-from benchmarks.launchers import cluster_of, run_array
-from benchmarks.record import DIRECTIONS, RunRecord
-from benchmarks.results import read_records, writable
+from benchmarks.campaigns.claims import claimed
+from benchmarks.campaigns.launchers import cluster_of, run_array
+from benchmarks.execution.console import PARENT, Stopped
+from benchmarks.execution.record import DIRECTIONS, RunRecord
+from benchmarks.execution.results import read_records, writable
+from benchmarks.spec.config import PRESETS, RunSpec, class_schema, resolve
 from common.errors import ConfigError, DataError
 
 
@@ -61,7 +61,7 @@ class Cell:
 def grid(methods: list[str], datasets: list[str], bits: list[int], seeds: list[int], presets=(PRESETS[0],),
          split_seeds: list[int] = (0,), tuned: Path | None = None) -> list[Cell]:
     """Every cell of the grid, dataset by dataset (a method with nothing to tune has no tuned cells)."""
-    from benchmarks.registry import declared
+    from benchmarks.spec.registry import declared
 
     tunable = {m for m in methods if declared("methods", m).config().get("search")}
     return [Cell(m, d, b, s, preset, split, tuned) for d, preset, m, b, split, s in
@@ -148,9 +148,9 @@ def run_cell(cell: Cell, digest: str, overrides: list[str], group: str, results:
     "done", "skipped" (another runner finished it meanwhile), "elsewhere" (another process holds the cell's
     claim), or why it failed.
 
-    The cell is claimed first (benchmarks.claims): two runners, on one machine or several, never run one cell
+    The cell is claimed first (benchmarks.campaigns.claims): two runners, on one machine or several, never run one cell
     twice. A cell whose process ends without its row has failed. This is also what each task of a SLURM array
-    runs (benchmarks.launchers)."""
+    runs (benchmarks.campaigns.launchers)."""
     with claimed(results.with_name(results.name + ".claims"), digest) as claim:
         if claim is None:
             return "elsewhere"
@@ -224,7 +224,7 @@ def folders_size(rows: dict[Cell, RunRecord]) -> str:
 def sweep(cells: list[Cell], overrides: list[str], results: Path, jobs: int = 1, group: str | None = None,
           log_dir: Path = Path("runs/sweep-logs"), cluster=None) -> int:
     """Run every missing cell, here (`jobs` at a time) or as a cluster array job (`cluster`,
-    benchmarks.launchers); return the number of cells left without a row (failed, or running in another
+    benchmarks.campaigns.launchers); return the number of cells left without a row (failed, or running in another
     process). Stopped (SIGTERM, SIGINT) stops the running cells, keeps the finished rows, and propagates."""
     grid_key = json.dumps([[c.name for c in cells], overrides]).encode()
     group = group or f"sweep-{hashlib.sha256(grid_key).hexdigest()[:8]}"
@@ -291,8 +291,8 @@ def log_summary(cells: list[Cell], overrides: list[str], results: Path, group: s
     """One more run in the sweep's wandb group holding the comparison table (mean, std over seeds)."""
     import wandb
 
-    from benchmarks.tables import frame_of, selected, summarize
-    from benchmarks.tracking import wandb_offline
+    from benchmarks.execution.tracking import wandb_offline
+    from benchmarks.reports.tables import frame_of, selected, summarize
 
     wanted = {c.spec(overrides).hash for c in cells}
     records = [r for r in read_records(results) if r.config_hash in wanted]

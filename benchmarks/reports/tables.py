@@ -1,7 +1,7 @@
 """Comparison tables from result records: per dataset (and preset), methods x code lengths, mean +- std over seeds.
 
 In each column the best mean is bold, and so is every method that a paired sign-flip permutation test over
-the queries (benchmarks.significance) cannot tell from it at the 5% level: differences below the noise of
+the queries (benchmarks.reports.significance) cannot tell from it at the 5% level: differences below the noise of
 the query set are shown as ties. Numbers published by the papers (results/published.csv) follow the suite's
 rows of the same dataset, labelled with their metric, protocol and features, never bold.
 
@@ -19,16 +19,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmarks.config import differences, flatten, resolve, variant_label
-from benchmarks.gains import gains_markdown, tuning_gains
-from benchmarks.record import DIRECTIONS, KINDS, RunRecord
-from benchmarks.results import read_records
-from benchmarks.significance import LEVEL, bootstrap_interval, sign_flip_p_value
+from benchmarks.execution.record import DIRECTIONS, KINDS, RunRecord
+from benchmarks.execution.results import read_records
+from benchmarks.reports.gains import gains_markdown, tuning_gains
+from benchmarks.reports.significance import LEVEL, bootstrap_interval, sign_flip_p_value
+from benchmarks.spec.config import differences, flatten, resolve, variant_label
 from common.errors import ConfigError
 from common.files import atomic_write_bytes
 
 BEGIN, END = "<!-- tables:begin (make table writes this section) -->", "<!-- tables:end -->"
-PUBLISHED = Path(__file__).resolve().parents[1] / "results" / "published.csv"
+PUBLISHED = Path(__file__).resolve().parents[2] / "results" / "published.csv"
 METRIC_NAMES = {"map": "mAP@all", "cosine_map": "cosine mAP@all", "map@50": "mAP@50", "map@1000": "mAP@1000",
                 "map@5000": "mAP@5000"}
 GROUPS = ("unsupervised", "supervised", "published", "chance")

@@ -9,7 +9,7 @@ import subprocess
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from benchmarks.record import DIRECTIONS, RowError, RunRecord
+from benchmarks.execution.record import DIRECTIONS, RowError, RunRecord
 from common.errors import ConfigError, DataError
 
 log = logging.getLogger("cmhb")
@@ -87,7 +87,7 @@ def read_records(path: Path) -> list[RunRecord]:
 def code_revision() -> str:
     """The git revision of the checkout the suite runs from (`-dirty` when its code differs from it; result
     files under results/ do not count), else the installed package version."""
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     try:
         revision = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True,
                                   text=True, check=True).stdout.strip()

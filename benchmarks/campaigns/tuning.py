@@ -13,7 +13,7 @@ default (its lock works on network file systems), or any Optuna database URL. `-
 trials are asked for under a lock, so workers together run exactly that many. A worker that is killed leaves
 its trial running; the next worker on the same machine marks it failed (a database storage's heartbeats do
 the same across machines). When the study is complete, its best settings are written as the `tuned` preset of
-the method on the dataset (benchmarks.config), which runs then retrain over run seeds and split seeds.
+the method on the dataset (benchmarks.spec.config), which runs then retrain over run seeds and split seeds.
 """
 
 import logging
@@ -26,8 +26,8 @@ from pathlib import Path
 
 import yaml
 
-from benchmarks.config import resolve, tuned_file
-from benchmarks.registry import declared
+from benchmarks.spec.config import resolve, tuned_file
+from benchmarks.spec.registry import declared
 from common.errors import ConfigError, IncompleteEvaluation, TrainingDiverged
 from common.files import atomic_write_bytes
 from common.processes import running
@@ -228,7 +228,7 @@ class Study:
         """Train one trial; its last epoch's validation mAP (mean of both directions). The test is never run."""
         from optuna_integration import PyTorchLightningPruningCallback
 
-        from benchmarks.pipeline import build, silent
+        from benchmarks.execution.pipeline import build, silent
 
         trial.set_user_attr(WORKER, f"{socket.gethostname()}:{os.getpid()}")
         params = {key: suggest(trial, key, entry)

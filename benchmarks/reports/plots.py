@@ -13,9 +13,9 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from benchmarks.registry import names  # noqa: E402
-from benchmarks.results import read_records  # noqa: E402
-from benchmarks.tables import frame_of, selected, summarize, table_names  # noqa: E402
+from benchmarks.execution.results import read_records  # noqa: E402
+from benchmarks.reports.tables import frame_of, selected, summarize, table_names  # noqa: E402
+from benchmarks.spec.registry import names  # noqa: E402
 from common.errors import ConfigError  # noqa: E402
 from common.files import atomic_write_bytes  # noqa: E402
 

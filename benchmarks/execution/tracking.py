@@ -4,8 +4,8 @@ charts), written offline under the save folder when there is no API key."""
 import os
 from pathlib import Path
 
-from benchmarks.config import RunSpec
-from benchmarks.record import DIRECTIONS, RunRecord
+from benchmarks.execution.record import DIRECTIONS, RunRecord
+from benchmarks.spec.config import RunSpec
 
 
 def wandb_offline() -> bool:

@@ -20,7 +20,7 @@ import yaml
 
 from common.errors import ConfigError
 
-CONFIG_DIR = Path(__file__).parent / "configs"
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 KINDS = ("methods", "datasets")
 GROUP = "graph_cmh_bench."  # + kind: the entry-point groups of installed packages
 

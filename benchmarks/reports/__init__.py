@@ -1,0 +1,2 @@
+"""What the result rows say: tables with significance marks, figures, tuning gains. Imports `spec` and
+`execution` (records, result files) only."""
