@@ -33,6 +33,8 @@ $(BIN)/.installed: pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet --upgrade pip
 	@# setuptools reports how it made the editable install as Python warnings (notes, not problems); errors still show
 	PYTHONWARNINGS=ignore $(BIN)/pip install --quiet -c constraints.txt -e '.[test]'
+	@# reads every class's options once into the schema cache, so that the first `cmhb list` or --help is instant
+	$(BIN)/cmhb list > /dev/null && $(BIN)/cmhb bench --method lsh --help > /dev/null
 	touch $@
 
 venv: $(BIN)/.installed  ## create the virtual environment (torch pinned to the CPU build)
@@ -57,7 +59,7 @@ plot: $(BIN)/.installed  ## figures of your rows into runs/plots [BITS=64: curve
 
 reference: $(BIN)/.installed  ## re-run the committed reference (studies, runs, tables, figures; hours; on purpose only)
 	for dataset in mirflickr25k_mini wikipedia; do for method in $(subst $(comma), ,$(METHODS)); do \
-		$(BIN)/cmhb tune --method $$method --dataset $$dataset --storage results/tuned/studies.log --workers $(JOBS) \
+		$(BIN)/cmhb tune --method $$method --dataset $$dataset --storage results/tuned/studies.log --tuned results/tuned --workers $(JOBS) \
 		|| exit 1; done; done
 	$(BIN)/cmhb sweep --methods $(METHODS) --datasets mirflickr25k_mini --bits 16,32,64 --seeds 0,1 --split_seeds 0,1 \
 		--presets common,tuned --tuned results/tuned --jobs $(JOBS) --results results/runs.jsonl $(ARGS)
@@ -75,11 +77,11 @@ tune: $(BIN)/.installed  ## tune a method on validation data (Optuna): METHOD=..
 regress: $(BIN)/.installed  ## re-run the CI regression baselines (results/regression) and compare their mAP
 	WANDB_MODE=offline $(BIN)/cmhb regress
 
-test: $(BIN)/.installed  ## every test, the slow tier and the regression baselines included
+test: $(BIN)/.installed  ## every test: the fast, slow (training, processes, regression baselines) and reference tiers
 	WANDB_MODE=offline WANDB_SILENT=true exec $(BIN)/python -m pytest $(PYTEST_ARGS)
 
-test-fast: $(BIN)/.installed  ## the unit tier (no training runs, no processes): a few minutes
-	WANDB_MODE=offline WANDB_SILENT=true exec $(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+test-fast: $(BIN)/.installed  ## the fast tier: unit tests, seconds-long runs of lsh and cca_itq; about a minute
+	WANDB_MODE=offline WANDB_SILENT=true exec $(BIN)/python -m pytest -m "not slow and not reference" $(PYTEST_ARGS)
 
 perf: $(BIN)/.installed  ## evaluator speed at NUS-WIDE scale: Hamming (64 bits) and cosine (1,024-d)
 	$(BIN)/python benchmarks/perf/evaluator.py

@@ -105,15 +105,16 @@ def bench(argv: list[str]) -> int:
     own, overrides = split_overrides(argv)
     parser = bench_parser()
     args = parser.parse_args(own)
-    run = {}
+    identity = {}  # the `run` section of --config: what the file's run is
     if args.config is not None:
         from benchmarks.spec.registry import read_yaml
 
         if not args.config.is_file():
             raise ConfigError(f"--config {args.config}: no such file")
-        run = read_yaml(args.config).get("run") or {}
-    method, dataset = args.method or run.get("method"), args.dataset or run.get("dataset") or DEFAULT_DATASET
-    preset = args.preset or run.get("preset") or PRESETS[0]
+        identity = read_yaml(args.config).get("run") or {}
+    method = args.method or identity.get("method")
+    dataset = args.dataset or identity.get("dataset") or DEFAULT_DATASET
+    preset = args.preset or identity.get("preset") or PRESETS[0]
     if args.help:
         parser.print_help()
         if method:
@@ -125,7 +126,8 @@ def bench(argv: list[str]) -> int:
         return 0
     if method is None:
         raise ConfigError(f"--method is required; one of {', '.join(names('methods'))} (`cmhb list`)")
-    tuned = args.tuned or (Path(run["tuned"]) if run.get("tuned") else None)
+    tuned = args.tuned or (Path(identity["tuned"]) if identity.get("tuned") else None)
+
     spec = resolve(method, dataset, args.bits, args.seed, overrides, preset, args.config, tuned)
     if args.print_config:
         print(print_config(spec), end="")
@@ -213,6 +215,8 @@ def tune(argv: list[str]) -> int:
     parser.add_argument("--study", help="the study's name (default: METHOD-DATASET-BITSb)")
     parser.add_argument("--storage", default=str(STORAGE), help="a journal file (default) or an Optuna database URL "
                                                                 "(postgresql://..., mysql://..., sqlite:///...)")
+    parser.add_argument("--tuned", type=Path, help="the folder the tuned preset is written to, whatever the storage "
+                                                   "(default runs/tune, where `--preset tuned` looks)")
     parser.add_argument("--seed", type=int, default=0, help="the sampler's seed")
     parser.add_argument("--workers", type=int, default=1, help="worker processes (local) or array tasks (slurm)")
     parser.add_argument("--trials_only", action="store_true", help="run trials only; another command (the one that "
@@ -225,7 +229,8 @@ def tune(argv: list[str]) -> int:
     for option, value in (("--bits", bits), ("--trials", trials), ("--epochs", epochs), ("--workers", args.workers)):
         whole(option, value, 1)
     study = Study(args.method, args.dataset, bits, trials, epochs, args.study or f"{args.method}-{args.dataset}-{bits}b",
-                  args.storage, args.seed, tuple(overrides))
+                  args.storage, args.seed, tuple(overrides), args.tuned)
+
     if not search_space(args.method, args.dataset, bits):
         print(f"{args.method} declares nothing to tune: its tuned preset is its common one")
         return 0
@@ -320,7 +325,13 @@ def regress(argv: list[str]) -> int:
     parser.add_argument("--rewrite", action="store_true", help="rewrite the baselines with the new numbers")
     parser.add_argument("--methods", help="only these methods (comma-separated; default: all): a rewrite after a "
                                           "change to some methods leaves the others' baselines as they were")
+    parser.add_argument("--out", type=Path, help="with --rewrite: write the baselines to files of the same names in "
+                                                 "this folder, not in place (a plug-in's method: its own baselines)")
     args = parser.parse_args(argv)
+    if args.out is not None and not args.rewrite:
+        raise ConfigError("--out goes with --rewrite (to check baselines elsewhere, name their files)")
+    if args.out is not None and args.out.exists() and not args.out.is_dir():
+        raise ConfigError(f"--out {args.out} is a file; give a folder")
     from benchmarks.campaigns.regress import REGRESSION_DIR
     from benchmarks.campaigns.regress import regress as check
 
@@ -330,7 +341,33 @@ def regress(argv: list[str]) -> int:
     only = parse_list(args.methods) if args.methods else None
     if only and (unknown := sorted(set(only) - set(names("methods")))):
         raise ConfigError(f"--methods: unknown {unknown}; known: {names('methods')}")
-    return 1 if check(paths, args.rewrite, only) else 0
+    return 1 if check(paths, args.rewrite, only, args.out) else 0
+
+
+
+def check(argv: list[str]) -> int:
+    """Check a method against the suite's contract (CONTRIBUTING.md): one line per clause, status 1 if one fails."""
+    parser = command_parser("cmhb check", "Check that a method meets the suite's contract on small data, in under a "
+                            "minute: its class and config file load, options have help lines, its search space names "
+                            "real options, encoders give (batch, bits), a float64 training step is finite with "
+                            "gradients, and a short run evaluates and writes nothing.")
+    parser.add_argument("--method", required=True, help="a method (`cmhb list`)")
+    parser.add_argument("--dataset", default="toy", help="the data to check it on (default: the synthetic toy set)")
+    parser.add_argument("--bits", type=int, default=32, help="the code length (default 32)")
+    parser.add_argument("--learn", action="store_true", help="also train it on all of that data for its configured "
+                                                             "epochs and require it to beat its untrained self and "
+                                                             "chance (slower)")
+    args = parser.parse_args(argv)
+    declared("methods", args.method), declared("datasets", args.dataset), whole("--bits", args.bits, 1)
+    from benchmarks.contract import check as contract
+    from benchmarks.contract import passed
+
+    clauses = contract(args.method, args.dataset, args.bits, args.learn)
+
+    for clause in clauses:
+        print(clause.line(), flush=True)
+    print(f"{args.method} {'meets' if passed(clauses) else 'does not meet'} the contract")
+    return 0 if passed(clauses) else 1
 
 
 def run_parser(prog: str, description: str) -> CommandParser:
@@ -413,27 +450,37 @@ def gallery(argv: list[str]) -> int:
 
 def listing(argv: list[str]) -> int:
     """The methods and datasets, with what each is."""
-    parser = command_parser("cmhb list", "Name the methods and datasets, with what each is.")
+    parser = command_parser("cmhb list", "Name the methods and datasets, with what each is, and the plug-ins that "
+                                         "were skipped (each with why and the fix).")
     parser.add_argument("--names", choices=("methods", "datasets"),
-                        help="only the names of one kind, comma-separated (for scripts and the Makefile)")
+                        help="only the names of one kind that can be used, comma-separated (for scripts and the "
+                             "Makefile)")
     args = parser.parse_args(argv)
-    if args.names:
-        print(",".join(names(args.names)))
-        return 0
-    from benchmarks.spec.config import class_schema
+    from benchmarks.spec.config import loadable, usable
+    from benchmarks.spec.registry import skipped
 
+    if args.names:
+        print(",".join(usable(args.names)))
+        return 0
     for kind in ("methods", "datasets"):
         print(f"{kind}:")
-        for name in names(kind):
-            found = class_schema(kind, name)
-            group = "" if kind == "datasets" else ("supervised   " if found.facts.get("supervised") else "unsupervised ")
-            print(textwrap.fill(f"{group}{found.summary}", 118, initial_indent=f"  {name:<18} ",
-                                subsequent_indent=" " * 21))
+        found = loadable(kind)
+        broken = {**skipped(kind), **{n: why for n, why in found.items() if isinstance(why, str)}}
+        for name, schema in found.items():
+            if not isinstance(schema, str):
+
+                group = "" if kind == "datasets" else ("supervised   " if schema.facts.get("supervised") else
+                                                       "unsupervised ")
+                print(textwrap.fill(f"{group}{schema.summary}", 118, initial_indent=f"  {name:<18} ",
+                                    subsequent_indent=" " * 21))
+        for name, why in sorted(broken.items()):
+            print(f"  {name:<18} BROKEN, skipped: {why}")
     return 0
 
 
 COMMANDS = {"bench": bench, "prepare": prepare, "sweep": sweep, "tune": tune, "table": table, "plot": plot, "regress": regress, "evaluate": evaluate,
-            "encode": encode, "gallery": gallery, "list": listing}
+            "encode": encode, "gallery": gallery, "check": check, "list": listing}
+
 
 
 def main(argv: list[str] | None = None) -> int:

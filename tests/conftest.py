@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from benchmarks.spec import registry
 from datamodules.mirflickr import LABELS
 
 from tiny_clip import save_tiny_clip
@@ -145,3 +146,15 @@ def photo_lists(tmp_path) -> Path:
     (folder / "all_labels.txt").write_text("\n".join(rows) + "\n")
     (folder / "TagList.txt").write_text("sky\n" + "".join(f"tag{i}\n" for i in range(5)))
     return folder
+
+
+@pytest.fixture
+def site(tmp_path, monkeypatch) -> Path:
+    """A folder packages are installed into (tests/plugins.py), on the path of this process and of those it
+    starts; the registry forgets them after the test."""
+    folder = tmp_path / "site"
+    folder.mkdir()
+    monkeypatch.syspath_prepend(str(folder))
+    monkeypatch.setenv("PYTHONPATH", str(folder))  # for a sweep's cells
+    yield folder
+    registry.rediscover()

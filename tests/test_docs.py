@@ -16,8 +16,8 @@ OPTION = re.compile(r"--(method|data|trainer|logger)\.([a-z_]+)(?:\.([a-z_]+))?"
 
 def accepted() -> dict[str, set[str]]:
     """{section: the option keys the command line accepts in it for some method and dataset}."""
-    return {"method": {o.key for name in names("methods") for o in class_schema("methods", name).options},
-            "data": {o.key for name in names("datasets") for o in class_schema("datasets", name).options},
+    return {"method": {o.key for name in names("methods", own=True) for o in class_schema("methods", name).options},
+            "data": {o.key for name in names("datasets", own=True) for o in class_schema("datasets", name).options},
             "trainer": {o.key for o in trainer_schema().options} | set(TRAINER_OWNED),
             "logger": {o.key for o in logger_schema().options}}
 

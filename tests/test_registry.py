@@ -3,6 +3,7 @@ path; a method from a package of its own runs through every command."""
 
 import importlib
 import importlib.metadata
+import json
 import os
 import re
 import subprocess
@@ -13,81 +14,30 @@ from pathlib import Path
 import pytest
 
 from benchmarks.cli import main
-from benchmarks.execution.results import append_row, read_records
+from benchmarks.execution.results import append_row, code_revision, read_records
 from benchmarks.reports import tables
 from benchmarks.spec import registry
 from benchmarks.spec.config import class_schema, flatten, lightning_defaults, preset_layer, read_yaml, resolve
 from benchmarks.spec.registry import CONFIG_DIR, declarations, names
 
+from plugins import LINEAR_HASH, LINEAR_HASH_YAML, install
 from records import fake_record
 
 ROOT = Path(__file__).resolve().parents[1]
 
-PLUGIN = '''
-"""A method written outside the suite: one linear layer per modality."""
-
-import torch
-from torch import nn
-
-from methods.base import GradientHashing
-from methods.losses import similarity_mse
-
-
-class LinearHash(GradientHashing):
-    """Supervised linear hashing: one standardised linear layer per modality, the codes' cross-modal cosines
-    fitted to whether the items share a label.
-
-    Args:
-        lr: Adam learning rate.
-    """
-
-    supervised = True
-
-    def __init__(self, bits: int, image_dim: int, text_dim: int, num_classes: int, lr: float = 0.01):
-        super().__init__(bits, image_dim, text_dim, num_classes)
-        self.save_hyperparameters()
-        self.image = nn.Sequential(nn.BatchNorm1d(image_dim), nn.Linear(image_dim, bits))
-        self.text = nn.Sequential(nn.BatchNorm1d(text_dim), nn.Linear(text_dim, bits))
-
-    def encode_image(self, image):
-        return self.image(image)
-
-    def encode_text(self, text):
-        return self.text(text)
-
-    def losses(self, batch):
-        h_i, h_t = torch.tanh(self.encode_image(batch["image"])), torch.tanh(self.encode_text(batch["text"]))
-        shared = (batch["labels"] @ batch["labels"].T > 0).to(h_i.dtype)
-        return {"loss": similarity_mse(h_i, h_t, shared)}
-
-    def configure_optimizers(self):
-        return torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
-'''
-
-
 @pytest.fixture
-def plugin(tmp_path, monkeypatch):
-    """A package installed beside the suite (as pip would: its module, its config file and the entry point
+def plugin(site):
+    """A sound method in a package installed beside the suite (its module, its config file and the entry point
     that declares it), with no file of the suite changed."""
-    site = tmp_path / "site"
-    (site / "myhash").mkdir(parents=True)
-    (site / "myhash" / "__init__.py").write_text("")
-    (site / "myhash" / "linhash.py").write_text(PLUGIN)
-    (site / "myhash" / "linhash.yaml").write_text("class: myhash.linhash.LinearHash\ntrainer:\n  max_epochs: 3\n")
-    info = site / "myhash-0.1.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: myhash\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text("[graph_cmh_bench.methods]\nlinhash = myhash\n")
-    monkeypatch.syspath_prepend(str(site))
-    monkeypatch.setenv("PYTHONPATH", str(site))  # for a sweep's cells
-    importlib.invalidate_caches()
-    declarations.cache_clear()
-    yield site
-    declarations.cache_clear()
+    install(site, "myhash", {"myhash/__init__.py": "", "myhash/linhash.py": LINEAR_HASH,
+                             "myhash/linhash.yaml": LINEAR_HASH_YAML}, {"methods": {"linhash": "myhash"}})
+    return site
 
 
 @pytest.mark.slow
-def test_a_method_of_its_own_package_runs_through_bench_sweep_and_table(plugin, tmp_path, capsys, monkeypatch):
+def test_a_method_of_its_own_package_runs_through_bench_sweep_and_table(plugin, broken_plugins, tmp_path, capsys,
+                                                                        monkeypatch):
+    """... beside broken ones, which change nothing for it or the suite's own methods."""
     monkeypatch.chdir(tmp_path)
     assert "linhash" in names("methods") and main(["list"]) == 0
     assert "Supervised linear hashing" in capsys.readouterr().out
@@ -97,9 +47,14 @@ def test_a_method_of_its_own_package_runs_through_bench_sweep_and_table(plugin, 
     assert main(["sweep", "--methods", "linhash", "--datasets", "toy", "--bits", "16,32", "--logger.kind=none",
                  f"--results={results}"]) == 0
     assert "1 ran, 1 skipped" in capsys.readouterr().out  # the 16-bit cell was the bench run
+    assert main(["bench", "--method", "lsh", "--dataset", "toy", "--bits", "16", "--logger.kind=none",
+                 "--results=lsh.jsonl"]) == 0
+    assert read_records(tmp_path / "lsh.jsonl")[0].declared_by == {"method": "graph-cmh-bench 0.1.0",
+                                                                   "dataset": "graph-cmh-bench 0.1.0"}
     assert main(["table", f"--results={results}", f"--out={tmp_path / 'tables'}"]) == 0
     records = read_records(results)
     assert [r.bits for r in records] == [16, 32] and all(r.supervised for r in records)
+    assert records[0].declared_by == {"method": "myhash 0.1", "dataset": "graph-cmh-bench 0.1.0"}
     assert all(r.map(d) > r.chance[d] + 0.08 for r in records for d in ("i2t", "t2i")), \
         [(r.map("i2t"), r.map("t2i"), r.chance) for r in records]  # it learns
     assert "| supervised | linhash" in (tmp_path / "tables" / "toy.md").read_text()
@@ -108,6 +63,9 @@ def test_a_method_of_its_own_package_runs_through_bench_sweep_and_table(plugin, 
 def test_every_method_and_dataset_is_declared_by_its_config_file_alone():
     for kind in ("methods", "datasets"):
         for name, declaration in declarations(kind).items():
+            if not declaration.own:
+                continue  # a package installed in the environment
+
             assert declaration.path == CONFIG_DIR / kind / f"{name}.yaml"
             assert declaration.load().__module__ == declaration.target.rpartition(".")[0]
     assert main(["list", "--names", "methods"]) == 0
@@ -117,12 +75,12 @@ def test_no_config_key_repeats_a_default():
     """Each default lives in its class's signature; a config file holds only what differs (the papers'
     per-dataset settings, presets)."""
     defaults = read_yaml(CONFIG_DIR / "defaults.yaml")
-    for name in names("datasets"):
+    for name in names("datasets", own=True):
         schema = class_schema("datasets", name).defaults()
         for key, value in flatten(declarations("datasets")[name].config().get("data", {})).items():
             assert schema[key] != value, f"datasets/{name}.yaml repeats the default data.{key}: {value}"
     base = class_schema("datasets", "toy").defaults()  # the options every datamodule has
-    for name in names("methods"):
+    for name in names("methods", own=True):
         config = declarations("methods")[name].config()
         method = class_schema("methods", name).defaults()
         for key, value in config.get("method", {}).items():
@@ -166,17 +124,6 @@ def test_commands_that_only_read_names_import_no_heavy_library(tmp_path):
     assert "error: unknown method 'nosuch'" in done.stderr and "error: --method.lr: expected a number" in done.stderr
 
 
-def test_the_committed_rows_give_the_committed_tables(tmp_path):
-    """`cmhb table` on results/runs.jsonl as committed reproduces results/README.md's tables and the LaTeX
-    files exactly (rows of the record's first schema included)."""
-    readme = tmp_path / "README.md"
-    readme.write_text((ROOT / "results" / "README.md").read_text())
-    tables.build(ROOT / "results" / "runs.jsonl", tmp_path, readme)
-    assert readme.read_text() == (ROOT / "results" / "README.md").read_text()
-    for tex in (ROOT / "results").glob("*.tex"):
-        assert (tmp_path / tex.name).read_text() == tex.read_text(), tex.name
-
-
 def test_editing_a_default_does_not_hide_a_written_row(tmp_path, monkeypatch):
     """Whether a row is a variant is decided when it is written: a later change of a config file neither hides
     it nor relabels it."""
@@ -192,13 +139,13 @@ def test_editing_a_default_does_not_hide_a_written_row(tmp_path, monkeypatch):
     (edited / "methods" / "cca_itq.yaml").write_text("class: methods.cca_itq.CCAITQ\nmethod:\n  reg: 0.5\n")
     monkeypatch.setattr(registry, "CONFIG_DIR", edited)
     monkeypatch.setattr("benchmarks.spec.config.CONFIG_DIR", edited)
-    declarations.cache_clear()
+    registry.rediscover()
     try:
         assert resolve("cca_itq", "toy", 16, 0).settings["method"]["reg"] == 0.5  # the edit took
         shown = tables.selected(read_records(path))
         assert [label for _, label in shown.labelled] == ["cca_itq"] and shown.note() == ""
     finally:
-        declarations.cache_clear()
+        registry.rediscover()
 
 
 @pytest.mark.parametrize("argv,message", [
@@ -246,3 +193,107 @@ def test_a_config_file_is_read_again_when_it_changes_or_is_another(tmp_path, mon
         assert read_yaml(Path("run.yaml")) == {"method": {"reg": reg}}
     (tmp_path / "two" / "run.yaml").write_text("method: {reg: 0.75}\n")
     assert read_yaml(Path("run.yaml")) == {"method": {"reg": 0.75}}
+
+
+BROKEN = {  # name: (what is wrong, what `cmhb list` and a run say of it)
+    "badsyntax": "SyntaxError", "linear": "is not a method", "noyaml": "no config file noyaml.yaml",
+    "badimport": "ModuleNotFoundError", "cagan": "the suite declares the method 'cagan' already", "twice": "2 packages",
+}
+
+
+@pytest.fixture
+def broken_plugins(site):
+    """Packages whose declarations are broken in every way an entry point can be: a module with a syntax error,
+    one whose import fails, a class that is no method (and a dataset that is no dataset), an entry point without
+    its config file, a name the suite has, and a name two packages declare."""
+    install(site, "badhash", {
+        "badhash/__init__.py": "",
+        "badhash/badsyntax.py": "def broken(:\n", "badhash/badsyntax.yaml": "class: badhash.badsyntax.Hash\n",
+        "badhash/badimport.py": "import nosuchmodule\n", "badhash/badimport.yaml": "class: badhash.badimport.Hash\n",
+        "badhash/linear.yaml": "class: torch.nn.Linear\n", "badhash/baddata.yaml": "class: torch.nn.Linear\n",
+        "badhash/cagan.yaml": LINEAR_HASH_YAML, "badhash/twice.yaml": LINEAR_HASH_YAML},
+        {"methods": {name: "badhash" for name in BROKEN}, "datasets": {"baddata": "badhash"}})
+    install(site, "otherhash", {"otherhash/__init__.py": "", "otherhash/twice.yaml": LINEAR_HASH_YAML},
+            {"methods": {"twice": "otherhash"}})
+    return site
+
+
+def test_broken_plugins_fail_alone(broken_plugins, capsys):
+    assert main(["list"]) == 0
+    out, err = capsys.readouterr()
+    listed = {line.split()[0]: line for line in out.splitlines() if line.startswith("  ") and "BROKEN" not in line}
+
+    for name, problem in BROKEN.items():
+        line = next(line for line in out.splitlines() if line.startswith(f"  {name} ") and "BROKEN" in line)
+        assert problem in line and ("badhash 0.1" in line or name == "twice"), line
+        assert problem in err, (name, err)  # ... and a warning line
+    assert "BROKEN" in next(line for line in out.splitlines() if line.startswith("  baddata "))
+    assert "Unsupervised hashing with two hash MLPs" in listed["cagan"]  # the suite's own wins the clash
+    assert all(name in listed for name in names("methods", own=True))
+    assert all(line.startswith("warning: skipped ") for line in err.splitlines()), err
+    assert main(["list", "--names", "methods"]) == 0
+    assert capsys.readouterr().out.strip() == ",".join(names("methods", own=True))
+    # Every other method and dataset works; using a broken one is one line naming it, its package and the fix.
+    assert main(["bench", "--method", "lsh", "--dataset", "toy", "--bits", "16", "--print_config"]) == 0
+    capsys.readouterr()
+    for name in [n for n in BROKEN if n != "cagan"]:
+        assert main(["bench", "--method", name, "--dataset", "toy", "--bits", "16"]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and err.count("\n") == 1 and BROKEN[name] in err, err
+    assert main(["bench", "--method", "lsh", "--dataset", "baddata", "--bits", "16"]) == 2
+    assert "torch.nn.Linear is not a dataset" in capsys.readouterr().err
+
+
+def test_a_plugins_regression_baselines_go_to_a_file_of_its_own_and_a_collapsed_run_is_refused(plugin, tmp_path,
+                                                                                              monkeypatch, capsys):
+    import benchmarks.campaigns.regress as regress
+
+    baseline = {"dataset": "toy", "bits": 16, "seed": 0, "overrides": [], "tolerance": 0.03, "slow_factor": 3.0,
+                "reference_seconds": 1.0, "methods": {"lsh": {"map_i2t": 0.1, "map_t2i": 0.1, "seconds": 1.0}}}
+    (tmp_path / "toy.json").write_text(json.dumps(baseline))
+    numbers = {"lsh": (0.2, []), "linhash": (0.4, []), "cca_itq": (0.3, ["i2t"])}
+    monkeypatch.setattr(regress, "reference_seconds", lambda: 2.0)
+    monkeypatch.setattr(regress, "measure", lambda _, method: {"map_i2t": numbers[method][0], "map_t2i": 0.3,
+                                                               "seconds": 4.0, "collapsed": numbers[method][1]})
+    assert main(["regress", str(tmp_path / "toy.json"), "--rewrite", "--methods", "linhash"]) == 2
+    assert "declared by myhash 0.1, not the suite; write its baselines to files of your own: --out DIR" in \
+        capsys.readouterr().err
+    assert main(["regress", str(tmp_path / "toy.json"), "--rewrite", "--methods", "linhash", "--out", "mine"]) == 0
+    mine = json.loads((tmp_path / "mine" / "toy.json").read_text())
+    assert mine["methods"] == {"linhash": {"map_i2t": 0.4, "map_t2i": 0.3, "seconds": 4.0}}
+    assert mine["reference_seconds"] == 2.0 and mine["overrides"] == baseline["overrides"]
+    assert json.loads((tmp_path / "toy.json").read_text()) == baseline  # the suite's file untouched
+    assert main(["regress", str(tmp_path / "mine" / "toy.json")]) == 0  # ... and the user's file checks
+    # A run whose codes collapsed is no baseline: refused, the rest written.
+    assert main(["regress", str(tmp_path / "toy.json"), "--rewrite", "--methods", "lsh,cca_itq"]) == 1
+    assert "cca_itq: not rewritten: its codes collapsed (i2t" in capsys.readouterr().out
+    assert set(json.loads((tmp_path / "toy.json").read_text())["methods"]) == {"lsh"}
+
+
+def test_a_new_untracked_module_makes_the_revision_dirty(tmp_path):
+    def git(*args):
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
+
+    (tmp_path / "methods").mkdir()
+    (tmp_path / "methods" / "base.py").write_text("")
+    git("init", "-q")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "x", "--allow-empty")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "y")
+    assert not code_revision(tmp_path).endswith("-dirty")
+    (tmp_path / "notes.txt").write_text("not code")
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "rows.jsonl").write_text("{}")
+    assert not code_revision(tmp_path).endswith("-dirty")
+    (tmp_path / "methods" / "mine.py").write_text("")  # a method not yet committed
+    assert code_revision(tmp_path).endswith("-dirty")
+
+
+def test_what_contributing_md_says_a_plugin_may_import_exists():
+    """The stable import surface is listed once, in CONTRIBUTING.md; each name there imports."""
+    text = (ROOT / "CONTRIBUTING.md").read_text().split("**What a plug-in may import**")[1].split("\n\n")[0]
+    surface = {m: re.findall(r"`(\w+)`", rest) for m, rest in re.findall(r"^- `([\w.]+)`: (.+)$", text, re.M)}
+    assert len(surface) >= 8 and sum(map(len, surface.values())) >= 30
+    for module, found in surface.items():
+        for name in found:
+            assert hasattr(importlib.import_module(module), name), f"{module}.{name}"

@@ -1,6 +1,5 @@
 """Sweeps resume by config hash; tables, plots and regression checks from result rows."""
 
-import json
 import re
 from dataclasses import replace
 
@@ -8,13 +7,12 @@ import numpy as np
 import pytest
 import yaml
 
-from benchmarks.campaigns.regress import REGRESSION_DIR, failures, slow
+from benchmarks.campaigns.regress import failures, slow
 from benchmarks.campaigns.sweep import Cell, cell_overrides, write_wandb_sweep
 from benchmarks.cli import main
 from benchmarks.execution.results import append_row, read_records
 from benchmarks.reports import plots, tables
 from benchmarks.reports.gains import gains_markdown, tuning_gains
-from benchmarks.spec.registry import names
 from common.errors import ConfigError
 
 from records import fake_record
@@ -155,20 +153,12 @@ def test_regression_gates_on_numbers_only():
     assert slow(baseline, "m", {"seconds": 31.5}, speed=2.0) is None  # a machine twice as busy
 
 
-def test_regression_baselines_cover_every_method():
-    for path in sorted(REGRESSION_DIR.glob("*.json")):
-        baseline = json.loads(path.read_text())
-        assert set(baseline["methods"]) == set(names("methods")), path
-        assert all({"map_i2t", "map_t2i", "seconds"} <= set(v) for v in baseline["methods"].values()), path
-        assert baseline["dataset"] in ("toy", "wikipedia", "mirflickr25k_mini"), path  # embedded or generated data
-
-
 def test_regress_checks_without_rewriting_the_baselines(tmp_path, monkeypatch, capsys):
     import benchmarks.campaigns.regress
 
     seen = []
     monkeypatch.setattr(benchmarks.campaigns.regress, "regress",
-                        lambda paths, rewrite=False, only=None: seen.append((rewrite, only)) or 0)
+                        lambda paths, rewrite=False, only=None, out=None: seen.append((rewrite, only)) or 0)
     assert main(["regress", str(tmp_path / "x.json")]) == 0 and main(["regress", "--rewrite"]) == 0
     assert main(["regress", "--rewrite", "--methods", "cagan,dagnn"]) == 0
     assert seen == [(False, None), (True, None), (True, ["cagan", "dagnn"])]

@@ -44,7 +44,7 @@ def running_worker(path: Path) -> bool:
 
 
 def test_search_spaces_are_small_and_centred_on_each_datasets_values():
-    for method in names("methods"):
+    for method in names("methods", own=True):
         for dataset in ("mirflickr25k_mini", "wikipedia", "nuswide", "coco"):
             space = search_space(method, dataset, 32)
             assert len(space) <= MAX_SETTINGS, method
@@ -80,6 +80,7 @@ def test_every_dataset_has_a_validation_split():
     assert not set(wikipedia.split.val) & set(wikipedia.split.train)  # held out of training, kept in the database
 
 
+@pytest.mark.slow
 def test_a_study_never_encodes_the_test_queries(tmp_path, monkeypatch):
     def refuse(self):
         raise AssertionError("a trial asked for the test queries")
@@ -130,7 +131,7 @@ def test_three_workers_run_exactly_the_studys_trials(tmp_path):
     trials = study_of(tmp_path / "studies.log").trials
     assert sorted(t.number for t in trials) == [0, 1, 2, 3, 4]
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials), ([t.state for t in trials], outputs)
-    assert sum(o.count("trial ") for o in outputs) >= 5 and (tmp_path / "cca_itq-toy.yaml").is_file()
+    assert sum(o.count("trial ") for o in outputs) >= 5 and (tmp_path / "runs" / "tune" / "cca_itq-toy.yaml").is_file()
 
 
 @pytest.mark.slow
@@ -159,8 +160,10 @@ def test_a_killed_worker_leaves_a_failed_trial_and_no_row(tmp_path):
 @pytest.mark.slow
 def test_a_tuned_preset_is_retrained_and_its_rows_name_the_study(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert main(["tune", "--method", "cca_itq", "--dataset", "toy", "--trials", "3"]) == 0
+    # The preset goes where `--preset tuned` looks (runs/tune), whatever the storage.
+    assert main(["tune", "--method", "cca_itq", "--dataset", "toy", "--trials", "3", "--storage", "db/x.log"]) == 0
     assert "tuned preset written to runs/tune/cca_itq-toy.yaml" in capsys.readouterr().out
+
     bench = ["bench", "--method", "cca_itq", "--dataset", "toy", "--bits", "16", "--preset", "tuned", "--logger.kind=none"]
     assert main([*bench, "--data.split_seed=0"]) == 0
     (tmp_path / "runs" / "tune").rename(tmp_path / "shared")  # another folder of presets (as results/tuned)

@@ -37,7 +37,7 @@ def reference_seconds(repeats: int = 3) -> float:
 
 
 def measure(baseline: dict, method: str) -> dict:
-    """One baseline cell run now: {map_i2t, map_t2i, seconds}."""
+    """One baseline cell run now: {map_i2t, map_t2i, seconds, collapsed} (the directions whose codes collapsed)."""
     from benchmarks.execution.pipeline import build, execute
 
     overrides = [*baseline["overrides"], *baseline.get("method_overrides", {}).get(method, []), "--logger.kind=none"]
@@ -45,7 +45,8 @@ def measure(baseline: dict, method: str) -> dict:
     start = time.perf_counter()
     record = execute(build(spec, announce=lambda line: None))
     return {"map_i2t": round(record.map("i2t"), 4), "map_t2i": round(record.map("t2i"), 4),
-            "seconds": round(time.perf_counter() - start, 1)}
+            "seconds": round(time.perf_counter() - start, 1), "collapsed": record.collapsed}
+
 
 
 def failures(baseline: dict, method: str, now: dict) -> list[str]:
@@ -82,24 +83,50 @@ def read_baseline(path: Path) -> dict:
     return baseline
 
 
-def regress(paths: list[Path], rewrite: bool = False, only: list[str] | None = None) -> int:
-    """Check each baseline file's methods, or `rewrite` the files with today's numbers for every method the suite
-    declares (a new method gets its baselines so); `only` limits both to those methods. Returns the number of
-    failures."""
-    from benchmarks.spec.registry import CONFIG_DIR, names
+def regress(paths: list[Path], rewrite: bool = False, only: list[str] | None = None, out: Path | None = None) -> int:
+    """Check each baseline file's methods, or rewrite the baselines with today's numbers.
 
+    Args:
+        paths: baseline files (each one dataset at one code length and seed).
+        rewrite: write today's numbers instead of checking them: in place for the suite's own methods (every one
+            it declares, so that a new method gets its baselines), or, with `out`, into a file of the same name in
+            that folder (a plug-in's baselines, which the suite's files never hold). A run whose codes collapsed is
+            refused: its baseline keeps what it had.
+        only: only these methods.
+        out: the folder of the rewritten files (default: the files themselves).
+
+    Returns:
+        The number of problems: numbers that moved more than the tolerance, and refused rewrites.
+
+    Raises:
+        ConfigError: a rewrite in place of a method that a plug-in package declares.
+    """
+    from benchmarks.spec.registry import declared, names
+
+    if rewrite and out is None and (foreign := [m for m in only or () if not declared("methods", m).own]):
+        raise ConfigError(f"--methods {', '.join(foreign)}: declared by {declared('methods', foreign[0]).package}, not "
+                          "the suite; write its baselines to files of your own: --out DIR (then `cmhb regress "
+                          "DIR/*.json` checks them)")
     problems = []
     for path in paths:
         baseline = read_baseline(path)
+        target = Path(out) / path.name if out else path
+        written = baseline if target == path else read_baseline(target) if target.exists() else \
+            {**baseline, "methods": {}, "reference_seconds": None}
         workload = reference_seconds()
         speed = workload / baseline["reference_seconds"]
         print(f"{path.name}: reference workload {workload:.2f} s ({speed:.2f} x its time when recorded)", flush=True)
-        own = [m for m in names("methods") if (CONFIG_DIR / "methods" / f"{m}.yaml").is_file()]
-        for method in [*baseline["methods"], *(m for m in own if rewrite and m not in baseline["methods"])]:
-            if only and method not in only:
-                continue
+        if rewrite:
+            methods = only or [*baseline["methods"], *(m for m in names("methods", own=True) if m not in baseline["methods"])]
+        else:
+            methods = [m for m in baseline["methods"] if not only or m in only]
+        for method in methods:
             now = measure(baseline, method)
             found = [] if rewrite else failures(baseline, method, now)
+            if rewrite and now["collapsed"]:
+                found = [f"{method}: not rewritten: its codes collapsed ({', '.join(now['collapsed'])}: fewer distinct "
+                         "database codes than the collapse floor), so its mAP measures a near-constant ranking; fix "
+                         "the method or the cell's overrides"]
             problems += [f"{path.name}: {p}" for p in found]
             expected = baseline["methods"].get(method, {})
             print(f"{path.stem:>17} {method:>8}: I->T {now['map_i2t']:.4f} (baseline {expected.get('map_i2t', 0):.4f}) "
@@ -107,12 +134,15 @@ def regress(paths: list[Path], rewrite: bool = False, only: list[str] | None = N
                   f"({expected.get('seconds', 0):.1f} s) {'FAIL' if found else 'ok'}", flush=True)
             if not rewrite and (warning := slow(baseline, method, now, speed)):
                 print(f"WARNING {path.name}: {warning}")
-            if rewrite:  # a partial rewrite keeps the file's reference workload: its seconds are scaled to it
-                baseline["methods"][method] = {**now, "seconds": round(now["seconds"] / speed, 1)} if only else now
+            if rewrite and not found:  # seconds at the written file's reference workload
+                scale = workload / written["reference_seconds"] if only and written["reference_seconds"] else 1.0
+                written["methods"][method] = {"map_i2t": now["map_i2t"], "map_t2i": now["map_t2i"],
+                                              "seconds": round(now["seconds"] / scale, 1)}
         if rewrite:
-            if not only:
-                baseline["reference_seconds"] = round(workload, 3)
-            atomic_write_bytes(path, (json.dumps(baseline, indent=2) + "\n").encode())
+            if not only or not written["reference_seconds"]:
+                written["reference_seconds"] = round(workload, 3)
+            atomic_write_bytes(target, (json.dumps(written, indent=2) + "\n").encode())
+            print(f"wrote {target}")
     for problem in problems:
         print("REGRESSION", problem)
     return len(problems)

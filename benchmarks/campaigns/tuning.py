@@ -177,6 +177,7 @@ class Study:
         storage: a journal file or a database URL.
         seed: the TPE sampler's seed.
         overrides: `--section.key=value` settings every trial has (where data lives, how fast it runs).
+        tuned: the folder the tuned preset is written to (None: runs/tune, where `--preset tuned` looks).
     """
 
     method: str
@@ -188,6 +189,7 @@ class Study:
     storage: str
     seed: int = 0
     overrides: tuple = ()
+    tuned: Path | None = None
 
     def load(self, trial: int = 0):
         """The Optuna study (created when new), its TPE sampler seeded for trial number `trial`: each trial draws
@@ -283,7 +285,8 @@ class Study:
         preset = {"study": {"name": self.name, "storage": str(self.storage), "bits": self.bits,
                             "trials": counts, "best_trial": best.number, "best_val_map": round(best.value, 6)},
                   **settings}
-        path = tuned_file(self.method, self.dataset, Path(self.storage).parent if "://" not in self.storage else None)
+        path = tuned_file(self.method, self.dataset, self.tuned)
+
         header = (f"# The tuned preset of {self.method} on {self.dataset}: the best of {len(states)} trials "
                   f"({counts['pruned']} pruned, {counts['fail']} failed) on its validation split at {self.bits} bits "
                   f"(cmhb tune; study {self.name} in {self.storage}).\n")

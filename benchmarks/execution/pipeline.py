@@ -21,7 +21,7 @@ from benchmarks.execution.evaluation import RetrievalEvaluation
 from benchmarks.execution.progress import EpochLines
 from benchmarks.execution.record import DIRECTIONS, RunRecord, Scores
 from benchmarks.execution.results import append_row, code_revision
-from benchmarks.spec.config import RunSpec, differences, resolve
+from benchmarks.spec.config import RunSpec
 from benchmarks.spec.registry import declared
 from common.errors import ConfigError, DataError, TrainingDiverged
 
@@ -76,12 +76,10 @@ def prepare(data, trainer: L.Trainer, check=lambda dims: None) -> None:
     data.setup()
 
 
-def make_trainer(spec: RunSpec, closed_form: bool, callbacks=(), logger=False) -> L.Trainer:
-    """The Trainer of a run: the spec's settings, the evaluation and progress callbacks, no checkpoints (a run
-    ends with its test), one device for a closed-form method (nothing for DDP to synchronise)."""
+def make_trainer(spec: RunSpec, callbacks=(), logger=False) -> L.Trainer:
+    """The Trainer of a run: the spec's settings (one process for a closed-form method: spec.config.settings_of),
+    the evaluation and progress callbacks, no checkpoints (a run ends with its test)."""
     settings = {"enable_progress_bar": sys.stderr.isatty(), **spec.settings["trainer"]}
-    if closed_form:
-        settings.update(devices=1, num_nodes=1, strategy="auto")
     return L.Trainer(logger=logger, callbacks=list(callbacks), enable_checkpointing=False, enable_model_summary=False,
                      num_sanity_val_steps=0, default_root_dir=spec.logger.get("save_dir"), **settings)
 
@@ -122,8 +120,7 @@ def build(spec: RunSpec, datamodule=None, callbacks=(), logger=False, announce=p
                                      f"{spec.dataset}")
     evaluation = RetrievalEvaluation()
     lines = [] if sys.stdout.isatty() else [EpochLines(announce)]
-    closed_form = getattr(method_cls, "closed_form", False)
-    trainer = make_trainer(spec, closed_form, [evaluation, *lines, *callbacks], logger)
+    trainer = make_trainer(spec, [evaluation, *lines, *callbacks], logger)
     who = f"{spec.method} on {spec.dataset}"
     prepare(data, trainer, lambda dims: instantiate(
         method_cls.check_widths, {"bits": spec.bits, **{f"{m}_dim": w for m, w in dims.items()}}, who))
@@ -135,9 +132,7 @@ def build(spec: RunSpec, datamodule=None, callbacks=(), logger=False, announce=p
     seed(spec.seed)
     given = instantiate(method_cls.data_arguments, data, who)
     method = instantiate(method_cls, {"bits": spec.bits, **given, **spec.settings["method"]}, who)
-    choices = {k: v for k, v in given.items() if k not in ("image_dim", "text_dim", "num_classes")
-               and isinstance(v, (str, int, float, bool))}
-    if choices:
+    if choices := data_choices(given):
         announce(f"{spec.method} took from the data: " + ", ".join(f"{k} {v}" for k, v in choices.items()))
     return Run(spec, data, method, trainer, evaluation, given)
 
@@ -207,6 +202,13 @@ def scores_of(kind: str, direction: str, result) -> Scores:
                   pr_precision=result.pr_precision.tolist(), pr_recall=result.pr_recall.tolist())
 
 
+def data_choices(given: dict) -> dict:
+    """The choices among the arguments a method took from the data (a text similarity, a batch size), which a run
+    announces and its row records; feature widths, label counts and arrays are not choices."""
+    return {k: v for k, v in given.items() if k not in ("image_dim", "text_dim", "num_classes")
+            and isinstance(v, (str, int, float, bool))}
+
+
 def finished_record(run: Run, train_seconds: float, eval_seconds: float) -> RunRecord:
     """The record of a tested run (docs/protocol.md, "Result rows")."""
     spec, results = run.spec, run.evaluation.results
@@ -218,19 +220,18 @@ def finished_record(run: Run, train_seconds: float, eval_seconds: float) -> RunR
         log.warning(f"{spec.method}: collapsed codes, " + ", ".join(
             f"{test['hamming'][d].distinct_codes} distinct database codes for {DIRECTIONS[d]}" for d in collapsed)
             + f" (flagged below {floor}); its mAP measures a near-constant ranking")
-    given = {k: v for k, v in run.given.items() if k not in ("image_dim", "text_dim", "num_classes")
-             and isinstance(v, (str, int, float, bool))}
-    reference = resolve(spec.method, spec.dataset, spec.bits, spec.seed, preset=spec.preset, tuned=spec.tuned)
     return RunRecord(
         method=spec.method, dataset=described["dataset"], dataset_config=spec.dataset, bits=spec.bits, seed=spec.seed,
         supervised=bool(getattr(run.method, "supervised", False)), config=spec.config(), config_hash=spec.hash,
         protocol=described["protocol"], backbone=described["backbone"], n_query=described["n_query"],
-        n_database=described["n_database"], preset=spec.preset, variant=differences(spec.config(), reference.config()),
+        n_database=described["n_database"], preset=spec.preset, variant=spec.variant,
         scores=[scores_of(kind, d, r) for kind, by_direction in test.items() for d, r in by_direction.items()],
         chance={d: r.chance for d, r in test["hamming"].items()}, split_seed=described["split_seed"],
         subset=described["subset"], n_train=described["n_train"], n_val=described["n_val"],
         data_fingerprint=described["data_fingerprint"],
         validation={d: r.map for d, r in results.get("val", {}).get("hamming", {}).items()},
         epochs=run.trainer.current_epoch, train_seconds=round(train_seconds, 3), eval_seconds=round(eval_seconds, 3),
-        collapsed=collapsed, choices=given, paper_metric=spec.paper_metric, study=spec.study, revision=code_revision(),
+        collapsed=collapsed, choices=data_choices(run.given), paper_metric=spec.paper_metric, study=spec.study,
+        revision=code_revision(), declared_by={kind: declared(f"{kind}s", name).package for kind, name in
+                                               (("method", spec.method), ("dataset", spec.dataset))},
         timestamp=datetime.now(timezone.utc).isoformat(timespec="seconds"))

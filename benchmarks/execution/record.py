@@ -93,6 +93,8 @@ class RunRecord:
             trial (Optuna's trial number, counted from 0; the tuning log counts from 1), its validation mAP and
             the preset's file.
         revision: the code's git revision.
+        declared_by: {"method": ..., "dataset": ...}: the distribution and version that declared each (the suite,
+            `graph-cmh-bench 0.1.0`, or a plug-in's package); None in rows written before it was recorded.
         timestamp: when the run ended (UTC).
         run_dir: its saved folder, or None.
         gallery: its retrieval gallery (PNG), or None.
@@ -129,6 +131,8 @@ class RunRecord:
     paper_metric: str | None = None
     study: dict | None = None
     revision: str | None = None
+    declared_by: dict | None = None
+
     timestamp: str | None = None
     run_dir: str | None = None
     gallery: str | None = None

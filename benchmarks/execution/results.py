@@ -13,6 +13,8 @@ from benchmarks.execution.record import DIRECTIONS, RowError, RunRecord
 from common.errors import ConfigError, DataError
 
 log = logging.getLogger("cmhb")
+PACKAGES = ("common", "metrics", "datamodules", "methods", "benchmarks")  # the suite's code (pyproject.toml)
+
 
 
 def writable(path: Path) -> Path:
@@ -84,15 +86,20 @@ def read_records(path: Path) -> list[RunRecord]:
     return records
 
 
-def code_revision() -> str:
-    """The git revision of the checkout the suite runs from (`-dirty` when its code differs from it; result
-    files under results/ do not count), else the installed package version."""
-    root = Path(__file__).resolve().parents[2]
+def code_revision(root: Path = Path(__file__).resolve().parents[2]) -> str:
+    """The git revision of the checkout the suite runs from (`root`), `-dirty` when its code differs from it: a
+    changed tracked file outside results/, or a file git does not ignore that is new in one of the suite's
+    packages (a method's module not yet committed). Without git, the installed package version."""
     try:
+
         revision = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True,
                                   text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no", "--",
-                                ".", ":(exclude)results"], capture_output=True, text=True, check=True).stdout.strip()
+        changed = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no", "--",
+                                  ".", ":(exclude)results"], capture_output=True, text=True, check=True).stdout
+        added = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=all", "--",
+                                *PACKAGES], capture_output=True, text=True, check=True).stdout
+        dirty = (changed + added).strip()
+
         return revision + ("-dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         try:

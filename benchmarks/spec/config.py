@@ -10,6 +10,7 @@ key is checked against the options of the method, the datamodule, the Trainer an
 import copy
 import hashlib
 import json
+import logging
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -17,9 +18,12 @@ from typing import Literal
 
 import yaml
 
-from benchmarks.spec.registry import CONFIG_DIR, declarations, declared, read_yaml
+from benchmarks.spec.registry import CONFIG_DIR, declared, names, read_yaml
 from benchmarks.spec.schema import Option, Schema, read_class, schema
 from common.errors import ConfigError
+
+log = logging.getLogger("cmhb")
+_WARNED: set[str] = set()  # the broken classes warned about in this process
 
 RESULTS = Path("runs/results.jsonl")  # user runs; the committed reference rows are written by `make reference`
 DEFAULT_DATASET = "mirflickr25k_mini"
@@ -88,6 +92,8 @@ class RunSpec:
         paper_metric: the metric the method's authors report (paper preset).
         study: where the tuned preset's settings come from (its study, trials and best validation mAP).
         tuned: the folder the tuned preset was read from (None: the default); not part of the run's identity.
+        variant: {"section.key": value} of the settings that differ from the config files' (`--config FILE` and
+            the command line's; empty: none): a row of a variant is labelled by it, apart from the others.
     """
 
     method: str
@@ -100,6 +106,8 @@ class RunSpec:
     paper_metric: str | None = None
     study: dict | None = None
     tuned: Path | None = None
+    variant: dict = field(default_factory=dict)
+
 
     def config(self) -> dict:
         """What a result row stores: the run's identity and its settings."""
@@ -190,9 +198,35 @@ def parse_list(text: str, kind=str) -> list:
 
 
 def class_schema(kind: str, name: str) -> Schema:
-    """The option schema of a declared method or dataset (benchmarks.spec.schema)."""
+    """The option schema of a declared method or dataset (benchmarks.spec.schema).
+
+    Raises:
+        ConfigError: no such name, or its class cannot be loaded (registry.Declaration.load).
+    """
     declaration = declared(kind, name)
     return schema(declaration.target, declaration.load)
+
+
+def loadable(kind: str, own: bool = False) -> dict[str, Schema | str]:
+    """{name: its schema, or why its class cannot be loaded} of every declared method or dataset (`own`: the
+    suite's own only). A broken plug-in is warned about once per process and skipped by the callers; nothing else
+    depends on it."""
+    out = {}
+    for name in names(kind, own):
+        try:
+            out[name] = class_schema(kind, name)
+        except ConfigError as error:
+            out[name] = str(error)
+            if str(error) not in _WARNED:
+                _WARNED.add(str(error))
+                log.warning(f"skipped {error}")
+    return out
+
+
+def usable(kind: str, own: bool = False) -> list[str]:
+    """The declared names of a kind whose class loads (broken plug-ins skipped, with a warning)."""
+    return [name for name, found in loadable(kind, own).items() if isinstance(found, Schema)]
+
 
 
 def trainer_schema() -> Schema:
@@ -270,7 +304,7 @@ def file_layers(method: str, dataset: str, preset: str, tuned: Path | None = Non
 def data_option_anywhere(key: str) -> bool:
     """Whether some declared datamodule has the data option `key` (a method's file may set one that the
     dataset at hand lacks: a backbone on a set of fixed features)."""
-    return any(class_schema("datasets", name).option(key) for name in declarations("datasets"))
+    return any(found.option(key) for found in loadable("datasets").values() if isinstance(found, Schema))
 
 
 def user_layer(path: Path | None, overrides: list[str], options: dict[str, dict[str, Option]]
@@ -404,13 +438,13 @@ def resolve(method: str, dataset: str, bits: int | None = None, seed: int | None
             origin[key] = where
     origin.update(user_origin)
     check_keys(user, origin, options)
-    flat.update(user)
-    values = coerce(flat, origin, options)
-    settings = {section: {k.partition(".")[2]: v for k, v in values.items() if k.startswith(section + ".")}
-                for section in SECTIONS}
+    sections, logger = settings_of(coerce({**flat, **user}, origin, options), method)
+    # A variant: settings that differ from the config files' (decided here, once, and stored in its row).
+    files = settings_of(coerce(flat, origin, options), method)[0] if user else sections
+    variant = differences(sections, files)
     study = tuned_preset(method, dataset, tuned)[1] if preset == "tuned" else None
-    return finish(method, dataset, whole("--bits", bits, 1), whole("--seed", seed, 0), preset, settings, report, study,
-                  tuned)
+    return RunSpec(method, dataset, whole("--bits", bits, 1), whole("--seed", seed, 0), preset, sections, logger,
+                   report, study, tuned, variant)
 
 
 def whole(option: str, value, least: int) -> int:
@@ -424,18 +458,21 @@ def whole(option: str, value, least: int) -> int:
     return int(value)
 
 
-def finish(method: str, dataset: str, bits: int, seed: int, preset: str, settings: dict, report,
-           study: dict | None = None, tuned: Path | None = None) -> RunSpec:
-    """The RunSpec of checked settings: the Trainer's reduced to what differs from Lightning's defaults, one epoch
-    for a closed-form method (its epochs must not make a variant), and a check of the data folder."""
+def settings_of(values: dict, method: str) -> tuple[dict, dict]:
+    """({"method", "data", "trainer"} sections, logger settings) of checked `section.key` values: the Trainer's
+    reduced to what differs from Lightning's defaults and, for a closed-form method, one epoch in one process (its
+    epochs must not make a variant; nothing for DDP to synchronise). The data folder is checked to be a folder."""
+    settings = {section: {k.partition(".")[2]: v for k, v in values.items() if k.startswith(section + ".")}
+                for section in SECTIONS}
     trainer = {k: v for k, v in settings["trainer"].items() if v != lightning_defaults().get(k, object())}
     if class_schema("methods", method).facts.get("closed_form"):
-        trainer["max_epochs"] = 1
+        trainer = {k: v for k, v in trainer.items() if k not in ("num_nodes", "strategy")} | \
+            {"max_epochs": 1, "devices": 1}
     data_dir = settings["data"].get("data_dir")
     if data_dir and Path(data_dir).exists() and not Path(data_dir).is_dir():
         raise ConfigError(f"--data.data_dir {data_dir} is a file; give the folder that holds the dataset's files")
-    sections = {"method": settings["method"], "data": nest(settings["data"]), "trainer": trainer}
-    return RunSpec(method, dataset, bits, seed, preset, sections, settings["logger"], report, study, tuned)
+    return {"method": settings["method"], "data": nest(settings["data"]), "trainer": trainer}, settings["logger"]
+
 
 
 def print_config(spec: RunSpec) -> str:
