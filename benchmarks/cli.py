@@ -308,11 +308,16 @@ def plot(argv: list[str]) -> int:
                            "precision@K at one code length.", Path("runs/plots"))
     parser.add_argument("--bits", type=int, help="code length of the precision-recall and P@K curves (default: "
                                                  "each one the rows have)")
+    parser.add_argument("--presets", help="comma-separated presets to draw (default: each method once, at its tuned "
+                                          "preset where the rows have one)")
     args = parser.parse_args(argv)
     chosen = selection(args)
+    presets = parse_list(args.presets) if args.presets else None
+    if unknown := [p for p in presets or () if p not in PRESETS]:
+        raise ConfigError(f"--presets: unknown {unknown[0]!r}; presets: {', '.join(PRESETS)}")
     from benchmarks.reports import plots
 
-    for line in plots.build(args.results, args.out, args.bits, chosen):
+    for line in plots.build(args.results, args.out, args.bits, chosen, presets):
         print(line)
     return 0
 

@@ -12,9 +12,11 @@ import pytest
 
 from benchmarks.campaigns.regress import REGRESSION_DIR
 from benchmarks.execution.results import read_records
-from benchmarks.reports import tables
+from benchmarks.reports import plots, tables
 from benchmarks.spec.config import flatten, preset_layer
 from benchmarks.spec.registry import names
+
+from layout import overlapping
 
 pytestmark = pytest.mark.reference
 
@@ -69,3 +71,15 @@ def test_the_committed_rows_give_the_committed_tables(tmp_path):
     assert readme.read_text() == (ROOT / "results" / "README.md").read_text()
     for tex in (ROOT / "results").glob("*.tex"):
         assert (tmp_path / tex.name).read_text() == tex.read_text(), tex.name
+
+
+def test_the_committed_rows_give_the_committed_figures_and_nothing_in_them_overlaps(tmp_path):
+    """`cmhb plot --bits 64` (as `make reference` runs it) on the committed rows draws exactly the points of the
+    committed figures' CSVs, and in every figure no text, legend or panel overlaps another."""
+    committed = ROOT / "results" / "plots"
+    drawn, _ = plots.figures(tables.selected(read_records(ROOT / "results" / "runs.jsonl")).labelled, bits=64)
+    assert sorted(drawn) == sorted(p.stem for p in committed.glob("*.csv"))
+    for stem, (figure, points) in drawn.items():
+        assert overlapping(figure) == [], stem
+        plots.save(figure, points, tmp_path / stem)
+        assert (tmp_path / f"{stem}.csv").read_text() == (committed / f"{stem}.csv").read_text(), stem

@@ -1,9 +1,11 @@
 """Research-grade reporting: saved runs re-evaluated exactly, significance marking, LaTeX, figures, galleries."""
 
+import csv
 import itertools
 import re
 import shutil
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -12,13 +14,17 @@ import torch
 
 from benchmarks.cli import main
 from benchmarks.execution import artifacts
+from benchmarks.execution.record import Scores
 from benchmarks.execution.results import append_row, read_records
 from benchmarks.reports import plots, tables
 from benchmarks.reports.significance import bootstrap_interval, sign_flip_p_value
+from benchmarks.spec.registry import names
 from common.errors import DataError
 from datamodules.splits import Split
 from methods.dagnn import DAGNN
 
+from layout import overlapping
+from plugins import LINEAR_HASH, LINEAR_HASH_YAML, install
 from records import fake_record
 
 
@@ -149,16 +155,61 @@ def test_latex_is_a_booktabs_fragment_that_compiles(tmp_path):
     assert done.returncode == 0, done.stdout[-2000:]
 
 
-def test_figures_keep_one_colour_per_method(tmp_path):
-    path = tmp_path / "rows.jsonl"
-    for method in ("cca_itq", "egath"):
-        ap = np.random.default_rng(0).random(20)
-        append_row(path, fake_record(method, 16, 0, ap.mean(), ap.mean(), ap))
-    drawn, _ = plots.figures(tables.selected(read_records(path)).labelled, bits=16)
-    colours = {bars.get_label(): bars.lines[0].get_color() for bars in drawn["toy_map_vs_bits"].axes[0].containers}
-    pr = {line.get_label(): line.get_color() for line in drawn["toy_pr_16b"].axes[0].get_lines()}
-    assert colours == {method: pr[method] for method in colours} and len(set(colours.values())) == 2
-    assert plots.color("cagan") == plots.color("cagan (batch_norm=True)") != plots.color("sgrn")
+def every_methods_rows(path: Path) -> None:
+    """Rows of every declared method (common and tuned presets, 16/32/64 bits, two seeds), a real-valued method's
+    cosine scores among them, and one collapsed run."""
+    rng = np.random.default_rng(0)
+    for method in names("methods"):
+        for preset in ("common", "tuned"):
+            for bits in (16, 32, 64):
+                for seed in (0, 1):
+                    ap = rng.random(20)
+                    record = replace(fake_record(method, bits, seed, ap.mean(), ap.mean() * 0.9, ap), preset=preset,
+                                     config_hash=f"{method}-{preset}-{bits}-{seed}")
+                    if method == "dagnn":
+                        record = replace(record, scores=[*record.scores, *(Scores("cosine", d, 0.6, ap=ap.tolist())
+                                                                          for d in ("i2t", "t2i"))])
+                    if (method, preset, bits, seed) == ("cagan", "common", 16, 1):
+                        record = replace(record, collapsed=["i2t"])
+                    append_row(path, record)
+
+
+def test_figures_stay_readable_with_thirteen_methods_and_both_presets(tmp_path, site):
+    extra = ("djsrh", "ucch", "dgcpn", "dcmh", "dchmt")  # five more methods through the door: thirteen
+    install(site, "fivehash", {"fivehash/__init__.py": "", "fivehash/linhash.py": LINEAR_HASH,
+                               **{f"fivehash/{name}.yaml": LINEAR_HASH_YAML.replace("myhash", "fivehash")
+                                  for name in extra}}, {"methods": {name: "fivehash" for name in extra}})
+    assert len(names("methods")) >= 13
+    rows = tmp_path / "rows.jsonl"
+    every_methods_rows(rows)
+    labelled = tables.selected(read_records(rows)).labelled
+    # Colours never repeat across the declared methods (13 or more), and a method keeps its colour.
+    assert len(set(plots.palette(20))) == 20 and len({plots.colour(m) for m in names("methods")}) == len(names("methods"))
+    for presets in (None, ["common", "tuned"]):
+        drawn, _ = plots.figures(labelled, bits=64, presets=presets)
+        for stem, (figure, points) in drawn.items():
+            assert overlapping(figure) == [], stem
+            for panel in {p.panel for p in points}:
+                styles = {p.series: (p.colour, p.linestyle, p.marker) for p in points if p.panel == panel}
+                assert len(set(styles.values())) == len(styles), (stem, panel, styles)
+            assert all(p.colour == plots.colour(p.method) for p in points)
+            shown = {(p.method, p.preset, p.kind) for p in points}
+            if presets is None:  # each method once, at its tuned preset
+                assert {preset for _, preset, _ in shown} == {"tuned"}
+            else:
+                assert ("cagan", "common", "hamming") in shown
+                assert ("dagnn", "tuned", "cosine") in shown or not stem.endswith("map_vs_bits")
+
+    written = plots.build(rows, tmp_path / "plots", 64, presets=["common", "tuned"])
+    lines = list(csv.DictReader(open(tmp_path / "plots" / "toy_map_vs_bits.csv")))
+    assert tuple(lines[0]) == plots.COLUMNS and len(written) == 9
+    flagged = {(p["series"], p["panel"], p["x"]) for p in lines if p["collapsed"] == "True"}
+    assert flagged == {("cagan", "unsupervised, image \u2192 text", "16")}  # one run of the two collapsed
+    cosine = [p for p in lines if p["kind"] == "cosine"]
+    assert cosine and {p["marker"] for p in cosine} == {plots.COSINE_MARKER}
+    figure, points = plots.figures(labelled, bits=64, presets=["common"])[0]["toy_map_vs_bits"]
+    hollow = [line for line in figure.axes[0].get_lines() if line.get_markerfacecolor() == "white"]
+    assert len(hollow) == 1 and list(hollow[0].get_xdata()) == [16]  # drawn hollow
 
 
 @pytest.mark.slow

@@ -124,21 +124,25 @@ def test_tables_drop_variants_unless_asked_and_select(rows_file, tmp_path):
 def test_figures_show_each_method_with_its_numbers(rows_file, tmp_path):
     drawn, notes = plots.figures(tables.selected(read_records(rows_file), variants=True).labelled, bits=16)
     assert sorted(drawn) == ["toy_map_vs_bits", "toy_pr_16b", "toy_precision_at_k_16b"] and notes == []
-    figure = drawn["toy_map_vs_bits"]
-    i2t, t2i = figure.axes
-    assert (i2t.get_title(), t2i.get_title()) == ("image \u2192 text", "text \u2192 image")
-    assert i2t.get_xlabel() == "code length (bits)" and "mAP@all" in i2t.get_ylabel()
-    legend = [text.get_text() for text in figure.legends[0].get_texts()]
-    assert legend == ["cagan (batch_norm=True)", "cca_itq", "egath", "chance (random ranking)"]  # one order everywhere
-    points = {bars.get_label(): list(bars.lines[0].get_ydata()) for bars in i2t.containers}
-    assert points["cca_itq"] == [pytest.approx(0.55)] and points["egath"] == [0.7]  # the seeds' mean
-    chance = next(line for line in i2t.get_lines() if line.get_label().startswith("chance"))
-    assert chance.get_ydata()[0] == pytest.approx(0.1)
-    pr = drawn["toy_pr_16b"]
-    assert [t.get_text() for t in pr.legends[0].get_texts()] == legend and "2 seeds" in pr._suptitle.get_text()
+    figure, points = drawn["toy_map_vs_bits"]
+    titles = [ax.get_title() for ax in figure.axes]
+    assert titles == ["unsupervised, image \u2192 text", "unsupervised, text \u2192 image",
+                      "supervised, image \u2192 text", "supervised, text \u2192 image"]  # a row per group
+    assert figure.axes[2].get_xlabel() == "code length (bits)" and "mAP@all" in figure.axes[0].get_ylabel()
+    legends = [[text.get_text() for text in figure.axes[i].get_legend().get_texts()] for i in (1, 3)]
+    assert legends == [["cagan (batch_norm=True)", "cca_itq"], ["egath"]]  # one legend per row, in name order
+    assert "chance (random ranking)" in [text.get_text() for text in figure.legends[0].get_texts()]
+    cca = [p for p in points if p.series == "cca_itq" and p.panel == "unsupervised, image \u2192 text"]
+    assert [(p.x, p.y, p.error) for p in cca] == [(16, pytest.approx(0.55), pytest.approx(0.0707, abs=1e-4))]
+    chance = [line for line in figure.axes[0].get_lines() if line.get_linestyle() == ":"]
+    assert chance[0].get_ydata()[0] == pytest.approx(0.1)
+    pr, pr_points = drawn["toy_pr_16b"]
+    assert "mean of 2 runs per point" in pr._suptitle.get_text()
+    assert {p.series for p in pr_points} == {"cagan (batch_norm=True)", "cca_itq", "egath"}
     written = plots.build(rows_file, tmp_path / "plots", bits=32, selection={"variants": True})
     assert written[-1].startswith("toy: no 32-bit run of cagan (batch_norm=True), cca_itq, egath")
-    assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == ["toy_map_vs_bits.pdf", "toy_map_vs_bits.png"]
+    assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == ["toy_map_vs_bits.csv", "toy_map_vs_bits.pdf",
+                                                                      "toy_map_vs_bits.png"]
 
 
 def test_regression_gates_on_numbers_only():
