@@ -40,11 +40,14 @@ RECALL_FLOOR = 0.01  # radii retrieving under 1% of the relevant items average a
 # Okabe & Ito (2008), colour-blind safe, without its yellow (faint on white); then Paul Tol's muted scheme.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#000000",
            "#332288", "#999933", "#882255", "#44AA99", "#DDCC77", "#CC6677", "#117733", "#AA4499", "#88CCEE")
-MARKERS = ("o", "s", "D", "^", "v", "<", ">", "p", "h", "P", "*", "d", "8", "H", "X")
+MARKERS = ("o", "s", "D", "^", "v", "<", ">", "P", "X", "*", "p", "d", "h", "8", "H")  # the most distinct first
+
 LINESTYLES = {"common": "-", "tuned": "--", "paper": "-."}
 COSINE_MARKER = "x"  # a real-valued method's features (an unfilled cross: no code behind it)
 SPARE_MARKERS = ("1", "2", "3", "4", "+", "|", "_")  # for series that would otherwise look the same (variants)
 UNKNOWN = "#999999"  # a method the suite no longer declares
+LEGEND_ROWS = 14  # legend entries a row of panels holds in one column
+
 COLUMNS = ("panel", "series", "method", "preset", "kind", "x", "y", "error", "colour", "linestyle", "marker",
            "collapsed")
 
@@ -242,7 +245,9 @@ def draw(points: list[Point], chance: dict[str, float], heading: str, xlabel: st
                 ax.set_xticks(ticks, [str(t) for t in ticks])
                 ax.minorticks_off()
         row[0].set_ylabel(ylabel)
-        row[1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=8, frameon=False)
+        entries = len(row[1].get_legend_handles_labels()[1])
+        row[1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=8, frameon=False,
+                      ncols=-(-entries // LEGEND_ROWS))  # more series than a row's height holds: more columns
     for ax in axes[-1]:
         ax.set_xlabel(xlabel)
     handles, texts = zip(*style_key(points))
