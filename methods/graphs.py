@@ -45,7 +45,9 @@ def local_rebased_similarity(features: torch.Tensor, k: int, a: float) -> torch.
 
 
 def global_reconstruction(image_local: torch.Tensor, text_local: torch.Tensor, b: float, e: float) -> torch.Tensor:
-    """SGRN's global relation graph: S_J = b S_I + (1 - b) S_T, diffused once: (1 - e) S_J + e S_J S_J' / n."""
+    """Two modalities' graphs fused, S_J = b S_I + (1 - b) S_T, and diffused once: (1 - e) S_J + e S_J S_J' / n
+    (DJSRH's joint-semantics affinity; SGRN's global relation graph over its local graphs)."""
+
     joint = b * image_local + (1 - b) * text_local
     return (1 - e) * joint + e * joint @ joint.T / joint.shape[0]
 

@@ -1,0 +1,64 @@
+"""DJSRH: deep joint-semantics reconstructing hashing (Su, Zhong, Zhang; ICCV 2019). Unsupervised.
+
+Follows docs/methods.md (DJSRH): the authors' code, github.com/zs-zhong/DJSRH (train.py, settings.py).
+"""
+
+import torch
+
+from methods.base import HashMLPPair
+from methods.graphs import cosine, global_reconstruction
+from methods.losses import similarity_mse
+
+
+def joint_semantics(image: torch.Tensor, text: torch.Tensor, beta: float, eta: float, mu: float) -> torch.Tensor:
+    """DJSRH's joint-semantics affinity of a batch: S_I = 2 cos(F_I, F_I) - 1 and S_T = 2 cos(F_T, F_T) - 1 fused
+    as S~ = beta S_I + (1 - beta) S_T, diffused once, S = (1 - eta) S~ + eta S~ S~' / n, and scaled by mu."""
+    return mu * global_reconstruction(2 * cosine(image) - 1, 2 * cosine(text) - 1, beta, eta)
+
+
+class DJSRH(HashMLPPair):
+    """Unsupervised hashing with two hash MLPs whose codes reconstruct a joint-semantics affinity of the batch:
+    both modalities' feature cosines fused and diffused (Su et al., ICCV 2019).
+
+    With B = tanh(alpha h) row-normalised and S the joint-semantics affinity (joint_semantics):
+    L = lambda1 mse(B_I B_I', S) + mse(B_I B_T', S) + lambda2 mse(B_T B_T', S). Codes at test time: the signs of
+    the hash MLPs' outputs.
+
+    Args:
+        hidden: width of the hash MLPs' hidden layer (the image one stands in for the code's fine-tuned fc7).
+        beta: weight of the image affinity S_I in the fused S~ (1 - beta for the text one).
+        eta: weight of the diffused S~ S~' / n against S~.
+        mu: scale of the target S.
+        lambda1: weight of the image-image term.
+        lambda2: weight of the text-text term.
+        image_lr: SGD learning rate of the image network.
+        text_lr: SGD learning rate of the text network.
+        momentum: SGD momentum.
+        weight_decay: SGD weight decay.
+        batch_norm: standardise the hash outputs per bit over the batch (not in the code).
+    """
+
+    def __init__(self, bits: int, image_dim: int, text_dim: int, num_classes: int, hidden: int = 4096,
+                 beta: float = 0.9, eta: float = 0.4, mu: float = 1.5, lambda1: float = 0.1, lambda2: float = 0.1,
+                 image_lr: float = 0.001, text_lr: float = 0.01, momentum: float = 0.9, weight_decay: float = 5e-4,
+                 batch_norm: bool = False):
+        super().__init__(bits, image_dim, text_dim, num_classes, hidden, batch_norm)
+        self.save_hyperparameters()
+
+    def pair_losses(self, image: torch.Tensor, text: torch.Tensor, alpha: float) -> dict[str, torch.Tensor]:
+        hp = self.hparams
+        s = joint_semantics(image, text, hp.beta, hp.eta, hp.mu)
+        b_i = torch.tanh(alpha * self.image_hash(image)[0])
+        b_t = torch.tanh(alpha * self.text_hash(text)[0])
+        terms = {"image": similarity_mse(b_i, b_i, s), "cross": similarity_mse(b_i, b_t, s),
+                 "text": similarity_mse(b_t, b_t, s)}
+        terms["loss"] = hp.lambda1 * terms["image"] + terms["cross"] + hp.lambda2 * terms["text"]
+        return terms
+
+    def configure_optimizers(self):
+        """The code's two SGD optimisers, stepped together on one loss: one optimiser with two groups."""
+        hp = self.hparams
+        return torch.optim.SGD([{"params": self.image_hash.parameters(), "lr": hp.image_lr},
+                                {"params": self.text_hash.parameters(), "lr": hp.text_lr}],
+                               momentum=hp.momentum, weight_decay=hp.weight_decay)
+
