@@ -6,16 +6,23 @@ import torch
 from torch import nn
 
 
+def hash_layer(in_dim: int, bits: int, batch_norm: bool = False) -> nn.Module:
+    """Linear(in_dim, bits), followed with `batch_norm` by a per-bit standardisation over the batch (running
+    statistics at test time), so that no bit can drift to one constant sign. Alone, it is the hash layer a
+    method adds on top of a frozen backbone's features."""
+    return nn.Sequential(nn.Linear(in_dim, bits), nn.BatchNorm1d(bits, affine=False)) if batch_norm \
+        else nn.Linear(in_dim, bits)
+
+
 class HashMLP(nn.Module):
-    """in_dim -> hidden -> ReLU -> bits. `forward` gives the output h and the hidden layer before its ReLU, a
-    (the hidden features are Z = ReLU(a)); codes are tanh(alpha * h). With `batch_norm`, h is standardised
-    per bit over the batch (running statistics at test time), so no bit can drift to one constant sign."""
+    """in_dim -> hidden -> ReLU -> hash_layer -> bits. `forward` gives the output h and the hidden layer before its
+    ReLU, a (the hidden features are Z = ReLU(a)); codes are tanh(alpha * h)."""
 
     def __init__(self, in_dim: int, bits: int, hidden: int = 4096, batch_norm: bool = False):
         super().__init__()
         self.hidden = nn.Linear(in_dim, hidden)
-        self.out = nn.Sequential(nn.Linear(hidden, bits), nn.BatchNorm1d(bits, affine=False)) if batch_norm \
-            else nn.Linear(hidden, bits)
+        self.out = hash_layer(hidden, bits, batch_norm)
+
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         a = self.hidden(x)
