@@ -473,9 +473,9 @@ def listing(argv: list[str]) -> int:
         broken = {**skipped(kind), **{n: why for n, why in found.items() if isinstance(why, str)}}
         for name, schema in found.items():
             if not isinstance(schema, str):
-
-                group = "" if kind == "datasets" else ("supervised   " if schema.facts.get("supervised") else
-                                                       "unsupervised ")
+                group = "" if kind == "datasets" else \
+                    f"{'supervised' if schema.facts.get('supervised') else 'unsupervised':<13}" \
+                    f"{declared(kind, name).family:<10} "
                 print(textwrap.fill(f"{group}{schema.summary}", 118, initial_indent=f"  {name:<18} ",
                                     subsequent_indent=" " * 21))
         for name, why in sorted(broken.items()):

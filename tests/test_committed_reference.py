@@ -14,7 +14,7 @@ from benchmarks.campaigns.regress import REGRESSION_DIR
 from benchmarks.execution.results import read_records
 from benchmarks.reports import plots, tables
 from benchmarks.spec.config import flatten, preset_layer
-from benchmarks.spec.registry import names
+from benchmarks.spec.registry import FAMILIES, declared, names
 
 from layout import overlapping
 
@@ -54,6 +54,11 @@ def test_every_method_has_its_section_and_its_paper_preset_is_what_docs_methods_
             changes = {k: str(v) for k, v in flatten(preset_layer(method, dataset, "paper")[0]).items()}
             expected = {**documented.get((method, "all datasets"), {}), **documented.get((method, dataset), {})}
             assert changes == expected, (method, dataset)
+
+
+def test_every_method_declares_its_family():
+    assert {m: declared("methods", m).family for m in names("methods", own=True)
+            if declared("methods", m).family not in FAMILIES[:-1]} == {}
 
 
 def test_every_method_has_reference_rows_on_every_reference_set():

@@ -19,6 +19,7 @@ from benchmarks.reports import tables
 from benchmarks.spec import registry
 from benchmarks.spec.config import class_schema, flatten, lightning_defaults, preset_layer, read_yaml, resolve
 from benchmarks.spec.registry import CONFIG_DIR, declarations, names
+from common.errors import ConfigError
 
 from plugins import LINEAR_HASH, LINEAR_HASH_YAML, install
 from records import fake_record
@@ -287,6 +288,19 @@ def test_a_new_untracked_module_makes_the_revision_dirty(tmp_path):
     assert not code_revision(tmp_path).endswith("-dirty")
     (tmp_path / "methods" / "mine.py").write_text("")  # a method not yet committed
     assert code_revision(tmp_path).endswith("-dirty")
+
+
+def test_a_family_is_one_of_the_known_ones_or_unspecified(site, capsys):
+    install(site, "famhash", {"famhash/__init__.py": "", "famhash/linhash.py": LINEAR_HASH,
+                              "famhash/plain.yaml": LINEAR_HASH_YAML.replace("myhash", "famhash"),
+                              "famhash/odd.yaml": LINEAR_HASH_YAML.replace("myhash", "famhash") + "family: graphs\n"},
+            {"methods": {"plain": "famhash", "odd": "famhash"}})
+    assert registry.declared("methods", "plain").family == "unspecified"
+    assert registry.declared("methods", "cagan").family == "graph" and registry.declared("methods", "lsh").family == "floor"
+    with pytest.raises(ConfigError, match="odd.yaml: family 'graphs'; one of graph, non-graph, floor"):
+        registry.declared("methods", "odd").family
+    assert main(["list"]) == 0  # ... which makes the plug-in broken, not the listing
+    assert "BROKEN, skipped: " in next(line for line in capsys.readouterr().out.splitlines() if "  odd " in line)
 
 
 def test_what_contributing_md_says_a_plugin_may_import_exists():

@@ -143,7 +143,7 @@ def test_latex_is_a_booktabs_fragment_that_compiles(tmp_path):
     assert "\\cline" not in latex and latex.count("\\toprule") == latex.count("\\bottomrule") == 1
     assert "I$\\to$T" in latex and "T$\\to$I" in latex and "I->T" not in latex
     rows = [line for line in body.splitlines() if line.endswith("\\\\") and "multicolumn" not in line]
-    assert {line.count("&") for line in rows} == {4}  # method + 2 directions x 2 code lengths, every row
+    assert {line.count("&") for line in rows} == {5}  # method, family + 2 directions x 2 code lengths, every row
     assert not re.search(r"\\\\\s*\\\\", body)  # no empty header row
     if shutil.which("pdflatex") is None:
         pytest.skip("no TeX engine installed: the structure was checked, the compile was not")

@@ -77,15 +77,17 @@ def test_tables_mean_std_bold_groups_and_files(rows_file, tmp_path):
     text = readme.read_text()
     assert text.startswith("intro\n") and text.endswith("outro\n") and "old table" not in text
     lines = [line for line in text.splitlines() if line.startswith("| ")]
-    # Unsupervised first, chance last; cca_itq: mean 0.55, sample std 0.0707 over two seeds; the best per column
-    # in bold.
-    assert [line.split("|")[2].strip() for line in lines[1:]] == ["cagan (batch_norm=True)", "cca_itq", "egath",
+    # Unsupervised first, chance last, graph methods before floors in a group; cca_itq: mean 0.55, sample std
+    # 0.0707 over two seeds; the best per column in bold.
+    assert [line.split("|")[3].strip() for line in lines[1:]] == ["cagan (batch_norm=True)", "cca_itq", "egath",
                                                                  "chance (random ranking)"]
-    assert lines[4].split("|")[3].strip() == "0.1000"  # the records' chance
+    assert [line.split("|")[2].strip() for line in lines[1:]] == ["graph", "floor", "graph", ""]
+    assert lines[4].split("|")[4].strip() == "0.1000"  # the records' chance
     assert "| 0.5500 ± 0.0707 | 0.4000 ± 0.0000 |" in lines[2]
     assert "**0.7000**" in lines[3] and "**0.4500**" in lines[1]
     csv = (tmp_path / "tables.csv").read_text().splitlines()
-    assert csv[0].startswith("table,dataset,preset,supervised,base,method,metric,candidate,direction,bits,mean,std,seeds")
+    assert csv[0].startswith("table,dataset,preset,supervised,base,family,method,metric,candidate,direction,bits,mean,"
+                             "std,seeds")
     assert csv[0].endswith("ci_low,ci_high,p_vs_best,tied_with_best") and len(csv) == 7
     latex = (tmp_path / "toy.tex").read_text()
     assert "\\textbf{0.7000}" in latex and "cca\\_itq" in latex and "$\\pm$" in latex

@@ -24,6 +24,7 @@ from benchmarks.execution.results import read_records
 from benchmarks.reports.gains import gains_markdown, tuning_gains
 from benchmarks.reports.significance import LEVEL, bootstrap_interval, sign_flip_p_value
 from benchmarks.spec.config import differences, flatten, resolve, variant_label
+from benchmarks.spec.registry import FAMILIES, declared
 from common.errors import ConfigError
 from common.files import atomic_write_bytes
 
@@ -209,6 +210,7 @@ def published(dataset: str, preset: str, bits: list[int], path: Path = PUBLISHED
         lines = [r for r in csv.DictReader(f) if r["dataset"] == dataset and r.get("preset", preset) in ("", preset)]
     return pd.DataFrame.from_records([
         {"method": f"{r['method']} (published: {r['metric']}, {r['protocol']}, {r['backbone']})", "group": "published",
+         "family": "",
          "direction": r["direction"], "bits": b, "text": f"{float(r['value']):.3f}", "source": r["source"]}
         for r in lines for b in ([int(r["bits"])] if r["bits"] else bits) if b in bits])
 
@@ -220,23 +222,35 @@ def cell(mean: float, std: float, seeds: int, plus_minus: str, collapsed: bool =
     return f"{mean:.4f}" + (f"{plus_minus}{std:.4f}" if seeds > 1 else "") + (COLLAPSED if collapsed else "")
 
 
+def family(method: str) -> str:
+    """A method's family (benchmarks.spec.registry.FAMILIES), or `unspecified` for one the suite no longer declares."""
+    try:
+        return declared("methods", method).family
+    except ConfigError:
+        return FAMILIES[-1]
+
+
 def grid(summary: pd.DataFrame, frame: pd.DataFrame, table: str, bold, plus_minus: str) -> pd.DataFrame:
-    """Methods (unsupervised, supervised, published numbers, then chance) x (direction, bits) for one table."""
+    """Methods (unsupervised, supervised, published numbers, then chance; within a group by family: graph methods,
+    the field's other methods, floors) x (direction, bits) for one table."""
     part = summary[summary.table == table].copy()
     part["text"] = [bold(cell(m, s, n, plus_minus, c)) if tied else cell(m, s, n, plus_minus, c)
                     for m, s, n, c, tied in zip(part["mean"], part["std"], part["seeds"], part["collapsed"],
                                                 part["tied_with_best"])]
     part["group"] = part.supervised.map({False: "unsupervised", True: "supervised"})
+    part["family"] = part.base.map(family)
     first = part.iloc[0]
     extra = published(first.dataset, first.preset, sorted(part.bits.unique()))
     rows = frame[frame.table == table]
     chance = pd.DataFrame.from_records(
-        [{"group": "chance", "method": "chance (random ranking)", "direction": d, "bits": b,
+        [{"group": "chance", "family": "", "method": "chance (random ranking)", "direction": d, "bits": b,
           "text": f"{rows[rows.direction == d].chance.mean():.4f}"}
          for d in rows.direction.unique() for b in part.bits.unique()])
     part = pd.concat([part, extra, chance]) if len(extra) else pd.concat([part, chance])
-    pivot = part.pivot_table(index=["group", "method"], columns=["direction", "bits"], values="text", aggfunc="first")
-    return pivot.reindex(sorted(pivot.index, key=lambda k: (GROUPS.index(k[0]), k[1]))).fillna("–")
+    pivot = part.pivot_table(index=["group", "family", "method"], columns=["direction", "bits"], values="text",
+                             aggfunc="first")
+    order = {name: i for i, name in enumerate(FAMILIES)}
+    return pivot.reindex(sorted(pivot.index, key=lambda k: (GROUPS.index(k[0]), order.get(k[1], -1), k[2]))).fillna("–")
 
 
 def caption(frame: pd.DataFrame, summary: pd.DataFrame, table: str) -> str:
@@ -278,23 +292,24 @@ def latex_escape(text: str) -> str:
 
 
 def latex(grid_: pd.DataFrame, caption_text: str, table_label: str) -> str:
-    """A booktabs table: directions spanning their code lengths, one \\midrule between groups."""
+    """A booktabs table: the method and its family, then directions spanning their code lengths; one \\midrule
+    between groups."""
     columns = list(grid_.columns)
     directions = list(dict.fromkeys(d for d, _ in columns))
-    header = " & " + " & ".join(f"\\multicolumn{{{sum(d == x for x, _ in columns)}}}{{c}}"
+    header = " & & " + " & ".join(f"\\multicolumn{{{sum(d == x for x, _ in columns)}}}{{c}}"
                                 f"{{{latex_escape(DIRECTIONS[d])}}}" for d in directions) + " \\\\"
-    spans, start = [], 2
+    spans, start = [], 3
     for d in directions:
         width = sum(d == x for x, _ in columns)
         spans.append(f"\\cmidrule(lr){{{start}-{start + width - 1}}}")
         start += width
     lines = ["\\begin{table}[t]", "\\centering", f"\\caption{{{latex_escape(caption_text)}}}",
-             f"\\label{{{table_label}}}", f"\\begin{{tabular}}{{l{'c' * len(columns)}}}", "\\toprule", header,
-             " ".join(spans), "Method & " + " & ".join(str(b) for _, b in columns) + " \\\\"]
+             f"\\label{{{table_label}}}", f"\\begin{{tabular}}{{ll{'c' * len(columns)}}}", "\\toprule", header,
+             " ".join(spans), "Method & Family & " + " & ".join(str(b) for _, b in columns) + " \\\\"]
     for group in [g for g in GROUPS if g in grid_.index.get_level_values(0)]:
-        lines += ["\\midrule", f"\\multicolumn{{{len(columns) + 1}}}{{l}}{{\\textit{{{group}}}}} \\\\"]
-        for (_, method), values in grid_.loc[[group]].iterrows():
-            lines.append(latex_escape(method) + " & " + " & ".join(latex_escape(v) if "textbf" not in v else
+        lines += ["\\midrule", f"\\multicolumn{{{len(columns) + 2}}}{{l}}{{\\textit{{{group}}}}} \\\\"]
+        for (_, family_, method), values in grid_.loc[[group]].iterrows():
+            lines.append(latex_escape(method) + " & " + family_ + " & " + " & ".join(latex_escape(v) if "textbf" not in v else
                                                                      v.replace("±", "$\\pm$") for v in values) + " \\\\")
     return "\n".join(lines + ["\\bottomrule", "\\end{tabular}", "\\end{table}"]) + "\n"
 
@@ -318,7 +333,9 @@ def build(results: Path, out_dir: Path, readme: Path | None, selection: dict | N
     frame = frame_of(chosen.labelled)
     summary = summarize(frame)
     written = [out_dir / "tables.csv"]
-    atomic_write_bytes(written[0], summary.drop(columns=["tested", "ap"]).to_csv(index=False).encode())
+    numbers = summary.drop(columns=["tested", "ap"])
+    numbers.insert(numbers.columns.get_loc("base") + 1, "family", numbers.base.map(family))
+    atomic_write_bytes(written[0], numbers.to_csv(index=False).encode())
     gains = tuning_gains(summary)
     sections = []
     for table in sorted(summary.table.unique()):

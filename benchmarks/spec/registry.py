@@ -32,6 +32,10 @@ CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 KINDS = ("methods", "datasets")
 GROUP = "graph_cmh_bench."  # + kind: the entry-point groups of installed packages
 SUITE = "graph-cmh-bench"  # the suite's own distribution
+# What a method is, for reading the tables: a graph method (what the suite exists to compare), a method of the field
+# that builds no graph (the baselines papers measure themselves by), or a floor (nothing learned, a closed form, or
+# labels alone). A method's config file declares it (`family:`); a plug-in that does not is `unspecified`.
+FAMILIES = ("graph", "non-graph", "floor", "unspecified")
 # The class every declared class of a kind must be: (module, class name).
 BASES = {"methods": ("methods.base", "HashingModule"), "datasets": ("datamodules.base", "RetrievalDataModule")}
 log = logging.getLogger("cmhb")
@@ -104,10 +108,25 @@ class Declaration:
         return f"entry point `{self.entry_point}` of package {self.distribution} ({self.path})"
 
     def config(self) -> dict:
-        """The config file's settings (a fresh copy), without the `class:` declaration."""
+        """The config file's settings (a fresh copy), without the `class:` and `family:` declarations."""
         config = read_yaml(self.path)
         config.pop("class", None)
+        config.pop("family", None)
         return config
+
+    @property
+    def family(self) -> str:
+        """A method's family (FAMILIES): its config file's `family:`, or `unspecified`.
+
+        Raises:
+            ConfigError: the file names another family.
+        """
+        family = read_yaml(self.path).get("family")
+        if family is None:
+            return FAMILIES[-1]
+        if family not in FAMILIES[:-1]:
+            raise ConfigError(f"{self.path}: family {family!r}; one of {', '.join(FAMILIES[:-1])}")
+        return family
 
     @property
     def target(self) -> str:
@@ -122,7 +141,8 @@ class Declaration:
 
         Raises:
             ConfigError: the module or the class named by `class:` cannot be imported (a plug-in's module may fail
-                in any way: a syntax error, an import of its own), or it is no subclass of the kind's base class.
+                in any way: a syntax error, an import of its own), it is no subclass of the kind's base class, or a
+                method's `family:` is none of FAMILIES.
         """
         module, _, attribute = self.target.rpartition(".")
         caught = (ImportError, AttributeError) if self.own else Exception  # the suite's own faults show whole
@@ -133,6 +153,8 @@ class Declaration:
             at = f" at {where.filename}:{where.lineno}" if where and not isinstance(error, SyntaxError) else ""
             raise ConfigError(f"{self.source}: class {self.target} cannot be imported ({type(error).__name__}: "
                               f"{' '.join(str(error).split())}{at}); fix the module or its `class:` line") from error
+        if self.kind == "methods":
+            _ = self.family  # raises on a family the tables cannot place: the declaration is unusable
         base_module, base_name = BASES[self.kind]
         base = getattr(importlib.import_module(base_module), base_name)
         if not (isinstance(found, type) and issubclass(found, base)):
