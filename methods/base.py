@@ -162,6 +162,16 @@ class GradientHashing(HashingModule):
                                    f"step {self.global_step}; the run is stopped")
 
 
+def modality_sgd(method: HashingModule, image_lr: float, text_lr: float, momentum: float, weight_decay: float
+                 ) -> torch.optim.SGD:
+    """SGD with a learning rate of its own for each modality's network (`image_hash`, `text_hash`): the two
+    optimisers of DJSRH's code and its descendants, stepped together on one loss, as one optimiser with two
+    parameter groups (the same updates)."""
+    return torch.optim.SGD([{"params": method.image_hash.parameters(), "lr": image_lr},
+                            {"params": method.text_hash.parameters(), "lr": text_lr}],
+                           momentum=momentum, weight_decay=weight_decay)
+
+
 class HashMLPPair(GradientHashing):
     """Methods whose codes come from one hash MLP per modality, trained with tanh(alpha h) and the
     alpha = sqrt(epoch + 1) schedule (the DJSRH family). Subclasses give `pair_losses(image, text, alpha)`.

@@ -5,7 +5,7 @@ Follows docs/methods.md (DJSRH): the authors' code, github.com/zs-zhong/DJSRH (t
 
 import torch
 
-from methods.base import GradientHashing
+from methods.base import GradientHashing, modality_sgd
 from methods.graphs import cosine, global_reconstruction
 from methods.heads import HashMLP, epoch_alpha, hash_layer
 from methods.losses import similarity_mse
@@ -67,9 +67,6 @@ class DJSRH(GradientHashing):
         return terms
 
     def configure_optimizers(self):
-        """The code's two SGD optimisers, stepped together on one loss: one optimiser with two groups."""
         hp = self.hparams
-        return torch.optim.SGD([{"params": self.image_hash.parameters(), "lr": hp.image_lr},
-                                {"params": self.text_hash.parameters(), "lr": hp.text_lr}],
-                               momentum=hp.momentum, weight_decay=hp.weight_decay)
+        return modality_sgd(self, hp.image_lr, hp.text_lr, hp.momentum, hp.weight_decay)
 

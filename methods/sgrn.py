@@ -7,7 +7,7 @@ from typing import Literal
 
 import torch
 
-from methods.base import HashMLPPair
+from methods.base import HashMLPPair, modality_sgd
 from methods.graphs import global_reconstruction, local_rebased_similarity
 from methods.losses import quantization, similarity_mse
 
@@ -91,6 +91,4 @@ class SGRN(HashMLPPair):
 
     def configure_optimizers(self):
         hp = self.hparams
-        return torch.optim.SGD([{"params": self.image_hash.parameters(), "lr": hp.image_lr},
-                                {"params": self.text_hash.parameters(), "lr": hp.text_lr}],
-                               momentum=hp.momentum, weight_decay=hp.weight_decay)
+        return modality_sgd(self, hp.image_lr, hp.text_lr, hp.momentum, hp.weight_decay)

@@ -58,7 +58,7 @@ def test_a_method_of_its_own_package_runs_through_bench_sweep_and_table(plugin, 
     assert records[0].declared_by == {"method": "myhash 0.1", "dataset": "graph-cmh-bench 0.1.0"}
     assert all(r.map(d) > r.chance[d] + 0.08 for r in records for d in ("i2t", "t2i")), \
         [(r.map("i2t"), r.map("t2i"), r.chance) for r in records]  # it learns
-    assert "| supervised | linhash" in (tmp_path / "tables" / "toy.md").read_text()
+    assert "| supervised | unspecified | linhash" in (tmp_path / "tables" / "toy.md").read_text()
 
 
 def test_every_method_and_dataset_is_declared_by_its_config_file_alone():
