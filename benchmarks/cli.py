@@ -349,7 +349,6 @@ def regress(argv: list[str]) -> int:
     return 1 if check(paths, args.rewrite, only, args.out) else 0
 
 
-
 def check(argv: list[str]) -> int:
     """Check a method against the suite's contract (CONTRIBUTING.md): one line per clause, status 1 if one fails."""
     parser = command_parser("cmhb check", "Check that a method meets the suite's contract on small data, in under a "
@@ -485,7 +484,6 @@ def listing(argv: list[str]) -> int:
 
 COMMANDS = {"bench": bench, "prepare": prepare, "sweep": sweep, "tune": tune, "table": table, "plot": plot, "regress": regress, "evaluate": evaluate,
             "encode": encode, "gallery": gallery, "check": check, "list": listing}
-
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -131,7 +131,6 @@ def encoders_and_step(run) -> tuple[list[str], list[str]]:
                     step.append("the loss gives no parameter a gradient")
                 if broken := [n for n, g in grads if not g.isfinite().all()]:
                     step.append(f"the gradient of {broken[0]} is not finite (and of {len(broken) - 1} more)")
-
             else:
                 return shapes, [f"{type(model).__name__} extends neither GradientHashing nor ClosedFormHashing: its "
                                 "training step is not checked"]

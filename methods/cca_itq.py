@@ -26,7 +26,6 @@ def itq_rotation(v: torch.Tensor, iterations: int) -> torch.Tensor:
     rotation, _ = torch.linalg.qr(torch.randn(v.shape[1], v.shape[1], dtype=v.dtype, device=v.device))
     for _ in range(iterations):
         codes = (v @ rotation >= 0).to(v.dtype) * 2 - 1  # sign with 0 -> +1, made in v's dtype and device
-
         u, _, vt = torch.linalg.svd(codes.T @ v)
         rotation = (u @ vt).T
     return rotation

@@ -23,7 +23,6 @@ class HashMLP(nn.Module):
         self.hidden = nn.Linear(in_dim, hidden)
         self.out = hash_layer(hidden, bits, batch_norm)
 
-
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         a = self.hidden(x)
         return self.out(torch.relu(a)), a

@@ -48,7 +48,6 @@ def test_a_broken_method_fails_each_clause_it_breaks_in_one_line(site, capsys):
                for line in lines), lines
 
 
-
 def test_a_method_that_does_not_load_skips_the_rest(site, capsys):
     install(site, "myhash", {"myhash/__init__.py": "", "myhash/linhash.py": "class LinearHash:\n    pass\n",
                              "myhash/linhash.yaml": LINEAR_HASH_YAML}, {"methods": {"linhash": "myhash"}})

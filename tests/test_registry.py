@@ -26,6 +26,7 @@ from records import fake_record
 
 ROOT = Path(__file__).resolve().parents[1]
 
+
 @pytest.fixture
 def plugin(site):
     """A sound method in a package installed beside the suite (its module, its config file and the entry point
@@ -66,7 +67,6 @@ def test_every_method_and_dataset_is_declared_by_its_config_file_alone():
         for name, declaration in declarations(kind).items():
             if not declaration.own:
                 continue  # a package installed in the environment
-
             assert declaration.path == CONFIG_DIR / kind / f"{name}.yaml"
             assert declaration.load().__module__ == declaration.target.rpartition(".")[0]
     assert main(["list", "--names", "methods"]) == 0

@@ -48,7 +48,6 @@ def measure(baseline: dict, method: str) -> dict:
             "seconds": round(time.perf_counter() - start, 1), "collapsed": record.collapsed}
 
 
-
 def failures(baseline: dict, method: str, now: dict) -> list[str]:
     expected = baseline["methods"][method]
     return [f"{method}: {key} {now[key]:.4f} is more than {baseline['tolerance']} away from the baseline "

@@ -286,7 +286,6 @@ class Study:
                             "trials": counts, "best_trial": best.number, "best_val_map": round(best.value, 6)},
                   **settings}
         path = tuned_file(self.method, self.dataset, self.tuned)
-
         header = (f"# The tuned preset of {self.method} on {self.dataset}: the best of {len(states)} trials "
                   f"({counts['pruned']} pruned, {counts['fail']} failed) on its validation split at {self.bits} bits "
                   f"(cmhb tune; study {self.name} in {self.storage}).\n")

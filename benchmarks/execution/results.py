@@ -16,7 +16,6 @@ log = logging.getLogger("cmhb")
 PACKAGES = ("common", "metrics", "datamodules", "methods", "benchmarks")  # the suite's code (pyproject.toml)
 
 
-
 def writable(path: Path) -> Path:
     """`path`, if a result row can be appended there (checked before any work starts).
 
@@ -91,7 +90,6 @@ def code_revision(root: Path = Path(__file__).resolve().parents[2]) -> str:
     changed tracked file outside results/, or a file git does not ignore that is new in one of the suite's
     packages (a method's module not yet committed). Without git, the installed package version."""
     try:
-
         revision = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True,
                                   text=True, check=True).stdout.strip()
         changed = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no", "--",
@@ -99,7 +97,6 @@ def code_revision(root: Path = Path(__file__).resolve().parents[2]) -> str:
         added = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=all", "--",
                                 *PACKAGES], capture_output=True, text=True, check=True).stdout
         dirty = (changed + added).strip()
-
         return revision + ("-dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         try:

@@ -108,7 +108,6 @@ class RunSpec:
     tuned: Path | None = None
     variant: dict = field(default_factory=dict)
 
-
     def config(self) -> dict:
         """What a result row stores: the run's identity and its settings."""
         run = {"method": self.method, "dataset": self.dataset, "bits": self.bits, "seed": self.seed,
@@ -226,7 +225,6 @@ def loadable(kind: str, own: bool = False) -> dict[str, Schema | str]:
 def usable(kind: str, own: bool = False) -> list[str]:
     """The declared names of a kind whose class loads (broken plug-ins skipped, with a warning)."""
     return [name for name, found in loadable(kind, own).items() if isinstance(found, Schema)]
-
 
 
 def trainer_schema() -> Schema:
@@ -472,7 +470,6 @@ def settings_of(values: dict, method: str) -> tuple[dict, dict]:
     if data_dir and Path(data_dir).exists() and not Path(data_dir).is_dir():
         raise ConfigError(f"--data.data_dir {data_dir} is a file; give the folder that holds the dataset's files")
     return {"method": settings["method"], "data": nest(settings["data"]), "trainer": trainer}, settings["logger"]
-
 
 
 def print_config(spec: RunSpec) -> str:
