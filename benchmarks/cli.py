@@ -40,6 +40,12 @@ def command_parser(prog: str, description: str, add_help: bool = True) -> Comman
     return CommandParser(prog=prog, description=description, allow_abbrev=False, add_help=add_help)
 
 
+def add_method_and_dataset(parser) -> None:
+    """The --method (required) and --dataset arguments of the commands about one method's runs."""
+    parser.add_argument("--method", required=True, help="a method (`cmhb list`)")
+    parser.add_argument("--dataset", default=DEFAULT_DATASET, help="a dataset (`cmhb list`)")
+
+
 def split_overrides(argv: list[str]) -> tuple[list[str], list[str]]:
     """(the command's own arguments, `--section.key=value` overrides, optionally scoped `--NAME:section.key=v`).
     An override may also be given as two words, `--section.key value`."""
@@ -148,14 +154,49 @@ def bench(argv: list[str]) -> int:
     return 0
 
 
+def oracle(argv: list[str]) -> int:
+    """Measure what choosing the epoch on the test queries adds (a diagnostic: it writes no result row)."""
+    own, overrides = split_overrides(argv)
+    parser = command_parser("cmhb oracle", "Train runs as `cmhb bench` would and, after every epoch, score the test "
+                            "queries too, as the field's code does; write DIR/oracle.csv (the last epoch, the "
+                            "validation-selected and the test-selected epoch's test mAP per run and direction), "
+                            "DIR/oracle_epochs.csv and DIR/oracle.md. A diagnostic: no result row, no run folder.")
+    add_method_and_dataset(parser)
+    parser.add_argument("--preset", choices=PRESETS, default=PRESETS[0], help="common, paper or tuned")
+    parser.add_argument("--bits", default="32", help="code length")
+    parser.add_argument("--seeds", default="0", help="comma-separated run seeds")
+    parser.add_argument("--split_seeds", default="0", help="comma-separated split seeds")
+    parser.add_argument("--tuned", type=Path, help="the folder of tuned presets (default runs/tune)")
+    parser.add_argument("--out", type=Path, required=True, help="the folder of the diagnostic's files")
+    args = parser.parse_args(own)
+    print("oracle: a diagnostic of test-selected epochs; it never appends a result row or saves a run folder")
+    specs = [resolve(args.method, args.dataset, args.bits, seed, [*overrides, f"--data.split_seed={split_seed}",
+                                                                  "--trainer.check_val_every_n_epoch=1"],
+                     args.preset, tuned=args.tuned)
+             for split_seed in parse_list(args.split_seeds, int) for seed in parse_list(args.seeds, int)]
+    from benchmarks.campaigns.oracle import run_oracle, write
+
+    rows, epochs = [], []
+    for spec in specs:
+        run_rows, run_epochs = run_oracle(spec)
+        rows += run_rows
+        epochs += run_epochs
+        for row in run_rows:
+            print(f"{spec.method} seed {row.seed} split {row.split_seed} {row.direction}: last {row.last:.4f}, "
+                  f"validation-selected {row.validation_selected:.4f} (epoch {row.validation_epoch}), test-selected "
+                  f"{row.test_selected:.4f} (epoch {row.test_epoch}) of {row.epochs}")
+    write(args.out, rows, epochs)
+    print(f"wrote {args.out / 'oracle.csv'}, {args.out / 'oracle_epochs.csv'} and {args.out / 'oracle.md'}")
+    return 0
+
+
 def prepare(argv: list[str]) -> int:
     """Download and encode a dataset into the caches once (before a sweep, or runs on several machines)."""
     own, overrides = split_overrides(argv)
     parser = command_parser("cmhb prepare", "Download, extract and encode a dataset into the caches, as a run of "
                             "METHOD would (a method's config and preset may change the backbone), so that later runs "
                             "only load.")
-    parser.add_argument("--method", required=True, help="a method (`cmhb list`)")
-    parser.add_argument("--dataset", default=DEFAULT_DATASET, help="a dataset (`cmhb list`)")
+    add_method_and_dataset(parser)
     parser.add_argument("--preset", choices=PRESETS, default=PRESETS[0], help="common, paper or tuned")
     parser.add_argument("--tuned", type=Path, help="the folder of tuned presets (default runs/tune)")
     args = parser.parse_args(own)
@@ -207,8 +248,7 @@ def tune(argv: list[str]) -> int:
                             "the dataset's budget (the same for every method; Optuna, TPE, median pruning), then write "
                             "the best as the method's tuned preset there (`--preset tuned`). The test queries are never "
                             "encoded. Several workers, here or on other machines, can share one study.")
-    parser.add_argument("--method", required=True, help="a method (`cmhb list`)")
-    parser.add_argument("--dataset", default=DEFAULT_DATASET, help="a dataset (`cmhb list`)")
+    add_method_and_dataset(parser)
     parser.add_argument("--bits", type=int, help="the code length of the study (default: the dataset's, 32)")
     parser.add_argument("--trials", type=int, help="the study's total number of trials (default: the dataset's)")
     parser.add_argument("--epochs", type=int, help="the epoch cap of a trial (default: the dataset's)")
@@ -483,6 +523,7 @@ def listing(argv: list[str]) -> int:
 
 
 COMMANDS = {"bench": bench, "prepare": prepare, "sweep": sweep, "tune": tune, "table": table, "plot": plot, "regress": regress, "evaluate": evaluate,
+            "oracle": oracle,
             "encode": encode, "gallery": gallery, "check": check, "list": listing}
 
 

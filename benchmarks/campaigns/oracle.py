@@ -1,0 +1,145 @@
+"""`cmhb oracle`: what choosing the epoch on the test queries adds (docs/protocol.md, "The oracle diagnostic").
+
+The field's code scores the test queries after every epoch and reports each direction's best epoch. This
+diagnostic trains each run exactly as `cmhb bench` would and, after every epoch's validation, scores the test
+queries against the database too, with the random state put back afterwards, so the run's course and its last
+epoch's numbers are those `bench` records. It never appends a result row and never saves a run folder.
+"""
+
+import csv
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from benchmarks.execution.evaluation import RetrievalEvaluation
+from benchmarks.execution.record import DIRECTIONS
+
+CSV_NAME, EPOCHS_NAME, SUMMARY_NAME = "oracle.csv", "oracle_epochs.csv", "oracle.md"
+
+
+class EpochTestEvaluation(RetrievalEvaluation):
+    """A second evaluation beside the run's own: after every validation it scores the test queries against the
+    database (mAP@all of the codes) and keeps each epoch's validation and test mAP per direction in `epochs`."""
+
+    def __init__(self):
+        super().__init__(map_ks=())
+        self.epochs: list[dict] = []
+
+    def on_validation_batch_end(self, *args, **kwargs) -> None:
+        """The run's own evaluation scores the validation batches."""
+
+    def on_test_epoch_start(self, *args, **kwargs) -> None:
+        """The run's final test is the run's own evaluation's."""
+
+    def on_test_batch_end(self, *args, **kwargs) -> None:
+        """As above."""
+
+    def on_test_epoch_end(self, *args, **kwargs) -> None:
+        """As above."""
+
+    def on_validation_epoch_end(self, trainer, module) -> None:
+        if trainer.sanity_checking:
+            return
+        own = next(c for c in trainer.callbacks if type(c) is RetrievalEvaluation)
+        loaders = trainer.datamodule.test_dataloader()
+        with torch.random.fork_rng(devices=[]):  # loaders draw a seed: the run's own batches must not change
+            self._metrics = {}
+            for database, loader in enumerate(loaders):
+                for batch in loader:
+                    batch = {k: v.to(module.device) for k, v in batch.items()}
+                    self._update(module, {"hamming": module.evaluation_outputs(batch)["hamming"]}, batch, database)
+            self._score(trainer, module, "oracle", loaders)
+        self.epochs.append({f"{stage}_{d}": results["hamming"][d].map for d in DIRECTIONS
+                            for stage, results in (("val", own.results["val"]), ("test", self.results["oracle"]))})
+
+
+@dataclass
+class OracleRow:
+    """One run and direction of the diagnostic: the test mAP at the last epoch (what `bench` records), at the epoch
+    the validation mAP picks, and at the best test epoch (the field's number)."""
+
+    method: str
+    dataset: str
+    bits: int
+    seed: int
+    split_seed: int
+    preset: str
+    direction: str
+    epochs: int
+    last: float
+    validation_selected: float
+    validation_epoch: int
+    test_selected: float
+    test_epoch: int
+
+
+def oracle_rows(spec, epochs: list[dict], last: dict) -> list[OracleRow]:
+    """The rows of one run from its per-epoch scores (epochs counted from 1) and its final test mAP per direction.
+
+    Raises:
+        RuntimeError: the last epoch's score differs from the final test's (the two must be one evaluation).
+    """
+    rows = []
+    for direction in DIRECTIONS:
+        test = [epoch[f"test_{direction}"] for epoch in epochs]
+        validation = [epoch[f"val_{direction}"] for epoch in epochs]
+        if abs(test[-1] - last[direction]) > 1e-9:
+            raise RuntimeError(f"{spec.method}: the last epoch's test mAP {test[-1]} is not the final test's "
+                               f"{last[direction]}; the diagnostic measured something else")
+        chosen = max(range(len(validation)), key=validation.__getitem__)
+        best = max(range(len(test)), key=test.__getitem__)
+        rows.append(OracleRow(spec.method, spec.dataset, spec.bits, spec.seed, spec.settings["data"]["split_seed"],
+                              spec.preset, direction, len(epochs), last[direction], test[chosen], chosen + 1,
+                              test[best], best + 1))
+    return rows
+
+
+def run_oracle(spec, announce=print) -> tuple[list[OracleRow], list[dict]]:
+    """Train and test one run as `bench` would, scoring the test queries after every epoch.
+
+    Returns:
+        (its rows, its per-epoch scores: one dict per epoch, with the run's identity).
+
+    Raises:
+        ConfigError: the run has no validation split (the diagnostic compares with the validation-selected epoch).
+    """
+    from benchmarks.execution.pipeline import build
+    from common.errors import ConfigError
+
+    per_epoch = EpochTestEvaluation()
+    run = build(spec, callbacks=[per_epoch], announce=announce)
+    if not len(run.data.split.val):
+        raise ConfigError(f"{spec.dataset} ({run.data.protocol.name}): no validation split; the oracle compares the "
+                          "test-selected epoch with the validation-selected one (use a protocol with one)")
+    run.trainer.fit(run.method, datamodule=run.data)
+    run.trainer.test(run.method, datamodule=run.data, verbose=False)
+    last = {d: r.map for d, r in run.evaluation.results["test"]["hamming"].items()}
+    identity = {"method": spec.method, "dataset": spec.dataset, "bits": spec.bits, "seed": spec.seed,
+                "split_seed": spec.settings["data"]["split_seed"], "preset": spec.preset}
+    return oracle_rows(spec, per_epoch.epochs, last), [{**identity, "epoch": i + 1, **scores}
+                                                        for i, scores in enumerate(per_epoch.epochs)]
+
+
+def write(out: Path, rows: list[OracleRow], epochs: list[dict]) -> None:
+    """DIR/oracle.csv, DIR/oracle_epochs.csv (one line per run and epoch) and DIR/oracle.md (means per
+    method, dataset, bits, preset and direction)."""
+    import pandas as pd
+
+    out.mkdir(parents=True, exist_ok=True)
+    frame = pd.DataFrame([asdict(r) for r in rows])
+    frame.to_csv(out / CSV_NAME, index=False, quoting=csv.QUOTE_MINIMAL)
+    pd.DataFrame(epochs).to_csv(out / EPOCHS_NAME, index=False)
+    frame["test - last"] = frame.test_selected - frame["last"]
+    frame["test - validation"] = frame.test_selected - frame.validation_selected
+    summary = frame.groupby(["method", "dataset", "bits", "preset", "direction"], sort=False).agg(
+        runs=("last", "size"), last=("last", "mean"), validation_selected=("validation_selected", "mean"),
+        test_selected=("test_selected", "mean"), **{c: (c, "mean") for c in ("test - last", "test - validation")})
+    single = sorted(set(frame.method[frame.epochs == 1]))
+    note = (f"\n{', '.join(single)}: trained in one epoch (closed form), no epoch to choose: the three numbers are "
+            "one.\n") if single else ""
+    (out / SUMMARY_NAME).write_text(
+        "# What choosing the epoch on the test queries adds (`cmhb oracle`; a diagnostic, never a result)\n\n"
+        "Means over runs of the test mAP@all: at the last epoch (what `cmhb bench` records), at the epoch with the "
+        "best validation mAP, and at the best test epoch of each direction (the field's habit).\n\n"
+        + summary.reset_index().to_markdown(index=False, floatfmt=".4f") + "\n" + note)
