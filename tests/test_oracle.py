@@ -34,3 +34,8 @@ def test_the_oracle_refuses_a_run_without_a_validation_split(tmp_path, capsys):
     assert main(["oracle", "--method", "lsh", "--dataset", "wikipedia", "--data.protocol=official",
                  "--logger.kind=none", "--out", str(tmp_path)]) == 2
     assert "no validation split" in capsys.readouterr().err
+
+
+def test_the_oracle_refuses_several_processes(tmp_path, capsys):
+    assert main(["oracle", *RUN, "--trainer.devices=2", "--trainer.accelerator=cpu", "--out", str(tmp_path)]) == 2
+    assert "runs in one process" in capsys.readouterr().err

@@ -102,13 +102,16 @@ def run_oracle(spec, announce=print) -> tuple[list[OracleRow], list[dict]]:
         (its rows, its per-epoch scores: one dict per epoch, with the run's identity).
 
     Raises:
-        ConfigError: the run has no validation split (the diagnostic compares with the validation-selected epoch).
+        ConfigError: the run has no validation split (the diagnostic compares with the validation-selected epoch),
+            or runs on several processes (its per-epoch test loaders are not split between them).
     """
     from benchmarks.execution.pipeline import build
     from common.errors import ConfigError
 
     per_epoch = EpochTestEvaluation()
     run = build(spec, callbacks=[per_epoch], announce=announce)
+    if run.trainer.world_size > 1:
+        raise ConfigError("the oracle runs in one process: drop --trainer.devices / --trainer.num_nodes")
     if not len(run.data.split.val):
         raise ConfigError(f"{spec.dataset} ({run.data.protocol.name}): no validation split; the oracle compares the "
                           "test-selected epoch with the validation-selected one (use a protocol with one)")
