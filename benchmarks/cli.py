@@ -185,8 +185,7 @@ def oracle(argv: list[str]) -> int:
             print(f"{spec.method} seed {row.seed} split {row.split_seed} {row.direction}: last {row.last:.4f}, "
                   f"validation-selected {row.validation_selected:.4f} (epoch {row.validation_epoch}), test-selected "
                   f"{row.test_selected:.4f} (epoch {row.test_epoch}) of {row.epochs}")
-    write(args.out, rows, epochs)
-    print(f"wrote {args.out / 'oracle.csv'}, {args.out / 'oracle_epochs.csv'} and {args.out / 'oracle.md'}")
+    print("wrote " + ", ".join(map(str, write(args.out, rows, epochs))))
     return 0
 
 

@@ -6,11 +6,11 @@ queries against the database too, with the random state put back afterwards, so 
 epoch's numbers are those `bench` records. It never appends a result row and never saves a run folder.
 """
 
-import csv
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
+from lightning import Callback
 
 from benchmarks.execution.evaluation import RetrievalEvaluation
 from benchmarks.execution.record import DIRECTIONS
@@ -18,40 +18,28 @@ from benchmarks.execution.record import DIRECTIONS
 CSV_NAME, EPOCHS_NAME, SUMMARY_NAME = "oracle.csv", "oracle_epochs.csv", "oracle.md"
 
 
-class EpochTestEvaluation(RetrievalEvaluation):
-    """A second evaluation beside the run's own: after every validation it scores the test queries against the
-    database (mAP@all of the codes) and keeps each epoch's validation and test mAP per direction in `epochs`."""
+class EpochTestScores(Callback):
+    """After every validation, scores the test queries against the database with an evaluation of its own and
+    keeps each epoch's validation and test mAP (of the codes) per direction in `epochs`."""
 
     def __init__(self):
-        super().__init__(map_ks=())
+        self.scorer = RetrievalEvaluation(map_ks=())
         self.epochs: list[dict] = []
-
-    def on_validation_batch_end(self, *args, **kwargs) -> None:
-        """The run's own evaluation scores the validation batches."""
-
-    def on_test_epoch_start(self, *args, **kwargs) -> None:
-        """The run's final test is the run's own evaluation's."""
-
-    def on_test_batch_end(self, *args, **kwargs) -> None:
-        """As above."""
-
-    def on_test_epoch_end(self, *args, **kwargs) -> None:
-        """As above."""
 
     def on_validation_epoch_end(self, trainer, module) -> None:
         if trainer.sanity_checking:
             return
-        own = next(c for c in trainer.callbacks if type(c) is RetrievalEvaluation)
-        loaders = trainer.datamodule.test_dataloader()
+        own = next(c for c in trainer.callbacks if isinstance(c, RetrievalEvaluation))
         with torch.random.fork_rng(devices=[]):  # loaders draw a seed: the run's own batches must not change
-            self._metrics = {}
-            for database, loader in enumerate(loaders):
-                for batch in loader:
-                    batch = {k: v.to(module.device) for k, v in batch.items()}
-                    self._update(module, {"hamming": module.evaluation_outputs(batch)["hamming"]}, batch, database)
-            self._score(trainer, module, "oracle", loaders)
+            self.scorer.evaluate(trainer, module, "oracle", trainer.datamodule.test_dataloader())
         self.epochs.append({f"{stage}_{d}": results["hamming"][d].map for d in DIRECTIONS
-                            for stage, results in (("val", own.results["val"]), ("test", self.results["oracle"]))})
+                            for stage, results in (("val", own.results["val"]), ("test", self.scorer.results["oracle"]))})
+
+
+def identity(spec) -> dict:
+    """What names a run in the diagnostic's files."""
+    return {"method": spec.method, "dataset": spec.dataset, "bits": spec.bits, "seed": spec.seed,
+            "split_seed": spec.settings["data"]["split_seed"], "preset": spec.preset}
 
 
 @dataclass
@@ -89,9 +77,9 @@ def oracle_rows(spec, epochs: list[dict], last: dict) -> list[OracleRow]:
                                f"{last[direction]}; the diagnostic measured something else")
         chosen = max(range(len(validation)), key=validation.__getitem__)
         best = max(range(len(test)), key=test.__getitem__)
-        rows.append(OracleRow(spec.method, spec.dataset, spec.bits, spec.seed, spec.settings["data"]["split_seed"],
-                              spec.preset, direction, len(epochs), last[direction], test[chosen], chosen + 1,
-                              test[best], best + 1))
+        rows.append(OracleRow(**identity(spec), direction=direction, epochs=len(epochs), last=last[direction],
+                              validation_selected=test[chosen], validation_epoch=chosen + 1,
+                              test_selected=test[best], test_epoch=best + 1))
     return rows
 
 
@@ -108,7 +96,7 @@ def run_oracle(spec, announce=print) -> tuple[list[OracleRow], list[dict]]:
     from benchmarks.execution.pipeline import build
     from common.errors import ConfigError
 
-    per_epoch = EpochTestEvaluation()
+    per_epoch = EpochTestScores()
     run = build(spec, callbacks=[per_epoch], announce=announce)
     if run.trainer.world_size > 1:
         raise ConfigError("the oracle runs in one process: drop --trainer.devices / --trainer.num_nodes")
@@ -118,20 +106,22 @@ def run_oracle(spec, announce=print) -> tuple[list[OracleRow], list[dict]]:
     run.trainer.fit(run.method, datamodule=run.data)
     run.trainer.test(run.method, datamodule=run.data, verbose=False)
     last = {d: r.map for d, r in run.evaluation.results["test"]["hamming"].items()}
-    identity = {"method": spec.method, "dataset": spec.dataset, "bits": spec.bits, "seed": spec.seed,
-                "split_seed": spec.settings["data"]["split_seed"], "preset": spec.preset}
-    return oracle_rows(spec, per_epoch.epochs, last), [{**identity, "epoch": i + 1, **scores}
+    return oracle_rows(spec, per_epoch.epochs, last), [{**identity(spec), "epoch": i + 1, **scores}
                                                         for i, scores in enumerate(per_epoch.epochs)]
 
 
-def write(out: Path, rows: list[OracleRow], epochs: list[dict]) -> None:
+def write(out: Path, rows: list[OracleRow], epochs: list[dict]) -> list[Path]:
     """DIR/oracle.csv, DIR/oracle_epochs.csv (one line per run and epoch) and DIR/oracle.md (means per
-    method, dataset, bits, preset and direction)."""
+    method, dataset, bits, preset and direction).
+
+    Returns:
+        The three files' paths.
+    """
     import pandas as pd
 
     out.mkdir(parents=True, exist_ok=True)
     frame = pd.DataFrame([asdict(r) for r in rows])
-    frame.to_csv(out / CSV_NAME, index=False, quoting=csv.QUOTE_MINIMAL)
+    frame.to_csv(out / CSV_NAME, index=False)
     pd.DataFrame(epochs).to_csv(out / EPOCHS_NAME, index=False)
     frame["test - last"] = frame.test_selected - frame["last"]
     frame["test - validation"] = frame.test_selected - frame.validation_selected
@@ -146,3 +136,4 @@ def write(out: Path, rows: list[OracleRow], epochs: list[dict]) -> None:
         "Means over runs of the test mAP@all: at the last epoch (what `cmhb bench` records), at the epoch with the "
         "best validation mAP, and at the best test epoch of each direction (the field's habit).\n\n"
         + summary.reset_index().to_markdown(index=False, floatfmt=".4f") + "\n" + note)
+    return [out / name for name in (CSV_NAME, EPOCHS_NAME, SUMMARY_NAME)]

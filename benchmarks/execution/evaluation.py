@@ -81,6 +81,16 @@ class RetrievalEvaluation(Callback):
                 for k, value in getattr(result, "map_at", {}).items():
                     module.log(f"{stage}/{prefix}map@{k}_{direction}", value, sync_dist=False)
 
+    def evaluate(self, trainer, module, stage: str, loaders) -> None:
+        """Score the method on `loaders` (queries, then database) outside Lightning's loops, as `stage` (the
+        oracle diagnostic's per-epoch test); the module's mode and gradients are the caller's."""
+        self._metrics = {}
+        for database, loader in enumerate(loaders):
+            for batch in loader:
+                batch = {k: v.to(module.device) for k, v in batch.items()}
+                self._update(module, module.evaluation_outputs(batch), batch, database)
+        self._score(trainer, module, stage, loaders)
+
     def on_validation_epoch_start(self, trainer, module) -> None:
         self._metrics = {}
 
