@@ -206,6 +206,19 @@ class RetrievalDataModule(LightningDataModule, ABC):
         """Labels of the training items (supervised methods build label graphs from them)."""
         return self.data.labels[self.split.train]
 
+    def train_features(self) -> dict[str, torch.Tensor]:
+        """Both modalities' features of every training item, in the order of the training batches' `index` (the
+        un-augmented image features), for methods whose targets span the whole training set.
+
+        Raises:
+            ValueError: a modality given as raw references (pixels or token ids), not features.
+        """
+        payloads = {modality: getattr(self.data, modality) for modality in MODALITIES}
+        if raw := [m for m, payload in payloads.items() if not isinstance(payload, np.ndarray)]:
+            raise ValueError(f"{self.data.source}: the {raw[0]} items are raw, not features; a method that reads "
+                             "the whole training set needs a feature backbone")
+        return {m: torch.from_numpy(np.asarray(payload[self.split.train], np.float32)) for m, payload in payloads.items()}
+
     def text_encoder(self, name: str):
         """The text encoder of a backbone name, or None (label vectors may name one)."""
         from datamodules.encoders import ENCODERS, make_encoder

@@ -32,6 +32,10 @@ class TrainingData(Protocol):
     def label_vectors(self) -> torch.Tensor | None:
         """One vector per label name (classes, d), from the source the data's settings name, or None."""
 
+    def train_features(self) -> dict[str, torch.Tensor]:
+        """{"image": (n_train, d_I), "text": (n_train, d_T)} features of the training items, in the order of
+        the training batches' `index`."""
+
 
 class HashingModule(LightningModule, ABC):
     """A cross-modal hashing method.
@@ -49,8 +53,9 @@ class HashingModule(LightningModule, ABC):
     """
 
     supervised: ClassVar[bool] = False  # reads labels while training: listed in the tables' supervised group
-    # Submodules (attribute names) that encoding never uses (discriminators, decoders): a saved run leaves
-    # their weights out, so its folder holds what hashes new items and little more.
+    # Submodules (attribute names) and arguments from the data that encoding never uses (discriminators,
+    # decoders, the training set's features): a saved run leaves them out, so its folder holds what hashes new
+    # items and little more; a method loaded from it gets None for such an argument.
     training_only: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, bits: int, image_dim: int | None, text_dim: int | None, num_classes: int):

@@ -44,6 +44,19 @@ def local_rebased_similarity(features: torch.Tensor, k: int, a: float) -> torch.
     return 2 * (a * s + (1 - a) * cosine(kept)) - 1
 
 
+def graph_neighbour_coherence(image: torch.Tensor, text: torch.Tensor, text_weight: float, second_order: float,
+                              k: int, scale: float) -> torch.Tensor:
+    """DGCPN's similarity of the whole training set: the fused cosines S = t cos(F_T, F_T) + (1 - t) cos(F_I, F_I);
+    each row's k largest entries kept, its largest (the item itself) then removed, the rest 0, and the row divided
+    by its sum, P; the graph-neighbour coherence scale P P' (two items whose neighbourhoods overlap); the result
+    2 ((1 - a) S + a scale P P') - 1, with a = `second_order`."""
+    fused = text_weight * cosine(text) + (1 - text_weight) * cosine(image)
+    kept = keep_top_k(fused, k)
+    kept.scatter_(1, fused.argmax(1, keepdim=True), 0.0)
+    kept = kept / kept.sum(1, keepdim=True)
+    return 2 * ((1 - second_order) * fused + second_order * scale * kept @ kept.T) - 1
+
+
 def global_reconstruction(image_local: torch.Tensor, text_local: torch.Tensor, b: float, e: float) -> torch.Tensor:
     """Two modalities' graphs fused, S_J = b S_I + (1 - b) S_T, and diffused once: (1 - e) S_J + e S_J S_J' / n
     (DJSRH's joint-semantics affinity; SGRN's global relation graph over its local graphs)."""

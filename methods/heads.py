@@ -15,17 +15,18 @@ def hash_layer(in_dim: int, bits: int, batch_norm: bool = False) -> nn.Module:
 
 
 class HashMLP(nn.Module):
-    """in_dim -> hidden -> ReLU -> hash_layer -> bits. `forward` gives the output h and the hidden layer before its
-    ReLU, a (the hidden features are Z = ReLU(a)); codes are tanh(alpha * h)."""
+    """in_dim -> hidden -> ReLU -> (dropout) -> hash_layer -> bits. `forward` gives the output h and the hidden
+    layer before its ReLU, a (the hidden features are Z = ReLU(a)); codes are tanh(alpha * h)."""
 
-    def __init__(self, in_dim: int, bits: int, hidden: int = 4096, batch_norm: bool = False):
+    def __init__(self, in_dim: int, bits: int, hidden: int = 4096, batch_norm: bool = False, dropout: float = 0.0):
         super().__init__()
         self.hidden = nn.Linear(in_dim, hidden)
+        self.dropout = nn.Dropout(dropout)
         self.out = hash_layer(hidden, bits, batch_norm)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         a = self.hidden(x)
-        return self.out(torch.relu(a)), a
+        return self.out(self.dropout(torch.relu(a))), a
 
 
 def epoch_alpha(epoch: int) -> float:

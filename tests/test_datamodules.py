@@ -5,6 +5,7 @@ import shutil
 import numpy as np
 import pytest
 import scipy.io
+import torch
 
 from common.errors import DataError
 from datamodules.mirflickr_mini import MIRFlickrMiniDataModule
@@ -91,6 +92,15 @@ def test_split_seed_changes_the_split_and_subset_scales_it(tmp_path):
         dm.setup()
     assert not np.array_equal(a.split.query, b.split.query)
     assert (len(small.split.query), len(small.split.train), len(small.split.database)) == (50, 250, 450)
+
+
+def test_the_training_features_are_in_the_order_of_the_training_batches_index(tmp_path):
+    dm = ToyDataModule(cache_dir=tmp_path, batch_size=64)
+    dm.setup()
+    features, batch = dm.train_features(), next(iter(dm.train_dataloader()))
+    assert features["image"].shape == (len(dm.split.train), dm.image_dim)
+    for modality in ("image", "text"):
+        assert torch.equal(features[modality][batch["index"]], batch[modality])
 
 
 def test_toy_is_deterministic_and_learnable_by_design():

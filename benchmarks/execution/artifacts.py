@@ -7,7 +7,8 @@
     <run folder>/method.json        the method's name, code length, options and the scalar arguments it took
                                     from the data
     <run folder>/method.safetensors its trained weights (but those of parts only training uses: the method's
-                                    `training_only`) and the tensors it took from the data; left out with
+                                    `training_only`) and the tensors it took from the data (but those in
+                                    `training_only`: the training set's features); left out with
                                     `--logger.save_weights=false` (the folder then cannot hash new items)
     <run folder>/row.json           the run's result row
     <run folder>/manifest.json      the SHA-256 of each file above, written last: a folder without it is
@@ -72,6 +73,7 @@ def save(folder: Path, record: RunRecord, method, given: dict, collected: dict, 
     # or are views (a transposed buffer).
     tensors = {f"state.{k}": v.detach().cpu().clone(memory_format=torch.contiguous_format)
                for k, v in method.state_dict().items() if k.split(".", 1)[0] not in method.training_only}
+    given = {k: None if k in method.training_only else v for k, v in given.items()}
     tensors.update({f"given.{k}": v.detach().cpu().clone(memory_format=torch.contiguous_format)
                     for k, v in given.items() if isinstance(v, torch.Tensor)})
     arguments = {"method": record.method, "bits": record.bits, "options": record.config["method"],
