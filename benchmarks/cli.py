@@ -17,11 +17,14 @@ from benchmarks.campaigns.tuning import budget as tuning_budget
 from benchmarks.execution.console import Stopped, die_with_parent, pass_on, quiet, stop_on_signals
 from benchmarks.spec.config import (
     DEFAULT_DATASET,
+    MAX_BITS,
+    MAX_SEED,
     PRESETS,
     RESULTS,
     SECTIONS,
     parse_list,
     print_config,
+    read_config_file,
     resolve,
     whole,
 )
@@ -113,11 +116,7 @@ def bench(argv: list[str]) -> int:
     args = parser.parse_args(own)
     identity = {}  # the `run` section of --config: what the file's run is
     if args.config is not None:
-        from benchmarks.spec.registry import read_yaml
-
-        if not args.config.is_file():
-            raise ConfigError(f"--config {args.config}: no such file")
-        identity = read_yaml(args.config).get("run") or {}
+        identity = read_config_file(args.config).get("run") or {}
     method = args.method or identity.get("method")
     dataset = args.dataset or identity.get("dataset") or DEFAULT_DATASET
     preset = args.preset or identity.get("preset") or PRESETS[0]
@@ -264,8 +263,11 @@ def tune(argv: list[str]) -> int:
     args = parser.parse_args(own)
     declared("methods", args.method), declared("datasets", args.dataset)
     budget = tuning_budget(args.dataset)
-    bits, trials, epochs = args.bits or budget.bits, args.trials or budget.trials, args.epochs or budget.epochs
-    for option, value in (("--bits", bits), ("--trials", trials), ("--epochs", epochs), ("--workers", args.workers)):
+    # An option given as 0 is refused below, never taken for "the default".
+    bits, trials, epochs = (budget_value if given is None else given for given, budget_value in
+                            ((args.bits, budget.bits), (args.trials, budget.trials), (args.epochs, budget.epochs)))
+    whole("--bits", bits, 1, MAX_BITS), whole("--seed", args.seed, 0, MAX_SEED)
+    for option, value in (("--trials", trials), ("--epochs", epochs), ("--workers", args.workers)):
         whole(option, value, 1)
     study = Study(args.method, args.dataset, bits, trials, epochs, args.study or f"{args.method}-{args.dataset}-{bits}b",
                   args.storage, args.seed, tuple(overrides), args.tuned)
@@ -401,7 +403,7 @@ def check(argv: list[str]) -> int:
                                                              "epochs and require it to beat its untrained self and "
                                                              "chance (slower)")
     args = parser.parse_args(argv)
-    declared("methods", args.method), declared("datasets", args.dataset), whole("--bits", args.bits, 1)
+    declared("methods", args.method), declared("datasets", args.dataset), whole("--bits", args.bits, 1, MAX_BITS)
     from benchmarks.contract import check as contract
     from benchmarks.contract import passed
 

@@ -82,9 +82,24 @@ def cell_overrides(overrides: list[str], cell: Cell) -> list[str]:
     return out
 
 
+def check_scopes(overrides: list[str], cells: list[Cell]) -> None:
+    """Refuse an override scoped to no method or dataset of the grid (a typo would otherwise apply to nothing).
+
+    Raises:
+        ConfigError: such an override.
+    """
+    methods, datasets = sorted({c.method for c in cells}), sorted({c.dataset for c in cells})
+    for item in overrides:
+        scope, sep, _ = item.lstrip("-").partition(":")
+        if sep and scope not in methods + datasets:
+            raise ConfigError(f"{item}: {scope!r} is none of this sweep's methods ({', '.join(methods)}) or datasets "
+                              f"({', '.join(datasets)}); scope an override with one of them, or drop `{scope}:`")
+
+
 def plan(cells: list[Cell], overrides: list[str], results: Path) -> tuple[dict[Cell, RunSpec], list[Cell]]:
     """({cell to run: its spec}, cells already done), by config hash against the rows in `results`. Every
     cell's configuration is checked here, before anything runs."""
+    check_scopes(overrides, cells)
     done_hashes = done_configs(results)
     todo, done = {}, []
     for cell in cells:
