@@ -130,3 +130,18 @@ def test_a_sweep_override_scoped_to_nothing_in_the_grid_is_refused(tmp_path, cap
                  "--tyo:data.subset=300", "--logger.kind=none"]) == 2
     one_error_line(capsys, "--tyo:data.subset=300: 'tyo' is none of this sweep's methods (lsh) or datasets (toy)")
     assert not results.exists()
+
+
+def test_a_worker_that_searches_otherwise_cannot_join_a_study(tmp_path, capsys):
+    """Two `cmhb tune` on one study name with different code lengths, epochs or data would mix trials that are
+    not comparable into one preset: the study records what it searches and refuses a worker that differs."""
+    from benchmarks.campaigns.tuning import Study
+
+    storage = str(tmp_path / "studies.log")
+    Study("cca_itq", "toy", 32, 4, 3, "s", storage).load()  # the first worker records its search
+    Study("cca_itq", "toy", 32, 4, 3, "s", storage, overrides=(f"--data.data_dir={tmp_path}",)).load()  # a place
+    for command, differs in ((["--bits", "16"], "bits: 32 there, 16 here"), (["--epochs", "5"], "epochs: 3 there"),
+                             (["--data.subset=300"], "settings: ")):
+        assert main(["tune", "--method", "cca_itq", "--dataset", "toy", "--study", "s", "--storage", storage,
+                     "--trials", "4", "--epochs", "3", "--tuned", str(tmp_path), *command]) == 2
+        one_error_line(capsys, f"study s in {storage} searches other than this worker would", differs)

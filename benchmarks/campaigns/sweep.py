@@ -288,14 +288,16 @@ def report(cells: list[Cell], todo: dict, done: list, outcomes: dict, results: P
            overrides: list[str]) -> int:
     """Print the grid's numbers and what ran; log the wandb summary; return the cells left without a row."""
     failed = [c for c, o in outcomes.items() if o.startswith("failed")]
-    elsewhere = [c for c, o in outcomes.items() if o == "elsewhere"]
-    skipped = len(done) + sum(o == "skipped" for o in outcomes.values())
     by_hash = {r.config_hash: r for r in read_records(results)}
     rows = {c: by_hash[h] for c in cells if (h := c.spec(overrides).hash) in by_hash}
+    # A cell another process held is done once its row is there (two identical sweeps started together).
+    elsewhere = [c for c, o in outcomes.items() if o == "elsewhere" and c not in rows]
+    skipped = len(done) + sum(o == "skipped" or (o == "elsewhere" and c in rows) for c, o in outcomes.items())
     print_grid(cells, rows, results)
-    print(f"done: {sum(o == 'done' for o in outcomes.values())} ran, {skipped} skipped, {len(failed)} failed, "
-          f"{len(elsewhere)} running in another process; {folders_size(rows)}; tables and figures: `make table`, "
-          "`make plot`")
+    print(f"done: {sum(o == 'done' for o in outcomes.values())} ran, {skipped} skipped (done by another process "
+          f"or before), {len(failed)} failed, {len(elsewhere)} still running in another process"
+          f"{' (run the same command when it ends)' if elsewhere else ''}; {folders_size(rows)}; tables and "
+          "figures: `make table`, `make plot`")
     logger = cells[0].spec(overrides).logger
     if logger.get("kind") == "wandb":
         log_summary(cells, overrides, results, group, logger)

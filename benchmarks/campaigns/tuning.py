@@ -38,6 +38,7 @@ from common.processes import running
 STORAGE = Path("runs/tune/studies.log")  # user studies; the committed ones are in results/tuned
 MAX_SETTINGS = 5
 WORKER = "worker"  # the user attribute naming a trial's worker, host:pid
+SEARCHES = "searches"  # the study's user attribute: what its trials search (Study.searches)
 log = logging.getLogger("cmhb")
 
 
@@ -288,9 +289,24 @@ class Study:
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        return optuna.create_study(study_name=self.name, storage=open_storage(self.storage), load_if_exists=True,
-                                   direction="maximize", sampler=optuna.samplers.TPESampler(seed=self.seed + trial),
-                                   pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=2))
+        study = optuna.create_study(study_name=self.name, storage=open_storage(self.storage), load_if_exists=True,
+                                    direction="maximize", sampler=optuna.samplers.TPESampler(seed=self.seed + trial),
+                                    pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=2))
+        searched, mine = study.user_attrs.get(SEARCHES), self.searches()
+        if searched is None:  # a new study records what its trials search, for every later worker to compare
+            study.set_user_attr(SEARCHES, mine)
+        elif searched != mine:
+            differ = "; ".join(f"{k}: {searched.get(k)} there, {mine[k]} here" for k in mine
+                               if searched.get(k) != mine[k])
+            raise ConfigError(f"study {self.name} in {self.storage} searches other than this worker would ({differ}); "
+                              "give this search its own --study name, or the study's settings")
+        return study
+
+    def searches(self) -> dict:
+        """What a trial of this study is: the method, data, code length, epoch cap, search space, and the hash of
+        the settings every trial shares (where data lives and how fast it runs do not count: machines differ)."""
+        return {"method": self.method, "dataset": self.dataset, "bits": self.bits, "epochs": self.epochs,
+                "space": search_space(self.method, self.dataset, self.bits), "settings": self.trial_spec({}).hash}
 
     def trial_spec(self, params: dict):
         """The run of a trial: the common preset with the trial's settings, capped at the study's epochs."""
