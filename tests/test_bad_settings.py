@@ -145,3 +145,22 @@ def test_a_worker_that_searches_otherwise_cannot_join_a_study(tmp_path, capsys):
         assert main(["tune", "--method", "cca_itq", "--dataset", "toy", "--study", "s", "--storage", storage,
                      "--trials", "4", "--epochs", "3", "--tuned", str(tmp_path), *command]) == 2
         one_error_line(capsys, f"study s in {storage} searches other than this worker would", differs)
+
+
+@pytest.mark.parametrize("change, fragment", [
+    ({"reference_seconds": 0}, "reference_seconds is 0; expected a number above 0"),
+    ({"methods": {"lsh": {}}}, "methods.lsh.map_i2t is None"),
+    ({"methods": ["lsh"]}, "methods must map each method to its numbers"),
+    ({"tolerance": "x"}, "tolerance is 'x'; expected a number above 0"),
+    ({"bits": 1e12}, "bits is 1000000000000.0; expected an integer of at least 1"),
+    ({"overrides": "--data.subset=300"}, "overrides must be a list"),
+])
+def test_a_damaged_regression_baseline_names_its_field(tmp_path, capsys, change, fragment):
+    import json
+
+    from benchmarks.campaigns.regress import REGRESSION_DIR
+
+    path = tmp_path / "toy.json"
+    path.write_text(json.dumps({**json.loads((REGRESSION_DIR / "toy.json").read_text()), **change}))
+    assert main(["regress", str(path)]) == 2
+    one_error_line(capsys, f"{path}: {fragment}")
