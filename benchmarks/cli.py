@@ -462,9 +462,14 @@ def encode(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if args.features is not None and args.modality is None:
         raise ConfigError("--features needs --modality image or text")
+    if args.out.is_dir() or args.out.suffix != ".npy":
+        raise ConfigError(f"--out {args.out}: give a .npy file (NumPy names what it saves so)")
+    import io
+
     import numpy as np
 
     from benchmarks.execution import artifacts
+    from common.files import atomic_write_bytes
 
     if args.features is not None:
         modality = args.modality
@@ -472,11 +477,13 @@ def encode(argv: list[str]) -> int:
             features = np.load(args.features, allow_pickle=False)
         except (OSError, ValueError) as error:
             raise DataError(f"{args.features}: not a readable .npy matrix ({error})") from error
+        codes = artifacts.encode(args.run, features, modality, source=str(args.features))
     else:
         modality = "image" if args.images is not None else "text"
-        features = artifacts.featurize(args.run, args.images or args.texts, modality)
-    codes = artifacts.encode(args.run, features, modality)
-    np.save(args.out, codes)
+        codes = artifacts.encode(args.run, artifacts.featurize(args.run, args.images or args.texts, modality), modality)
+    buffer = io.BytesIO()
+    np.save(buffer, codes)
+    atomic_write_bytes(args.out, buffer.getvalue())
     print(f"wrote {args.out}: {codes.shape[0]} codes of {codes.shape[1]} bits")
     return 0
 
