@@ -14,7 +14,14 @@ from pathlib import Path
 from benchmarks.campaigns.launchers import add_options, cluster_of
 from benchmarks.campaigns.tuning import STORAGE, Study, search_space, work
 from benchmarks.campaigns.tuning import budget as tuning_budget
-from benchmarks.execution.console import Stopped, die_with_parent, pass_on, quiet, stop_on_signals
+from benchmarks.execution.console import (
+    Stopped,
+    die_with_parent,
+    pass_on,
+    quiet,
+    stop_on_signals,
+    stop_within,
+)
 from benchmarks.spec.config import (
     DEFAULT_DATASET,
     MAX_BITS,
@@ -535,6 +542,14 @@ COMMANDS = {"bench": bench, "prepare": prepare, "sweep": sweep, "tune": tune, "t
             "encode": encode, "gallery": gallery, "check": check, "list": listing}
 
 
+def stopped(stop: Stopped, previous: dict) -> int:
+    """Say what a stop keeps, hand it on to a caller's own handler, and give the signal's status."""
+    print(f"{stop}: no result row for the unfinished run; what finished (earlier rows, feature chunks, partial "
+          "downloads) is kept, and a rerun resumes from it", file=sys.stderr)
+    pass_on(stop, previous)
+    return stop.status
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command; return its exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -561,11 +576,12 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"error: {error.filename or ''}{': ' if error.filename else ''}{error.strerror}", file=sys.stderr)
         return 1
+    except Exception as error:  # a signal inside compiled code (the evaluator's numba kernels) comes wrapped
+        if (stop := stop_within(error)) is None:
+            raise
+        return stopped(stop, previous)
     except Stopped as stop:
-        print(f"{stop}: no result row for the unfinished run; what finished (earlier rows, feature chunks, partial "
-              "downloads) is kept, and a rerun resumes from it", file=sys.stderr)
-        pass_on(stop, previous)
-        return stop.status
+        return stopped(stop, previous)
     finally:
         stop_on_signals(previous)
 

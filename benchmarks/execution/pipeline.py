@@ -17,6 +17,7 @@ import lightning as L
 import torch
 
 from benchmarks.execution import artifacts, gallery
+from benchmarks.execution.console import row_written
 from benchmarks.execution.evaluation import RetrievalEvaluation
 from benchmarks.execution.progress import EpochLines
 from benchmarks.execution.record import DIRECTIONS, RunRecord, Scores
@@ -186,6 +187,7 @@ def execute(run: Run, results: Path | None = None, announce=print) -> RunRecord:
             announce(sync_hint(folder))
     if results is not None and run.trainer.is_global_zero:
         append_row(results, record)
+        row_written()
         announce(f"run folder {record.run_dir}")
         announce(f"result row appended to {results}")
     return record
