@@ -164,3 +164,11 @@ def test_a_damaged_regression_baseline_names_its_field(tmp_path, capsys, change,
     path.write_text(json.dumps({**json.loads((REGRESSION_DIR / "toy.json").read_text()), **change}))
     assert main(["regress", str(path)]) == 2
     one_error_line(capsys, f"{path}: {fragment}")
+
+
+@pytest.mark.parametrize("command", ["table", "plot"])
+def test_no_rows_to_report_is_a_data_condition(tmp_path, capsys, command):
+    """An empty results file is a state of the data (status 1), not a wrong command (2)."""
+    (tmp_path / "rows.jsonl").write_text("")
+    assert main([command, "--results", str(tmp_path / "rows.jsonl"), "--out", str(tmp_path / "out")]) == 1
+    one_error_line(capsys, f"{tmp_path / 'rows.jsonl'}: no result rows to")

@@ -161,12 +161,17 @@ def test_unusable_rows_are_skipped_one_by_one(tmp_path, caplog):
            {**good, "scores": [{**good["scores"][0], "map": float("inf")}, good["scores"][1]]},
            {**good, "config": {"method": {}}},
            {k: v for k, v in good.items() if k != "protocol"},
-           {**good, "method": "removed_method", "config_hash": "x"}]
+           {**good, "method": "removed_method", "config_hash": "x"},
+           {**good, "schema": 3},  # a newer suite's row
+           {**good, "bits": -16},
+           {**good, "scores": [{**good["scores"][0], "ap": [0.5] * 199}, good["scores"][1]]}]  # 200 queries
     lines = [json.dumps(good), *map(json.dumps, bad), json.dumps({"method": "lsh", "map_i2t": 0.1})]
     path.write_text("\n".join(lines) + "\n")
     records = read_records(path)
     assert len(records) == 2  # the good row, and a method's the suite no longer declares (a row describes itself)
-    assert all(f"{path}:{n}: skipped" in caplog.text for n in range(2, 7)) and f"{path}:8: skipped" in caplog.text
+    assert all(f"{path}:{n}: skipped" in caplog.text for n in (2, 3, 4, 5, 6, 8, 9, 10, 11))
+    assert "of row schema 3, which this suite (2) does not know" in caplog.text
+    assert "bits -16 or seed 0 is out of range" in caplog.text and "query APs for" in caplog.text
     tables.build(path, tmp_path, None)  # the rest builds
     assert "| cca_itq" in (tmp_path / "toy.md").read_text() and "| removed_method" in (tmp_path / "toy.md").read_text()
 
@@ -291,3 +296,34 @@ def test_encode_writes_the_file_it_names(saved_run, tmp_path, capsys):
                  "--out", str(tmp_path / "codes.npy")]) == 0
     assert f"wrote {tmp_path / 'codes.npy'}: 3 codes of 16 bits" in capsys.readouterr().out
     assert np.load(tmp_path / "codes.npy").shape == (3, 16)
+
+
+@pytest.mark.parametrize("where", ["run folder", "row"])
+def test_a_full_disk_names_the_file_and_leaves_no_run_folder(tmp_path, capsys, monkeypatch, where):
+    """A run that cannot write its folder or its row is a failed run: the error names the file, and nothing of
+    its folder is left (a folder without a row would look like a result that was never recorded)."""
+    from benchmarks.execution import pipeline
+
+    real_fsync = os.fsync
+
+    def full(fd):  # the disk fills up as the run folder is written (the data caches before it still fit)
+        if "/artifacts/" in os.readlink(f"/proc/self/fd/{fd}"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_fsync(fd)
+
+    def row_not_written(path, record):  # what append_row raises on a full disk
+        raise pipeline.DataError(f"{path}: the result row could not be written (No space left on device)")
+
+    if where == "run folder":
+        monkeypatch.setattr(os, "fsync", full)  # every atomic write ends with an fsync
+    else:
+        monkeypatch.setattr(pipeline, "append_row", row_not_written)
+    results = tmp_path / "rows.jsonl"
+    capsys.readouterr()
+    assert main(["bench", "--method", "lsh", "--dataset", "toy", "--bits", "16", "--data.subset=300",
+                 "--logger.kind=none", f"--logger.save_dir={tmp_path / 'runs'}", f"--results={results}"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and "No space left on device" in err, err
+    if where == "run folder":
+        assert f"{tmp_path / 'runs' / 'artifacts'}/lsh-toy" in err and "codes.npz" in err
+    assert not list((tmp_path / "runs" / "artifacts").glob("*")) and not results.exists()
