@@ -32,7 +32,7 @@ $(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	@# setuptools reports how it made the editable install as Python warnings (notes, not problems); errors still show
-	PYTHONWARNINGS=ignore $(BIN)/pip install --quiet -c constraints.txt -e '.[test]'
+	PYTHONWARNINGS=ignore $(BIN)/pip install --quiet -c constraints.txt -e '.[test,postgres]'
 	@# reads every class's options once into the schema cache, so that the first `cmhb list` or --help is instant
 	$(BIN)/cmhb list > /dev/null && $(BIN)/cmhb bench --method lsh --help > /dev/null
 	touch $@

@@ -14,14 +14,24 @@ from pathlib import Path
 from benchmarks.campaigns.launchers import add_options, cluster_of
 from benchmarks.campaigns.tuning import STORAGE, Study, search_space, work
 from benchmarks.campaigns.tuning import budget as tuning_budget
-from benchmarks.execution.console import Stopped, die_with_parent, pass_on, quiet, stop_on_signals
+from benchmarks.execution.console import (
+    Stopped,
+    die_with_parent,
+    pass_on,
+    quiet,
+    stop_on_signals,
+    stop_within,
+)
 from benchmarks.spec.config import (
     DEFAULT_DATASET,
+    MAX_BITS,
+    MAX_SEED,
     PRESETS,
     RESULTS,
     SECTIONS,
     parse_list,
     print_config,
+    read_config_file,
     resolve,
     whole,
 )
@@ -113,11 +123,7 @@ def bench(argv: list[str]) -> int:
     args = parser.parse_args(own)
     identity = {}  # the `run` section of --config: what the file's run is
     if args.config is not None:
-        from benchmarks.spec.registry import read_yaml
-
-        if not args.config.is_file():
-            raise ConfigError(f"--config {args.config}: no such file")
-        identity = read_yaml(args.config).get("run") or {}
+        identity = read_config_file(args.config).get("run") or {}
     method = args.method or identity.get("method")
     dataset = args.dataset or identity.get("dataset") or DEFAULT_DATASET
     preset = args.preset or identity.get("preset") or PRESETS[0]
@@ -264,8 +270,11 @@ def tune(argv: list[str]) -> int:
     args = parser.parse_args(own)
     declared("methods", args.method), declared("datasets", args.dataset)
     budget = tuning_budget(args.dataset)
-    bits, trials, epochs = args.bits or budget.bits, args.trials or budget.trials, args.epochs or budget.epochs
-    for option, value in (("--bits", bits), ("--trials", trials), ("--epochs", epochs), ("--workers", args.workers)):
+    # An option given as 0 is refused below, never taken for "the default".
+    bits, trials, epochs = (budget_value if given is None else given for given, budget_value in
+                            ((args.bits, budget.bits), (args.trials, budget.trials), (args.epochs, budget.epochs)))
+    whole("--bits", bits, 1, MAX_BITS), whole("--seed", args.seed, 0, MAX_SEED)
+    for option, value in (("--trials", trials), ("--epochs", epochs), ("--workers", args.workers)):
         whole(option, value, 1)
     study = Study(args.method, args.dataset, bits, trials, epochs, args.study or f"{args.method}-{args.dataset}-{bits}b",
                   args.storage, args.seed, tuple(overrides), args.tuned)
@@ -401,7 +410,7 @@ def check(argv: list[str]) -> int:
                                                              "epochs and require it to beat its untrained self and "
                                                              "chance (slower)")
     args = parser.parse_args(argv)
-    declared("methods", args.method), declared("datasets", args.dataset), whole("--bits", args.bits, 1)
+    declared("methods", args.method), declared("datasets", args.dataset), whole("--bits", args.bits, 1, MAX_BITS)
     from benchmarks.contract import check as contract
     from benchmarks.contract import passed
 
@@ -460,9 +469,14 @@ def encode(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if args.features is not None and args.modality is None:
         raise ConfigError("--features needs --modality image or text")
+    if args.out.is_dir() or args.out.suffix != ".npy":
+        raise ConfigError(f"--out {args.out}: give a .npy file (NumPy names what it saves so)")
+    import io
+
     import numpy as np
 
     from benchmarks.execution import artifacts
+    from common.files import atomic_write_bytes
 
     if args.features is not None:
         modality = args.modality
@@ -470,11 +484,13 @@ def encode(argv: list[str]) -> int:
             features = np.load(args.features, allow_pickle=False)
         except (OSError, ValueError) as error:
             raise DataError(f"{args.features}: not a readable .npy matrix ({error})") from error
+        codes = artifacts.encode(args.run, features, modality, source=str(args.features))
     else:
         modality = "image" if args.images is not None else "text"
-        features = artifacts.featurize(args.run, args.images or args.texts, modality)
-    codes = artifacts.encode(args.run, features, modality)
-    np.save(args.out, codes)
+        codes = artifacts.encode(args.run, artifacts.featurize(args.run, args.images or args.texts, modality), modality)
+    buffer = io.BytesIO()
+    np.save(buffer, codes)
+    atomic_write_bytes(args.out, buffer.getvalue())
     print(f"wrote {args.out}: {codes.shape[0]} codes of {codes.shape[1]} bits")
     return 0
 
@@ -526,6 +542,14 @@ COMMANDS = {"bench": bench, "prepare": prepare, "sweep": sweep, "tune": tune, "t
             "encode": encode, "gallery": gallery, "check": check, "list": listing}
 
 
+def stopped(stop: Stopped, previous: dict) -> int:
+    """Say what a stop keeps, hand it on to a caller's own handler, and give the signal's status."""
+    print(f"{stop}: no result row for the unfinished run; what finished (earlier rows, feature chunks, partial "
+          "downloads) is kept, and a rerun resumes from it", file=sys.stderr)
+    pass_on(stop, previous)
+    return stop.status
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command; return its exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -552,11 +576,12 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"error: {error.filename or ''}{': ' if error.filename else ''}{error.strerror}", file=sys.stderr)
         return 1
+    except Exception as error:  # a signal inside compiled code (the evaluator's numba kernels) comes wrapped
+        if (stop := stop_within(error)) is None:
+            raise
+        return stopped(stop, previous)
     except Stopped as stop:
-        print(f"{stop}: no result row for the unfinished run; what finished (earlier rows, feature chunks, partial "
-              "downloads) is kept, and a rerun resumes from it", file=sys.stderr)
-        pass_on(stop, previous)
-        return stop.status
+        return stopped(stop, previous)
     finally:
         stop_on_signals(previous)
 

@@ -21,7 +21,8 @@ def fake_record(method: str, bits: int, seed: int, map_i2t: float, map_t2i: floa
     return RunRecord(method=method, dataset=dataset, dataset_config=dataset, bits=bits, seed=seed,
                      supervised=class_schema("methods", method).facts.get("supervised", False), config=spec.config(),
                      config_hash=f"{method}{bits}{seed}{method_overrides}", protocol="random-200q-1000t",
-                     backbone="synthetic", n_query=200, n_database=1800, n_train=1000, scores=scores,
+                     backbone="synthetic", n_query=200 if ap is None else len(ap), n_database=1800, n_train=1000,
+                     scores=scores,
                      variant=spec.variant,
                      chance={"i2t": 0.1, "t2i": 0.1}, train_seconds=1.0,
                      timestamp=(START + timedelta(seconds=order)).isoformat(timespec="seconds"))

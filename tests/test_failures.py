@@ -247,3 +247,38 @@ def test_collapsed_codes_are_flagged_in_the_row_and_warned(tmp_path, capsys):
     assert record.collapsed == ["t2i"] and record.score("hamming", "t2i").distinct_codes == 1
     assert record.score("hamming", "i2t").distinct_codes > 100
     assert "lsh: collapsed codes, 1 distinct database codes for T->I" in capsys.readouterr().err
+
+
+def test_a_signal_inside_compiled_code_is_a_stop_not_a_traceback(monkeypatch, capsys):
+    """SIGTERM while a numba kernel of the evaluator runs comes back as a SystemError whose context is the
+    Stopped: it is still the signal's status and one line, so that a sweep counts a stopped cell as stopped."""
+    from benchmarks import cli
+    from benchmarks.execution.console import Stopped
+
+    def kernel(argv):
+        try:
+            raise Stopped(signal.SIGTERM)
+        except Stopped:
+            raise SystemError("<numba kernel> returned a result with an exception set")
+
+    monkeypatch.setitem(cli.COMMANDS, "list", kernel)
+    handed = []
+    monkeypatch.setattr(cli, "pass_on", lambda stop, handlers: handed.append(stop.signum))  # not this session's end
+    assert cli.main(["list"]) == 143 and handed == [signal.SIGTERM]
+    err = capsys.readouterr().err
+    assert err.startswith("stopped by SIGTERM: no result row") and "Traceback" not in err
+
+
+def test_a_signal_after_the_row_is_written_ends_nothing(tmp_path):
+    """The row is the run's last act: once it is appended the run is complete, and a SIGTERM that arrives before
+    the command returns is ignored (status 0 beside the row), never 143 beside a written row."""
+    from benchmarks.execution.console import row_written, stop_on_signals
+
+    previous = stop_on_signals()
+    try:
+        row_written()
+        os.kill(os.getpid(), signal.SIGTERM)  # ignored: nothing is raised
+        assert signal.getsignal(signal.SIGTERM) == signal.SIG_IGN
+    finally:
+        stop_on_signals(previous)
+    assert signal.getsignal(signal.SIGTERM) == previous[signal.SIGTERM]

@@ -87,13 +87,17 @@ def test_a_run_saved_without_weights_keeps_its_codes_and_says_it_cannot_encode(t
     given = {"image_dim": 6, "text_dim": 5, "num_classes": 3, "train_labels": torch.eye(3)[[0, 1, 2, 0]],
              "label_vectors": None}
     model, record = DAGNN(bits=8, **given).eval(), fake_record("dagnn", 8, 0, 0.5, 0.5)
-    artifacts.save(tmp_path / "run", record, model, given, {}, Split(*(np.arange(3),) * 4), False, save_weights=False)
+    side = {"codes": np.ones((3, 8), np.int8), "labels": np.eye(3)}
+    collected = {f"hamming_{d}": {f"{part}_{k}": v for part in ("query", "database") for k, v in side.items()}
+                 for d in ("i2t", "t2i")}
+    artifacts.save(tmp_path / "run", record, model, given, collected, Split(*(np.arange(3),) * 4), False,
+                   save_weights=False)
     assert not (tmp_path / "run" / "method.safetensors").exists()
     assert artifacts.read(tmp_path / "run")[0].map("i2t") == 0.5  # the folder verifies; its codes and row read
     with pytest.raises(DataError, match="saved without its weights .--logger.save_weights=false."):
         artifacts.load_method(tmp_path / "run")
     # A folder saved with weights that lost them is damaged, not "saved without".
-    artifacts.save(tmp_path / "full", record, model, given, {}, Split(*(np.arange(3),) * 4), False)
+    artifacts.save(tmp_path / "full", record, model, given, collected, Split(*(np.arange(3),) * 4), False)
     (tmp_path / "full" / "method.safetensors").unlink()
     with pytest.raises(DataError, match="method.safetensors: missing"):
         artifacts.read(tmp_path / "full")
@@ -129,7 +133,7 @@ def test_a_difference_below_the_noise_ties_with_the_best(tmp_path):
     latex = (tmp_path / "toy.tex").read_text()
     assert "\\textbf{" in latex.split("egath")[1].split("\\\\")[0] and "\\textbf{" in latex.split("dagnn")[1][:60]
     assert "\\textbf{" not in latex.split("cca\\_itq")[1].split("\\\\")[0]
-    assert "sign-flip permutation test over the 200 queries" in latex  # the rows' query count
+    assert "sign-flip permutation test over the 100 queries" in latex  # the rows' query count
 
 
 def test_latex_is_a_booktabs_fragment_that_compiles(tmp_path):

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from benchmarks.campaigns.regress import failures, slow
-from benchmarks.campaigns.sweep import Cell, cell_overrides, write_wandb_sweep
+from benchmarks.campaigns.sweep import Cell, cell_overrides, grid, report, write_wandb_sweep
 from benchmarks.cli import main
 from benchmarks.execution.results import append_row, read_records
 from benchmarks.reports import plots, tables
@@ -45,6 +45,11 @@ def test_sweep_runs_missing_cells_only_and_resumes(tmp_path, capsys):
     results.write_text("\n".join(lines[1:]) + "\n")
     assert main(args) == 0 and "1 ran, 3 skipped" in capsys.readouterr().out
     assert len(read_records(results)) == 4
+    # Cells another sweep held are done once their rows are there (two identical sweeps started together).
+    cells, overrides = grid(["lsh"], ["toy"], [8, 16], [0, 1]), ["--data.subset=300", "--logger.kind=none"]
+    assert report(cells, {}, [], dict.fromkeys(cells, "elsewhere"), results, "g", overrides) == 0
+    assert report(cells, {}, [], dict.fromkeys(cells, "elsewhere"), tmp_path / "none.jsonl", "g", overrides) == 4
+    assert "4 still running in another process (run the same command when it ends)" in capsys.readouterr().out
 
 
 def test_wandb_sweep_config(tmp_path):

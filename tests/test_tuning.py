@@ -220,3 +220,23 @@ def test_validation_spread_sets_a_studys_trials_against_its_retrained_runs(tmp_p
     assert (line["trials: std"], line["trials: best - median"], line["best trial"]) == ("0.1000", "0.1000", "0.6000")
     # Split seed 0's runs differ by 0.02 (std 0.0141); with split seed 1, std 0.0416 over all three.
     assert (line["retrained: mean"], line["std over run seeds"], line["std over all runs"]) == ("0.5467", "0.0141", "0.0416")
+
+
+@pytest.mark.slow
+def test_two_workers_share_one_study_on_a_real_postgresql_server(tmp_path):
+    """The documented multi-machine storage, for real: two workers of one `cmhb tune` share a study in a fresh
+    PostgreSQL database and run exactly its trials between them; the tuned preset names the study."""
+    from postgres import postgres_server
+
+    with postgres_server() as (url, why):
+        if url is None:  # .ci/run installs PostgreSQL: in CI this test must run
+            (pytest.fail if os.environ.get("CI") else pytest.skip)(why)
+        command = [*tune_command(tmp_path, "--trials", "4", "--workers", "2"), "--storage", url]
+        done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+        trials = optuna.load_study(study_name="s", storage=url).trials
+    assert sorted(t.number for t in trials) == [0, 1, 2, 3]
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials), [t.state for t in trials]
+    assert len({t.user_attrs[WORKER] for t in trials}) == 2  # both workers ran trials
+    preset = (tmp_path / "runs" / "tune" / "cca_itq-toy.yaml").read_text()
+    assert f"storage: {url}" in preset and "name: s" in preset

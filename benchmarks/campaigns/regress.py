@@ -9,6 +9,7 @@ run more than `slow_factor` x slower than that gives a warning.
 """
 
 import json
+import math
 import time
 from pathlib import Path
 
@@ -73,13 +74,45 @@ def read_baseline(path: Path) -> dict:
     """
     try:
         baseline = json.loads(Path(path).read_text())
-        missing = [key for key in ("dataset", "bits", "seed", "overrides", "tolerance", "slow_factor", "methods",
-                                   "reference_seconds") if key not in baseline]
-    except (OSError, ValueError, TypeError) as error:
+    except (OSError, ValueError) as error:
         raise ConfigError(f"{path}: not a readable regression baseline ({error})") from error
+    if not isinstance(baseline, dict):
+        raise ConfigError(f"{path}: not a regression baseline (a JSON object of dataset, bits, methods, ...)")
+    missing = [key for key in ("dataset", "bits", "seed", "overrides", "tolerance", "slow_factor", "methods",
+                               "reference_seconds") if key not in baseline]
     if missing:
         raise ConfigError(f"{path}: not a regression baseline (no {', '.join(missing)})")
+    methods = baseline["methods"]
+    if not isinstance(methods, dict) or not all(isinstance(entry, dict) for entry in methods.values()):
+        raise ConfigError(f"{path}: methods must map each method to its numbers (rewrite the file: cmhb regress "
+                          "--rewrite)")
+    # (field, its value, what it must be): a number the checks divide by or compare with must be one.
+    fields = [("dataset", baseline["dataset"], "name"), ("bits", baseline["bits"], 1), ("seed", baseline["seed"], 0),
+              *((key, baseline[key], 0.0) for key in ("tolerance", "slow_factor", "reference_seconds")),
+              *((f"methods.{m}.{key}", entry.get(key), 0.0) for m, entry in methods.items()
+                for key in ("map_i2t", "map_t2i", "seconds"))]
+    for field, value, bound in fields:
+        if not fits(value, bound):
+            wanted = "a name" if bound == "name" else f"an integer of at least {bound}" if isinstance(bound, int) \
+                else f"a number above {bound:g}"
+            raise ConfigError(f"{path}: {field} is {value!r}; expected {wanted} (rewrite the file: cmhb regress "
+                              "--rewrite)")
+    lists = {"overrides": baseline["overrides"], **{f"method_overrides.{m}": v for m, v in
+                                                    (baseline.get("method_overrides") or {}).items()}}
+    for field, value in lists.items():
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            raise ConfigError(f"{path}: {field} must be a list of --section.key=value strings")
     return baseline
+
+
+def fits(value, bound) -> bool:
+    """Whether a baseline's JSON value is what its field needs: bound "name" a non-empty string, an int bound an
+    integer at least that, a float bound a finite number above it."""
+    if bound == "name":
+        return isinstance(value, str) and bool(value)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return False
+    return (isinstance(value, int) and value >= bound) if isinstance(bound, int) else value > bound
 
 
 def regress(paths: list[Path], rewrite: bool = False, only: list[str] | None = None, out: Path | None = None) -> int:

@@ -82,9 +82,24 @@ def cell_overrides(overrides: list[str], cell: Cell) -> list[str]:
     return out
 
 
+def check_scopes(overrides: list[str], cells: list[Cell]) -> None:
+    """Refuse an override scoped to no method or dataset of the grid (a typo would otherwise apply to nothing).
+
+    Raises:
+        ConfigError: such an override.
+    """
+    methods, datasets = sorted({c.method for c in cells}), sorted({c.dataset for c in cells})
+    for item in overrides:
+        scope, sep, _ = item.lstrip("-").partition(":")
+        if sep and scope not in methods + datasets:
+            raise ConfigError(f"{item}: {scope!r} is none of this sweep's methods ({', '.join(methods)}) or datasets "
+                              f"({', '.join(datasets)}); scope an override with one of them, or drop `{scope}:`")
+
+
 def plan(cells: list[Cell], overrides: list[str], results: Path) -> tuple[dict[Cell, RunSpec], list[Cell]]:
     """({cell to run: its spec}, cells already done), by config hash against the rows in `results`. Every
     cell's configuration is checked here, before anything runs."""
+    check_scopes(overrides, cells)
     done_hashes = done_configs(results)
     todo, done = {}, []
     for cell in cells:
@@ -273,14 +288,16 @@ def report(cells: list[Cell], todo: dict, done: list, outcomes: dict, results: P
            overrides: list[str]) -> int:
     """Print the grid's numbers and what ran; log the wandb summary; return the cells left without a row."""
     failed = [c for c, o in outcomes.items() if o.startswith("failed")]
-    elsewhere = [c for c, o in outcomes.items() if o == "elsewhere"]
-    skipped = len(done) + sum(o == "skipped" for o in outcomes.values())
     by_hash = {r.config_hash: r for r in read_records(results)}
     rows = {c: by_hash[h] for c in cells if (h := c.spec(overrides).hash) in by_hash}
+    # A cell another process held is done once its row is there (two identical sweeps started together).
+    elsewhere = [c for c, o in outcomes.items() if o == "elsewhere" and c not in rows]
+    skipped = len(done) + sum(o == "skipped" or (o == "elsewhere" and c in rows) for c, o in outcomes.items())
     print_grid(cells, rows, results)
-    print(f"done: {sum(o == 'done' for o in outcomes.values())} ran, {skipped} skipped, {len(failed)} failed, "
-          f"{len(elsewhere)} running in another process; {folders_size(rows)}; tables and figures: `make table`, "
-          "`make plot`")
+    print(f"done: {sum(o == 'done' for o in outcomes.values())} ran, {skipped} skipped (done by another process "
+          f"or before), {len(failed)} failed, {len(elsewhere)} still running in another process"
+          f"{' (run the same command when it ends)' if elsewhere else ''}; {folders_size(rows)}; tables and "
+          "figures: `make table`, `make plot`")
     logger = cells[0].spec(overrides).logger
     if logger.get("kind") == "wandb":
         log_summary(cells, overrides, results, group, logger)

@@ -16,10 +16,13 @@ the same across machines). When the study is complete, its best settings are wri
 the method on the dataset (benchmarks.spec.config), which runs then retrain over run seeds and split seeds.
 """
 
+import json
 import logging
 import os
+import re
 import socket
 import time
+import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +38,7 @@ from common.processes import running
 STORAGE = Path("runs/tune/studies.log")  # user studies; the committed ones are in results/tuned
 MAX_SETTINGS = 5
 WORKER = "worker"  # the user attribute naming a trial's worker, host:pid
+SEARCHES = "searches"  # the study's user attribute: what its trials search (Study.searches)
 log = logging.getLogger("cmhb")
 
 
@@ -102,15 +106,105 @@ def suggest(trial, key: str, entry: dict):
 
 
 def open_storage(storage: str):
-    """An Optuna storage: a journal file (a path; default), or a database URL (`postgresql://...`,
-    `mysql://...`, `sqlite:///...`; with heartbeats, so a killed worker's trial fails on any machine)."""
+    """An Optuna storage: a journal file (a path; default; a damaged tail is cut first, `cut_damaged_tail`), or a
+    database URL (`postgresql://...`, `mysql://...`, `sqlite:///...`; with heartbeats, so a killed worker's trial
+    fails on any machine).
+
+    Raises:
+        ConfigError: the URL names no database the environment can reach, or the journal is damaged before its end.
+    """
     import optuna
     from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
 
     if "://" in storage:
-        return optuna.storages.RDBStorage(storage, heartbeat_interval=60, grace_period=180)
+        return open_database(storage)
     Path(storage).parent.mkdir(parents=True, exist_ok=True)
-    return optuna.storages.JournalStorage(JournalFileBackend(storage, lock_obj=JournalFileOpenLock(storage)))
+    lock = JournalFileOpenLock(storage)
+    with held(lock):
+        cut_damaged_tail(Path(storage))
+    return optuna.storages.JournalStorage(JournalFileBackend(storage, lock_obj=lock))
+
+
+def open_database(url: str):
+    """An Optuna database storage at `url`, or one line saying why it cannot be had."""
+    import optuna
+    import sqlalchemy
+
+    shown = re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url)  # never print a password
+    try:
+        for attempt in range(3):
+            try:
+                with experimental():
+                    return optuna.storages.RDBStorage(url, heartbeat_interval=60, grace_period=180)
+            except sqlalchemy.exc.IntegrityError:  # workers started together on a new database race to create
+                if attempt == 2:                   # its tables; the loser finds them made on its next try
+                    raise
+                time.sleep(1 + attempt)
+    except ImportError as error:  # the URL's driver is not installed
+        raise ConfigError(f"--storage {shown}: no driver for this database in the environment ({error}); for "
+                          "PostgreSQL: pip install -e '.[postgres]'") from error
+    except (ValueError, sqlalchemy.exc.ArgumentError, sqlalchemy.exc.NoSuchModuleError) as error:
+        raise ConfigError(f"--storage {shown}: not a database URL ({' '.join(str(error).split())}); e.g. "
+                          "postgresql://user@host/db, or a journal file's path") from error
+    except sqlalchemy.exc.SQLAlchemyError as error:
+        reason = " ".join(str(getattr(error, "orig", None) or error).split())
+        raise ConfigError(f"--storage {shown}: cannot open this database ({reason}); is its server running and "
+                          "the database created?") from error
+
+
+@contextmanager
+def experimental():
+    """Optuna's heartbeats are "experimental", and Optuna says so on every use: silenced."""
+    import optuna
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        yield
+
+
+@contextmanager
+def held(lock):
+    lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def cut_damaged_tail(path: Path, say=log.warning) -> None:
+    """Cut what a writer killed mid-write leaves at a journal's end (a line without its end, or lines that are not
+    JSON), keeping it beside the journal, before anything is appended: appended after it, a torn line would sit
+    inside the journal, where Optuna refuses to read past it. Call with the journal's lock held.
+
+    Raises:
+        ConfigError: a damaged line has readable entries after it (what can be read is not the study's record).
+    """
+    if not path.is_file():
+        return
+    data = path.read_bytes()
+    lines = data.splitlines(keepends=True)
+    readable = [line.endswith(b"\n") and is_json(line) for line in lines]
+    first_bad = readable.index(False) if False in readable else len(lines)
+    if first_bad == len(lines):
+        return
+    if any(readable[first_bad:]):
+        raise ConfigError(f"{path}: line {first_bad + 1} of this study journal is damaged and readable entries "
+                          f"follow it ({sum(readable[first_bad:])}), so the study cannot be read: restore the "
+                          "file from a copy, or start a new study (another --storage or --study)")
+    good = sum(map(len, lines[:first_bad]))
+    kept = path.with_name(f"{path.name}.damaged-{time.time_ns()}")
+    atomic_write_bytes(kept, data[good:])
+    os.truncate(path, good)
+    say(f"{path}: cut its damaged last {len(data) - good} bytes (what a writer killed mid-write leaves; kept in "
+        f"{kept}); the study goes on from its {first_bad} readable entries")
+
+
+def is_json(line: bytes) -> bool:
+    try:
+        json.loads(line)
+    except ValueError:
+        return False
+    return True
 
 
 @contextmanager
@@ -122,12 +216,8 @@ def ask_lock(storage: str):
 
     if "://" not in storage or storage.startswith("sqlite:///"):
         path = storage.removeprefix("sqlite:///")
-        lock = JournalFileOpenLock(f"{path}.ask", grace_period=120)
-        lock.acquire()
-        try:
+        with held(JournalFileOpenLock(f"{path}.ask", grace_period=120)):
             yield
-        finally:
-            lock.release()
         return
     import sqlalchemy
 
@@ -158,7 +248,8 @@ def fail_orphans(study) -> None:
     import optuna
 
     if isinstance(study._storage, optuna.storages._heartbeat.BaseHeartbeat):
-        optuna.storages.fail_stale_trials(study)
+        with experimental():
+            optuna.storages.fail_stale_trials(study)
     for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         if alive(trial.user_attrs.get(WORKER, "")) is False:
             study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
@@ -198,9 +289,24 @@ class Study:
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        return optuna.create_study(study_name=self.name, storage=open_storage(self.storage), load_if_exists=True,
-                                   direction="maximize", sampler=optuna.samplers.TPESampler(seed=self.seed + trial),
-                                   pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=2))
+        study = optuna.create_study(study_name=self.name, storage=open_storage(self.storage), load_if_exists=True,
+                                    direction="maximize", sampler=optuna.samplers.TPESampler(seed=self.seed + trial),
+                                    pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=2))
+        searched, mine = study.user_attrs.get(SEARCHES), self.searches()
+        if searched is None:  # a new study records what its trials search, for every later worker to compare
+            study.set_user_attr(SEARCHES, mine)
+        elif searched != mine:
+            differ = "; ".join(f"{k}: {searched.get(k)} there, {mine[k]} here" for k in mine
+                               if searched.get(k) != mine[k])
+            raise ConfigError(f"study {self.name} in {self.storage} searches other than this worker would ({differ}); "
+                              "give this search its own --study name, or the study's settings")
+        return study
+
+    def searches(self) -> dict:
+        """What a trial of this study is: the method, data, code length, epoch cap, search space, and the hash of
+        the settings every trial shares (where data lives and how fast it runs do not count: machines differ)."""
+        return {"method": self.method, "dataset": self.dataset, "bits": self.bits, "epochs": self.epochs,
+                "space": search_space(self.method, self.dataset, self.bits), "settings": self.trial_spec({}).hash}
 
     def trial_spec(self, params: dict):
         """The run of a trial: the common preset with the trial's settings, capped at the study's epochs."""

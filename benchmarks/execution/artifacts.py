@@ -21,6 +21,8 @@ live under `<logger.save_dir>/artifacts/` (runs/artifacts by default); each row 
 
 import io
 import json
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -101,10 +103,15 @@ def verified(folder: Path) -> Path:
     except (OSError, ValueError) as error:
         raise DataError(f"{folder}: not a complete run folder (no readable {MANIFEST}: the run did not finish "
                         "saving, or this is not a run folder)") from error
+    if not isinstance(manifest, dict):
+        raise DataError(f"{folder / MANIFEST}: not a manifest (a JSON object of each file's SHA-256); refusing the "
+                        "folder")
     for name in FILES:
-        if name == WEIGHTS and name not in manifest and not (folder / name).exists():
-            continue  # saved without weights (--logger.save_weights=false)
         path = folder / name
+        if path.is_symlink():  # its checksum would vouch for a file outside the folder
+            raise DataError(f"{path}: a link; a run folder holds its own files (copy the file in place of the link)")
+        if name == WEIGHTS and name not in manifest and not path.exists():
+            continue  # saved without weights (--logger.save_weights=false)
         if not path.is_file() or sha256_file(path) != manifest.get(name):
             raise DataError(f"{path}: {'missing' if not path.is_file() else 'does not match its checksum'} in "
                             f"{MANIFEST} (a damaged or altered run folder); refusing to use it")
@@ -121,9 +128,35 @@ def read(folder: Path) -> tuple[RunRecord, dict]:
     try:
         record = RunRecord.from_row(json.loads((folder / "row.json").read_text()))
         with np.load(folder / "codes.npz", allow_pickle=False) as saved:
-            return record, {key: saved[key] for key in saved.files}
-    except (OSError, ValueError, RowError) as error:
-        raise DataError(f"{folder}: unreadable run folder ({error})") from error
+            arrays = {key: saved[key] for key in saved.files}
+    except (OSError, ValueError, RowError, EOFError, zipfile.BadZipFile, zlib.error) as error:
+        raise DataError(f"{folder}: unreadable run folder ({' '.join(str(error).split())})") from error
+    check_codes(folder / "codes.npz", arrays)
+    return record, arrays
+
+
+def check_codes(path: Path, arrays: dict) -> None:
+    """Refuse a codes.npz whose arrays do not make a ranking: the code length, and per direction the query and
+    database codes (packed: one uint64 word per 64 bits) with one label row per code row.
+
+    Raises:
+        DataError: a missing array or one of the wrong shape or kind.
+    """
+    from benchmarks.spec.config import MAX_BITS
+
+    bits = arrays.get("bits")
+    if bits is None or bits.shape != () or bits.dtype.kind not in "iu" or not 1 <= int(bits) <= MAX_BITS:
+        raise DataError(f"{path}: no code length from 1 to {MAX_BITS} (`bits`); a damaged or crafted run folder")
+    for direction in DIRECTIONS:
+        for side in ("query", "database"):
+            codes, labels = (arrays.get(f"{direction}_{side}_{key}") for key in ("codes", "labels"))
+            if codes is None or labels is None:
+                raise DataError(f"{path}: no {direction} {side} codes and labels; a damaged or crafted run folder")
+            if codes.ndim != 2 or codes.dtype != np.uint64 or codes.shape[1] != -(-int(bits) // 64) \
+                    or labels.ndim != 2 or len(labels) != len(codes):
+                raise DataError(f"{path}: {direction} {side} codes {codes.shape} ({codes.dtype}) and labels "
+                                f"{labels.shape} do not fit {int(bits)}-bit codes with one label row each; a damaged "
+                                "or crafted run folder")
 
 
 def unpack(packed: np.ndarray, bits: int) -> np.ndarray:
@@ -171,19 +204,42 @@ def load_method(folder: Path):
         tensors = load_file(folder / WEIGHTS)
     except (OSError, ValueError, SafetensorError) as error:
         raise DataError(f"{folder}: unreadable trained method ({error})") from error
+    check_arguments(folder / "method.json", arguments)
+    if bad := [k for k, v in tensors.items() if v.is_floating_point() and not torch.isfinite(v).all()]:
+        raise DataError(f"{folder / WEIGHTS}: {bad[0]} holds values that are not finite (NaN or inf): a diverged or "
+                        "damaged method; refusing to hash with it")
     given = {**arguments["given"], **dict.fromkeys(arguments["none"]),
              **{k.removeprefix("given."): v for k, v in tensors.items() if k.startswith("given.")}}
     cls = declared("methods", arguments["method"]).load()
-    model = cls(bits=arguments["bits"], **given, **arguments["options"])
-    try:  # strict=False: a folder holds no weights of the method's training-only parts
+    try:
+        model = cls(bits=arguments["bits"], **given, **arguments["options"])
+        # strict=False: a folder holds no weights of the method's training-only parts
         missing, unexpected = model.load_state_dict({k.removeprefix("state."): v for k, v in tensors.items()
                                                      if k.startswith("state.")}, strict=False)
-    except RuntimeError as error:
-        raise DataError(f"{folder}: the saved weights do not fit {arguments['method']} ({str(error)[:200]})") from error
+    except (TypeError, ValueError, RuntimeError) as error:
+        raise DataError(f"{folder}: the saved arguments or weights do not fit {arguments['method']} "
+                        f"({' '.join(str(error).split())[:300]})") from error
     if unfit := unexpected + [k for k in missing if k.split(".", 1)[0] not in cls.training_only]:
         raise DataError(f"{folder}: the saved weights do not fit {arguments['method']} (missing or unknown: "
                         f"{', '.join(unfit[:5])})")
     return model.eval()
+
+
+def check_arguments(path: Path, arguments) -> None:
+    """Refuse a method.json that is not what `save` writes (its code length in the suite's range).
+
+    Raises:
+        DataError: it is not.
+    """
+    from benchmarks.spec.config import MAX_BITS
+
+    kinds = {"method": str, "bits": int, "options": dict, "given": dict, "none": list}
+    wrong = [key for key, kind in kinds.items() if not isinstance(arguments, dict) or isinstance(
+        arguments.get(key), bool) or not isinstance(arguments.get(key), kind)]
+    if wrong or not 1 <= arguments["bits"] <= MAX_BITS:
+        raise DataError(f"{path}: not a saved method's arguments ({', '.join(wrong) or 'bits'}: expected the method's "
+                        f"name, a code length from 1 to {MAX_BITS}, and its options, given and none); a damaged or "
+                        "crafted run folder")
 
 
 IMAGE_FILES = (".jpg", ".jpeg", ".png")
@@ -219,7 +275,8 @@ def featurize(folder: Path, source: Path, modality: str) -> np.ndarray:
     return np.concatenate([encoder.encode(items[i:i + 32]) for i in range(0, len(items), 32)])
 
 
-def encode(folder: Path, features: np.ndarray, modality: str, batch_size: int = 4096) -> np.ndarray:
+def encode(folder: Path, features: np.ndarray, modality: str, batch_size: int = 4096,
+           source: str = "the features") -> np.ndarray:
     """+-1 codes (int8) of new features of one modality by a run's trained method.
 
     Args:
@@ -227,22 +284,29 @@ def encode(folder: Path, features: np.ndarray, modality: str, batch_size: int = 
         features: (items, width) features from the run's own backbone.
         modality: `image` or `text`.
         batch_size: items per forward pass.
+        source: where the features come from, for messages (their file).
 
     Raises:
-        DataError: the features' shape does not fit the method (the message names the width and backbone it
+        DataError: a damaged run folder, or features that are no real numbers, not finite in the method's
+            precision, or of a shape that does not fit the method (the message names the width and backbone it
             expects).
     """
     model = load_method(folder)
     width = model.image_dim if modality == "image" else model.text_dim
     record, _ = read(folder)
     backbone = record.backbone.split("+")[0 if modality == "image" else -1]
-    if features.ndim != 2 or features.shape[1] != width or not np.isfinite(features).all():
-        raise DataError(f"the run's method takes {width}-d {modality} features from its backbone {backbone}, one "
-                        f"row per item; got an array of shape {features.shape}"
-                        + ("" if np.isfinite(features).all() else " with values that are not finite"))
-    encode_batch = model.encode_image if modality == "image" else model.encode_text
     dtype = next(model.parameters(), torch.empty(0)).dtype
+    if features.dtype.kind not in "fiu":  # complex, strings, structured records, booleans
+        raise DataError(f"{source}: features must be real numbers; got an array of {features.dtype}")
+    if features.ndim != 2 or features.shape[1] != width or not len(features):
+        raise DataError(f"{source}: the run's method takes {width}-d {modality} features from its backbone {backbone}, one "
+                        f"row per item (at least one); got an array of shape {features.shape}")
+    with np.errstate(over="ignore"):
+        cast = features.astype(torch.empty(0, dtype=dtype).numpy().dtype)
+    if not np.isfinite(cast).all():  # 1e300 is inf in float32, and would hash to a constant code
+        raise DataError(f"{source}: values that are not finite as {cast.dtype} (NaN, inf, or beyond its range)")
+    encode_batch = model.encode_image if modality == "image" else model.encode_text
     with torch.no_grad():
-        codes = [encode_batch(torch.as_tensor(features[i:i + batch_size], dtype=dtype)).numpy()
-                 for i in range(0, len(features), batch_size)]
+        codes = [encode_batch(torch.from_numpy(cast[i:i + batch_size])).numpy()
+                 for i in range(0, len(cast), batch_size)]
     return np.where(np.concatenate(codes) >= 0, 1, -1).astype(np.int8)

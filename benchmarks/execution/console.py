@@ -9,6 +9,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 import warnings
 
 NOISE = (".*LeafSpec.*", ".*configure_optimizers.*", ".*log_every_n_steps.*", ".*across ranks is zero.*",
@@ -35,10 +36,33 @@ def stop_on_signals(restore: dict | None = None) -> dict:
     def handler(signum, frame):
         raise Stopped(signum)
 
+    handler.stops = True  # ours: row_written may set it aside
     replaced = {}
     for signum in (signal.SIGTERM, signal.SIGINT):
         replaced[signum] = signal.signal(signum, restore[signum] if restore else handler)
     return replaced
+
+
+def row_written() -> None:
+    """The run's result row is appended, so the run is complete: a SIGTERM or SIGINT from now until the command
+    returns (which puts the handlers back) is ignored, and the command ends with status 0 beside its row."""
+    if threading.current_thread() is not threading.main_thread():
+        return  # handlers belong to the main thread; a run there set none
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        if getattr(signal.getsignal(signum), "stops", False):
+            signal.signal(signum, signal.SIG_IGN)
+
+
+def stop_within(error: BaseException) -> Stopped | None:
+    """The Stopped an error carries, if any: a signal raised inside compiled code (the numba kernels of the
+    evaluator) comes back as a SystemError whose context is the Stopped."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, Stopped):
+            return error
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return None
 
 
 def pass_on(stop: Stopped, handlers: dict) -> None:

@@ -7,6 +7,7 @@ initialisation depends on the run seed only, never on whether the features came 
 """
 
 import logging
+import shutil
 import sys
 import time
 from dataclasses import dataclass, replace
@@ -17,6 +18,7 @@ import lightning as L
 import torch
 
 from benchmarks.execution import artifacts, gallery
+from benchmarks.execution.console import row_written
 from benchmarks.execution.evaluation import RetrievalEvaluation
 from benchmarks.execution.progress import EpochLines
 from benchmarks.execution.record import DIRECTIONS, RunRecord, Scores
@@ -168,24 +170,32 @@ def execute(run: Run, results: Path | None = None, announce=print) -> RunRecord:
     middle = time.perf_counter()
     run.trainer.test(run.method, datamodule=run.data, verbose=False)
     record = finished_record(run, middle - start, time.perf_counter() - middle)
-    if results is not None and run.trainer.is_global_zero:
-        folder = artifacts.run_folder(run.spec.logger["save_dir"], record)
-        record = replace(record, run_dir=str(folder))
-        artifacts.save(folder, record, run.method, run.given, run.evaluation.collected, run.data.split,
-                       run.spec.logger.get("save_features", False), run.spec.logger.get("save_weights", True))
-        if run.data.has_photos:
-            try:
-                record = replace(record, gallery=str(gallery.write(folder)))
-            except DataError as error:  # a figure that cannot be drawn does not undo a finished run
-                log.warning(f"no retrieval gallery: {error}")
-    if run.trainer.logger:
-        from benchmarks.execution.tracking import log_record, sync_hint
+    writes = results is not None and run.trainer.is_global_zero
+    folder = artifacts.run_folder(run.spec.logger["save_dir"], record) if writes else None
+    try:
+        if writes:
+            record = replace(record, run_dir=str(folder))
+            artifacts.save(folder, record, run.method, run.given, run.evaluation.collected, run.data.split,
+                           run.spec.logger.get("save_features", False), run.spec.logger.get("save_weights", True))
+            if run.data.has_photos:
+                try:
+                    record = replace(record, gallery=str(gallery.write(folder)))
+                except DataError as error:  # a figure that cannot be drawn does not undo a finished run
+                    log.warning(f"no retrieval gallery: {error}")
+        if run.trainer.logger:
+            from benchmarks.execution.tracking import log_record, sync_hint
 
-        folder = log_record(run.trainer.logger.experiment, record)
-        if results is not None:
-            announce(sync_hint(folder))
-    if results is not None and run.trainer.is_global_zero:
-        append_row(results, record)
+            wandb_folder = log_record(run.trainer.logger.experiment, record)
+            if results is not None:
+                announce(sync_hint(wandb_folder))
+        if writes:
+            append_row(results, record)
+    except BaseException:
+        if folder is not None:  # a run folder without its row (a full disk, a stop) is a failed run's leftover
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
+    if writes:
+        row_written()
         announce(f"run folder {record.run_dir}")
         announce(f"result row appended to {results}")
     return record

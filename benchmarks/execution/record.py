@@ -176,6 +176,9 @@ class RunRecord:
         """
         if not isinstance(row, dict):
             raise RowError("not a JSON object")
+        if row.get("schema", 1) not in (1, SCHEMA):
+            raise RowError(f"of row schema {row['schema']!r}, which this suite ({SCHEMA}) does not know: a row of a "
+                           "newer suite (update this one to read it) or a damaged one")
         row = row if row.get("schema") == SCHEMA else _from_schema_1(row)
         names = {f.name for f in fields(cls)}
         missing = [f.name for f in fields(cls) if f.name not in row and f.default is MISSING
@@ -195,6 +198,9 @@ class RunRecord:
                            ("seed", int), ("config", dict)):
             if not isinstance(getattr(self, name), kind) or isinstance(getattr(self, name), bool):
                 raise RowError(f"{name} is {getattr(self, name)!r}, not a {kind.__name__}")
+        if self.bits < 1 or self.seed < 0:
+            raise RowError(f"bits {self.bits} or seed {self.seed} is out of range (a code length is at least 1, a "
+                           "seed at least 0)")
         if not isinstance(self.config.get("run"), dict):
             raise RowError("config has no run section")
         if self.score("hamming", "i2t") is None or self.score("hamming", "t2i") is None:
@@ -202,6 +208,8 @@ class RunRecord:
         for s in self.scores:
             if not _finite(s.map) or not all(map(_finite, s.ap)):
                 raise RowError(f"{s.kind} {s.direction} mAP is {s.map!r}, not a finite number")
+            if s.ap and len(s.ap) != self.n_query:  # the paired tests pair queries by position
+                raise RowError(f"{s.kind} {s.direction} has {len(s.ap)} query APs for {self.n_query} queries")
 
 
 def _finite(value) -> bool:

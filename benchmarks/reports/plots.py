@@ -28,7 +28,7 @@ from matplotlib.lines import Line2D  # noqa: E402
 from benchmarks.execution.results import read_records  # noqa: E402
 from benchmarks.reports.tables import COLLAPSED, frame_of, selected, summarize, table_names  # noqa: E402
 from benchmarks.spec.registry import names  # noqa: E402
-from common.errors import ConfigError  # noqa: E402
+from common.errors import DataError  # noqa: E402
 from common.files import atomic_write_bytes  # noqa: E402
 
 DATASET_NAMES = {"mirflickr25k_mini": "MIRFlickr-25K, embedded 730-pair subset", "mirflickr25k": "MIRFlickr-25K",
@@ -332,12 +332,12 @@ def build(results: Path, out_dir: Path, bits: int | None, selection: dict | None
         Lines saying what was written, what was left out and which methods had no run at `bits`.
 
     Raises:
-        ConfigError: no row to draw.
+        DataError: no row to draw.
     """
     chosen = selected(read_records(results), **(selection or {}))
     drawn, notes = figures(chosen.labelled, bits, presets)
     if not drawn:
-        raise ConfigError(f"{results}: no result rows to plot (for the chosen datasets, methods and presets)"
+        raise DataError(f"{results}: no result rows to plot (for the chosen datasets, methods and presets)"
                           + (f"; {chosen.note()}" if chosen.note() else ""))
     written = [path for stem, (figure, points) in drawn.items() for path in save(figure, points, out_dir / stem)]
     return [f"wrote {path}" for path in written] + ([chosen.note()] if chosen.note() else []) + notes

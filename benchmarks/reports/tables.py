@@ -25,7 +25,7 @@ from benchmarks.reports.gains import gains_markdown, tuning_gains
 from benchmarks.reports.significance import LEVEL, bootstrap_interval, sign_flip_p_value
 from benchmarks.spec.config import differences, flatten, resolve, variant_label
 from benchmarks.spec.registry import FAMILIES, declared
-from common.errors import ConfigError
+from common.errors import ConfigError, DataError
 from common.files import atomic_write_bytes
 
 BEGIN, END = "<!-- tables:begin (make table writes this section) -->", "<!-- tables:end -->"
@@ -321,11 +321,12 @@ def build(results: Path, out_dir: Path, readme: Path | None, selection: dict | N
         Lines saying what was written (and what was left out).
 
     Raises:
-        ConfigError: no record to tabulate, or a README without the marker lines.
+        DataError: no record to tabulate.
+        ConfigError: a README without the marker lines.
     """
     chosen = selected(read_records(results), **(selection or {}))
     if not chosen.records:
-        raise ConfigError(f"{results}: no result rows to tabulate (for the chosen datasets and methods)"
+        raise DataError(f"{results}: no result rows to tabulate (for the chosen datasets and methods)"
                           + (f"; {chosen.note()}" if chosen.note() else ""))
     if readme is not None and readme.exists() and not (BEGIN in readme.read_text() and END in readme.read_text()):
         raise ConfigError(f"{readme}: the marker lines {BEGIN!r} and {END!r} are missing; add them where the tables "

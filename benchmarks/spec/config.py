@@ -30,6 +30,9 @@ DEFAULT_DATASET = "mirflickr25k_mini"
 # common: one backbone and one protocol for every method, the fair comparison; paper: each method as its authors
 # ran it; tuned: the best settings of an equal-budget study on validation data (benchmarks.campaigns.tuning).
 PRESETS = ("common", "paper", "tuned")
+MAX_BITS = 4096  # far beyond the field's 16 to 128: a typo must not ask for petabytes of weights
+MAX_SEED = 2**32 - 1  # the largest seed numpy and Lightning take
+TUNED_SECTIONS = ("method", "trainer", "data")  # what a tuned preset may set, beside its `study`
 TUNED = Path("runs/tune")  # your studies' tuned presets; the committed reference's are in results/tuned
 SECTIONS = ("method", "data", "trainer", "logger")
 # Keys that change where things are or how fast they run, never the numbers: not part of the config hash.
@@ -265,7 +268,14 @@ def tuned_preset(method: str, dataset: str, folder: Path | None = None) -> tuple
         raise ConfigError(f"no tuned preset of {method} on {dataset} in {path.parent}: run `cmhb tune --method "
                           f"{method} --dataset {dataset}` first (the committed reference's: --tuned results/tuned)")
     layer = read_yaml(path)
-    return layer, {**layer.pop("study", {}), "file": str(path)}
+    study = layer.pop("study", None) if isinstance(layer, dict) else None
+    if not (isinstance(study, dict) and "name" in study and layer and set(layer) <= set(TUNED_SECTIONS)
+            and all(isinstance(section, dict) for section in layer.values())):
+        # A torn or emptied file must not run as the common settings under the tuned preset's name.
+        raise ConfigError(f"{path}: not a tuned preset (it needs the `study:` and the settings `cmhb tune` writes; "
+                          f"damaged?): run the same `cmhb tune --method {method} --dataset {dataset}` again, which "
+                          "writes it again from its study, or delete the file")
+    return layer, {**study, "file": str(path)}
 
 
 def preset_layer(method: str, dataset: str, preset: str, tuned: Path | None = None) -> tuple[dict, str | None]:
@@ -305,15 +315,31 @@ def data_option_anywhere(key: str) -> bool:
     return any(found.option(key) for found in loadable("datasets").values() if isinstance(found, Schema))
 
 
+def read_config_file(path: Path) -> dict:
+    """The settings of a `--config` file: a YAML mapping of a `run` section and settings sections, as
+    `--print_config` writes it.
+
+    Raises:
+        ConfigError: no such file, a folder, not YAML, or not such a mapping.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"--config {path}: {'a folder' if path.is_dir() else 'no such file'}; give a YAML file of "
+                          "settings, as `cmhb bench ... --print_config` writes it")
+    loaded = read_yaml(path)
+    if not isinstance(loaded, dict) or not all(isinstance(v, dict | None) for v in loaded.values()):
+        raise ConfigError(f"--config {path}: not a file of settings (a YAML mapping of sections such as run: and "
+                          "method: to their settings, as `cmhb bench ... --print_config` writes it)")
+    return loaded
+
+
 def user_layer(path: Path | None, overrides: list[str], options: dict[str, dict[str, Option]]
                ) -> tuple[dict, dict[str, str], dict]:
     """(the settings of `--config FILE` then the `--section.key=value` overrides, where each key comes from,
     the file's `run` section)."""
     settings, origin, run = {}, {}, {}
     if path is not None:
-        if not Path(path).is_file():
-            raise ConfigError(f"--config {path}: no such file")
-        loaded = read_yaml(Path(path))
+        loaded = read_config_file(path)
         run = loaded.pop("run", None) or {}
         unknown = [k for k in loaded if k not in SECTIONS]
         if unknown:
@@ -441,18 +467,20 @@ def resolve(method: str, dataset: str, bits: int | None = None, seed: int | None
     files = settings_of(coerce(flat, origin, options), method)[0] if user else sections
     variant = differences(sections, files)
     study = tuned_preset(method, dataset, tuned)[1] if preset == "tuned" else None
-    return RunSpec(method, dataset, whole("--bits", bits, 1), whole("--seed", seed, 0), preset, sections, logger,
-                   report, study, tuned, variant)
+    return RunSpec(method, dataset, whole("--bits", bits, 1, MAX_BITS), whole("--seed", seed, 0, MAX_SEED), preset,
+                   sections, logger, report, study, tuned, variant)
 
 
-def whole(option: str, value, least: int) -> int:
-    """`value` as an integer of at least `least`.
+def whole(option: str, value, least: int, most: int | None = None) -> int:
+    """`value` as an integer from `least` to `most` (no bound: None).
 
     Raises:
         ConfigError: it is not.
     """
-    if isinstance(value, bool) or not str(value).strip().isdigit() or int(value) < least:
-        raise ConfigError(f"{option}: expected {'a positive' if least else 'a non-negative'} integer, got {value!r}")
+    if isinstance(value, bool) or not str(value).strip().isdigit() or not least <= int(value) <= (most or int(value)):
+        expected = f"an integer from {least} to {most}" if most else \
+            f"{'a positive' if least else 'a non-negative'} integer"
+        raise ConfigError(f"{option}: expected {expected}, got {value!r}")
     return int(value)
 
 
@@ -466,6 +494,10 @@ def settings_of(values: dict, method: str) -> tuple[dict, dict]:
     if class_schema("methods", method).facts.get("closed_form"):
         trainer = {k: v for k, v in trainer.items() if k not in ("num_nodes", "strategy")} | \
             {"max_epochs": 1, "devices": 1}
+    epochs = trainer.get("max_epochs")
+    if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1):
+        raise ConfigError(f"--trainer.max_epochs={epochs}: give at least 1 (an untrained method is no result, and "
+                          "Lightning's -1 never ends)")
     data_dir = settings["data"].get("data_dir")
     if data_dir and Path(data_dir).exists() and not Path(data_dir).is_dir():
         raise ConfigError(f"--data.data_dir {data_dir} is a file; give the folder that holds the dataset's files")

@@ -46,7 +46,9 @@ def _parsed(path: Path, absolute: Path, version: tuple) -> dict:
     try:
         return yaml.safe_load(absolute.read_text()) or {}
     except OSError as error:
-        raise ConfigError(f"{path}: cannot read this config file ({error})") from error
+        raise ConfigError(f"{path}: cannot read this config file ({error.strerror or error})") from error
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{path}: not a text file (byte {error.start} is not UTF-8); give a YAML file") from error
     except yaml.YAMLError as error:
         raise ConfigError(f"{path}: not valid YAML ({' '.join(str(error).split())})") from error
 
