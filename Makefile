@@ -19,7 +19,7 @@ comma := ,
 SWEEP_BITS := $(if $(filter command line,$(origin BITS)),$(BITS),16,32,64,128)
 PLOT_BITS := $(if $(filter command line,$(origin BITS)),--bits $(BITS))
 
-.PHONY: help venv bench sweep reproduce tune table plot reference regress test test-fast perf perf-scale perf-data clean clean-runs
+.PHONY: help venv bench sweep reproduce tune table plot reference oracle-reference regress test test-fast perf perf-scale perf-data clean clean-runs
 .DEFAULT_GOAL := help
 
 help:  ## list the targets
@@ -69,6 +69,9 @@ reference: $(BIN)/.installed  ## re-run the committed reference (studies, runs, 
 		--jobs $(JOBS) --results results/runs.jsonl $(ARGS)
 	$(BIN)/cmhb table --results results/runs.jsonl --out results --readme results/README.md
 	$(BIN)/cmhb plot --results results/runs.jsonl --out results/plots --bits 64
+
+oracle-reference: $(BIN)/.installed  ## the oracle diagnostic of every method into results/oracle (hours; resumable; on purpose only)
+	$(BIN)/python -m benchmarks.campaigns.oracle $(if $(filter command line,$(origin METHODS)),--methods $(METHODS))
 
 tune: $(BIN)/.installed  ## tune a method on validation data (Optuna): METHOD=... DATASET=... [BITS=32] [TRIALS=...]
 	$(BIN)/cmhb tune --method $(METHOD) --dataset $(DATASET) $(if $(filter command line,$(origin BITS)),--bits $(BITS)) \

@@ -4,10 +4,11 @@ saved run without the training set, and that it learns."""
 import numpy as np
 import pytest
 import torch
-from lightning import Trainer
 from torch.utils.data import DataLoader
 
 from benchmarks.execution import artifacts
+from benchmarks.execution.pipeline import make_trainer
+from benchmarks.spec.config import resolve
 from datamodules.splits import Split
 from methods.dgcpn import DGCPN, coherence_losses, off_diagonal_mse
 from methods.graphs import graph_neighbour_coherence
@@ -67,8 +68,7 @@ def test_a_batch_reads_its_rows_and_columns_of_the_training_graph():
 def test_each_batch_takes_three_steps_the_joint_one_then_each_network_against_the_others_signs():
     dgcpn = model()
     batch = {"index": torch.arange(4), "image": POINTS, "text": torch.randn(4, 3), "labels": torch.zeros(4, 2)}
-    trainer = Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                      enable_model_summary=False)
+    trainer = make_trainer(resolve("dgcpn", "toy", 4, 0, ["--logger.kind=none", "--trainer.max_epochs=1"]))
     trainer.fit(dgcpn, DataLoader([batch], batch_size=None))
     assert trainer.global_step == 4  # two optimisers, each stepped twice
 

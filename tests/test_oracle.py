@@ -39,3 +39,33 @@ def test_the_oracle_refuses_a_run_without_a_validation_split(tmp_path, capsys):
 def test_the_oracle_refuses_several_processes(tmp_path, capsys):
     assert main(["oracle", *RUN, "--trainer.devices=2", "--trainer.accelerator=cpu", "--out", str(tmp_path)]) == 2
     assert "runs in one process" in capsys.readouterr().err
+
+
+def test_the_reports_gaps_intervals_and_rankings_by_hand(tmp_path):
+    """Two methods, two runs each, one direction: gaps are the means of the per-run differences, the interval
+    of two equal differences is that difference, and the ranking flips when b's best epoch passes a's."""
+    import numpy as np
+    import pandas as pd
+
+    from benchmarks.reports.epoch_selection import gaps, interval, kendall_tau, rankings
+
+    rows = pd.DataFrame([
+        dict(method="a", dataset="d", preset="common", direction="i2t", epochs=5, last=0.50,
+             validation_selected=0.51, test_selected=0.52),
+        dict(method="a", dataset="d", preset="common", direction="i2t", epochs=5, last=0.54,
+             validation_selected=0.55, test_selected=0.56),
+        dict(method="b", dataset="d", preset="common", direction="i2t", epochs=5, last=0.48,
+             validation_selected=0.48, test_selected=0.58),
+        dict(method="b", dataset="d", preset="common", direction="i2t", epochs=5, last=0.50,
+             validation_selected=0.52, test_selected=0.56)])
+    table = gaps(rows).set_index("method")
+    assert table.loc["a", "test - last"] == pytest.approx(0.02)  # (0.02 + 0.02) / 2
+    assert table.loc["a", "test - last low"] == pytest.approx(0.02) == table.loc["a", "test - last high"]
+    assert table.loc["b", "test - last"] == pytest.approx(0.08)  # (0.10 + 0.06) / 2
+    assert table.loc["b", "test - validation"] == pytest.approx(0.07)  # (0.10 + 0.04) / 2
+    assert 0.06 <= table.loc["b", "test - last low"] < table.loc["b", "test - last high"] <= 0.10
+    ranks = rankings(gaps(rows)).iloc[0]
+    assert (ranks.order_last, ranks.order_test_selected) == ("a, b", "b, a")  # 0.52 > 0.49; 0.57 > 0.54
+    assert ranks.kendall_tau == -1.0 and ranks.moved == "a 1->2, b 2->1"
+    assert kendall_tau(["x", "y", "z"], ["x", "z", "y"]) == pytest.approx(1 / 3)  # 2 pairs agree, 1 disagrees
+    assert all(np.isnan(interval(np.array([0.3]))))  # one run: no interval

@@ -14,8 +14,8 @@ from lightning import Callback
 
 from benchmarks.execution.evaluation import RetrievalEvaluation
 from benchmarks.execution.record import DIRECTIONS
-
-CSV_NAME, EPOCHS_NAME, SUMMARY_NAME = "oracle.csv", "oracle_epochs.csv", "oracle.md"
+from benchmarks.execution.results import code_revision
+from benchmarks.reports.epoch_selection import CSV_NAME, EPOCHS_NAME, SUMMARY_NAME
 
 
 class EpochTestScores(Callback):
@@ -60,9 +60,10 @@ class OracleRow:
     validation_epoch: int
     test_selected: float
     test_epoch: int
+    revision: str = ""  # the code's git revision, as result rows name it
 
 
-def oracle_rows(spec, epochs: list[dict], last: dict) -> list[OracleRow]:
+def oracle_rows(spec, epochs: list[dict], last: dict, revision: str = "") -> list[OracleRow]:
     """The rows of one run from its per-epoch scores (epochs counted from 1) and its final test mAP per direction.
 
     Raises:
@@ -79,7 +80,7 @@ def oracle_rows(spec, epochs: list[dict], last: dict) -> list[OracleRow]:
         best = max(range(len(test)), key=test.__getitem__)
         rows.append(OracleRow(**identity(spec), direction=direction, epochs=len(epochs), last=last[direction],
                               validation_selected=test[chosen], validation_epoch=chosen + 1,
-                              test_selected=test[best], test_epoch=best + 1))
+                              test_selected=test[best], test_epoch=best + 1, revision=revision))
     return rows
 
 
@@ -106,7 +107,7 @@ def run_oracle(spec, announce=print) -> tuple[list[OracleRow], list[dict]]:
     run.trainer.fit(run.method, datamodule=run.data)
     run.trainer.test(run.method, datamodule=run.data, verbose=False)
     last = {d: r.map for d, r in run.evaluation.results["test"]["hamming"].items()}
-    return oracle_rows(spec, per_epoch.epochs, last), [{**identity(spec), "epoch": i + 1, **scores}
+    return oracle_rows(spec, per_epoch.epochs, last, code_revision()), [{**identity(spec), "epoch": i + 1, **scores}
                                                         for i, scores in enumerate(per_epoch.epochs)]
 
 
@@ -137,3 +138,56 @@ def write(out: Path, rows: list[OracleRow], epochs: list[dict]) -> list[Path]:
         "best validation mAP, and at the best test epoch of each direction (the field's habit).\n\n"
         + summary.reset_index().to_markdown(index=False, floatfmt=".4f") + "\n" + note)
     return [out / name for name in (CSV_NAME, EPOCHS_NAME, SUMMARY_NAME)]
+
+
+# The oracle reference (docs/protocol.md): each dataset with the runs the issue's question needs.
+REFERENCE = {"mirflickr25k_mini": ("--seeds", "0,1", "--split_seeds", "0,1"), "wikipedia": ("--seeds", "0",)}
+
+
+def reference(root: Path, plots: Path, methods: list[str], bits: int = 32, tuned: Path = Path("results/tuned"),
+              say=print) -> int:
+    """The oracle reference, resumable: for each dataset of REFERENCE, method and preset (common, and tuned where
+    the method declares a search), `cmhb oracle` in a process of its own into root/<method>-<dataset>-<preset>;
+    folders that finished are skipped. Then the report of every finished folder (benchmarks.reports.
+    epoch_selection).
+
+    Returns:
+        The number of cells that failed.
+    """
+    import subprocess
+    import sys
+
+    from benchmarks.reports.epoch_selection import write as report
+    from benchmarks.spec.registry import declared
+
+    failed = 0
+    for dataset, runs in REFERENCE.items():
+        for method in methods:
+            presets = ("common", "tuned") if declared("methods", method).config().get("search") else ("common",)
+            for preset in presets:
+                out = root / f"{method}-{dataset}-{preset}"
+                if (out / CSV_NAME).is_file():
+                    continue
+                say(f"oracle {method} {dataset} {preset}", flush=True)
+                done = subprocess.run([sys.executable, "-m", "benchmarks.cli", "oracle", "--method", method,
+                                       "--dataset", dataset, "--preset", preset, "--bits", str(bits), *runs,
+                                       "--tuned", str(tuned), "--out", str(out), "--logger.kind=none"])
+                failed += done.returncode != 0
+    for path in report(sorted(p for p in root.iterdir() if p.is_dir()), root, plots):
+        say(f"wrote {path}")
+    return failed
+
+
+if __name__ == "__main__":
+    import argparse
+
+    from benchmarks.spec.registry import names
+
+    parser = argparse.ArgumentParser(description="The oracle reference (make oracle-reference): every method's "
+                                                 "`cmhb oracle` on the reference datasets, resumable, then its report.")
+    parser.add_argument("--methods", help="comma-separated (default: every method of the suite)")
+    parser.add_argument("--root", type=Path, default=Path("results/oracle"))
+    parser.add_argument("--plots", type=Path, default=Path("results/plots"))
+    args = parser.parse_args()
+    raise SystemExit(reference(args.root, args.plots, args.methods.split(",") if args.methods else
+                               names("methods", own=True)) and 1)

@@ -126,6 +126,10 @@ def build(spec: RunSpec, datamodule=None, callbacks=(), logger=False, announce=p
     who = f"{spec.method} on {spec.dataset}"
     prepare(data, trainer, lambda dims: instantiate(
         method_cls.check_widths, {"bits": spec.bits, **{f"{m}_dim": w for m, w in dims.items()}}, who))
+    if data.drop_last and len(data.split.train) < data.batch_size:  # no batch: the run would never train
+        raise ConfigError(f"{who}: {len(data.split.train)} training items make no batch of --data.batch_size="
+                          f"{data.batch_size} when the short last batch is dropped (drop_last); give a smaller "
+                          "batch size or more data")
     if not len(data.split.val):
         trainer.limit_val_batches = 0
     if not trainer.is_global_zero:  # one process speaks for a run on several
