@@ -223,6 +223,8 @@ CRAFTED = {  # name: (command, file, its new content from the saved run, what th
                       "not a saved method's arguments (bits"),
     "bits 1e12": ("encode", "method.json", lambda run: arguments(run, lambda a: {**a, "bits": 10**12}),
                   "a code length from 1 to 4096"),
+    "weights of another shape": ("encode", "method.json", lambda run: arguments(run, lambda a: {**a, "bits": 8}),
+                                 "do not fit lsh"),  # PyTorch's message spans lines: one here
     "an unknown option": ("encode", "method.json", lambda run: arguments(
         run, lambda a: {**a, "options": {**a["options"], "nosuch": 1}}), "do not fit lsh"),
     "codes.npz truncated": ("evaluate", "codes.npz", lambda run: open(os.path.join(run, "codes.npz"), "rb").read()[:300],
