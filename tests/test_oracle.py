@@ -69,3 +69,20 @@ def test_the_reports_gaps_intervals_and_rankings_by_hand(tmp_path):
     assert ranks.kendall_tau == -1.0 and ranks.moved == "a 1->2, b 2->1"
     assert kendall_tau(["x", "y", "z"], ["x", "z", "y"]) == pytest.approx(1 / 3)  # 2 pairs agree, 1 disagrees
     assert all(np.isnan(interval(np.array([0.3]))))  # one run: no interval
+
+
+def test_the_report_compares_the_last_epochs_with_the_result_rows_of_the_same_runs(tmp_path):
+    import pandas as pd
+
+    from benchmarks.execution.results import append_row
+    from benchmarks.reports.epoch_selection import agreement
+
+    from records import fake_record
+
+    append_row(tmp_path / "rows.jsonl", fake_record("cca_itq", 16, 0, 0.5, 0.4))
+    same = dict(method="cca_itq", dataset="toy", preset="common", bits=16, seed=0, split_seed=0, variant=False)
+    rows = pd.DataFrame([{**same, "direction": "i2t", "last": 0.5004}, {**same, "direction": "t2i", "last": 0.4},
+                         {**same, "variant": True, "direction": "i2t", "last": 0.9}])  # another run's settings
+    assert agreement(rows, tmp_path / "rows.jsonl") == (
+        f"2 of the 3 last-epoch numbers have a row of the same run in {tmp_path / 'rows.jsonl'}; they differ from it "
+        "by at most 0.0004 (mean 0.0002).")

@@ -39,7 +39,8 @@ class EpochTestScores(Callback):
 def identity(spec) -> dict:
     """What names a run in the diagnostic's files."""
     return {"method": spec.method, "dataset": spec.dataset, "bits": spec.bits, "seed": spec.seed,
-            "split_seed": spec.settings["data"]["split_seed"], "preset": spec.preset}
+            "split_seed": spec.settings["data"]["split_seed"], "preset": spec.preset, "config_hash": spec.hash,
+            "variant": bool(spec.variant)}
 
 
 @dataclass
@@ -53,6 +54,8 @@ class OracleRow:
     seed: int
     split_seed: int
     preset: str
+    config_hash: str  # as the result row of the same run names it
+    variant: bool  # settings that differ from the config files' (as a result row's `variant`)
     direction: str
     epochs: int
     last: float
@@ -173,7 +176,7 @@ def reference(root: Path, plots: Path, methods: list[str], bits: int = 32, tuned
                                        "--dataset", dataset, "--preset", preset, "--bits", str(bits), *runs,
                                        "--tuned", str(tuned), "--out", str(out), "--logger.kind=none"])
                 failed += done.returncode != 0
-    for path in report(sorted(p for p in root.iterdir() if p.is_dir()), root, plots):
+    for path in report(sorted(p for p in root.iterdir() if p.is_dir()), root, plots, Path("results/runs.jsonl")):
         say(f"wrote {path}")
     return failed
 

@@ -60,6 +60,23 @@ def gaps(rows: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(lines)
 
 
+def agreement(rows: pd.DataFrame, results: Path) -> str:
+    """How the oracle's `last` compares with the result rows of the same runs in `results` (method, dataset,
+    preset, code length, run seed and split seed, neither a variant; the newest row of each): the oracle should
+    have measured the runs the suite reports, up to what changed in the code since those rows were written."""
+    from benchmarks.execution.results import read_records
+
+    key = ("method", "dataset", "preset", "bits", "seed", "split_seed")
+    rows_of = {(r.method, r.dataset_config, r.preset, r.bits, r.seed, r.split_seed): r
+               for r in read_records(results) if not r.variant}
+    matched = [abs(line["last"] - rows_of[run].map(line.direction)) for _, line in rows.iterrows()
+               if not line.get("variant", True) and (run := tuple(line[k] for k in key)) in rows_of]
+    if not matched:
+        return f"No row of {results} is one of these runs."
+    return (f"{len(matched)} of the {len(rows)} last-epoch numbers have a row of the same run in {results}; they "
+            f"differ from it by at most {max(matched):.2g} (mean {np.mean(matched):.2g}).")
+
+
 def kendall_tau(first: list, second: list) -> float:
     """Kendall's tau between two orders of the same items (1: the same order, -1: reversed)."""
     position = {item: i for i, item in enumerate(second)}
@@ -138,8 +155,9 @@ def markdown(table: pd.DataFrame, ranks: pd.DataFrame) -> str:
             + ranks.to_markdown(index=False, floatfmt=".3f") + "\n")
 
 
-def write(folders: list[Path], out: Path, plots: Path) -> list[Path]:
-    """out/epoch_selection.md, out/epoch_selection.csv, and per dataset plots/epoch_selection_<dataset>.png.
+def write(folders: list[Path], out: Path, plots: Path, results: Path | None = None) -> list[Path]:
+    """out/epoch_selection.md, out/epoch_selection.csv, and per dataset plots/epoch_selection_<dataset>.png;
+    with `results`, the report says how the last epochs compare with those runs' result rows (`agreement`).
 
     Returns:
         The paths written.
@@ -156,7 +174,7 @@ def write(folders: list[Path], out: Path, plots: Path) -> list[Path]:
     atomic_write_bytes(out / "epoch_selection.md", (
         "# What choosing the epoch on the test queries adds (`cmhb oracle`; a diagnostic, never a result)\n\n"
         f"{len(rows) // 2} runs of {rows.method.nunique()} methods, at revision {', '.join(revisions) or 'unknown'}"
-        ".\n\n" + markdown(table, ranks)).encode())
+        "." + (f" {agreement(rows, results)}" if results else "") + "\n\n" + markdown(table, ranks)).encode())
     written += [out / "epoch_selection.csv", out / "epoch_selection.md"]
     for dataset in sorted(epochs.dataset.unique()):
         fig = figure(epochs, dataset)
