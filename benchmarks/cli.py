@@ -7,6 +7,7 @@ config files, 1 for data and runs that failed.
 """
 
 import argparse
+import signal
 import sys
 import textwrap
 from pathlib import Path
@@ -550,8 +551,16 @@ def stopped(stop: Stopped, previous: dict) -> int:
     return stop.status
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run one command; return its exit status."""
+def main(argv: list[str] | None = None, own_process: bool = False) -> int:
+    """Run one command; return its exit status.
+
+    Args:
+        argv: the command line (default: sys.argv[1:]).
+        own_process: the command is its process's whole work (the `cmhb` script, `python -m benchmarks.cli`):
+            once it has returned, SIGTERM and SIGINT are ignored while the interpreter shuts down, so that a signal
+            after the command finished (its row written) cannot make its status 143. Called from other Python
+            code, the caller's handlers are put back instead.
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
         width = max(map(len, COMMANDS))
@@ -583,8 +592,13 @@ def main(argv: list[str] | None = None) -> int:
     except Stopped as stop:
         return stopped(stop, previous)
     finally:
-        stop_on_signals(previous)
+        stop_on_signals(dict.fromkeys(previous, signal.SIG_IGN) if own_process else previous)
+
+
+def command() -> int:
+    """The `cmhb` script: `main` as its process's own command."""
+    return main(own_process=True)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(command())

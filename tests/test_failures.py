@@ -282,3 +282,18 @@ def test_a_signal_after_the_row_is_written_ends_nothing(tmp_path):
     finally:
         stop_on_signals(previous)
     assert signal.getsignal(signal.SIGTERM) == previous[signal.SIGTERM]
+
+
+@pytest.mark.slow
+def test_a_sigterm_once_the_row_is_announced_leaves_status_0_and_the_row(tmp_path):
+    """The row is a run's last act: a SIGTERM after it (while the command returns or the interpreter shuts down)
+    ends nothing, so a sweep never counts a written row as a stopped cell."""
+    process = bench_process(tmp_path, "--method", "lsh", "--dataset", "toy", "--bits", "16", "--data.subset=300")
+    for line in process.stdout:
+        if line.startswith("result row appended"):  # the command's last line: it returns, the interpreter ends
+            time.sleep(0.2)
+            process.send_signal(signal.SIGTERM)
+            break
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 0 and "Traceback" not in err, err
+    assert len((tmp_path / "rows.jsonl").read_text().splitlines()) == 1
