@@ -472,12 +472,10 @@ def encode(argv: list[str]) -> int:
         raise ConfigError("--features needs --modality image or text")
     if args.out.is_dir() or args.out.suffix != ".npy":
         raise ConfigError(f"--out {args.out}: give a .npy file (NumPy names what it saves so)")
-    import io
-
     import numpy as np
 
     from benchmarks.execution import artifacts
-    from common.files import atomic_write_bytes
+    from common.files import atomic_write
 
     if args.features is not None:
         modality = args.modality
@@ -489,9 +487,7 @@ def encode(argv: list[str]) -> int:
     else:
         modality = "image" if args.images is not None else "text"
         codes = artifacts.encode(args.run, artifacts.featurize(args.run, args.images or args.texts, modality), modality)
-    buffer = io.BytesIO()
-    np.save(buffer, codes)
-    atomic_write_bytes(args.out, buffer.getvalue())
+    atomic_write(args.out, lambda f: np.save(f, codes))
     print(f"wrote {args.out}: {codes.shape[0]} codes of {codes.shape[1]} bits")
     return 0
 

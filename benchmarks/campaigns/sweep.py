@@ -74,12 +74,18 @@ def cell_overrides(overrides: list[str], cell: Cell) -> list[str]:
     or one method."""
     out = []
     for item in overrides:
-        scope, sep, rest = item.lstrip("-").partition(":")
-        if not sep:
+        scope, rest = scoped(item)
+        if scope is None:
             out.append(item)
         elif scope in (cell.dataset, cell.method):
             out.append(f"--{rest}")
     return out
+
+
+def scoped(item: str) -> tuple[str | None, str]:
+    """(the method or dataset an override is scoped to, or None, the override without its scope)."""
+    scope, sep, rest = item.lstrip("-").partition(":")
+    return (scope, rest) if sep else (None, item)
 
 
 def check_scopes(overrides: list[str], cells: list[Cell]) -> None:
@@ -90,8 +96,8 @@ def check_scopes(overrides: list[str], cells: list[Cell]) -> None:
     """
     methods, datasets = sorted({c.method for c in cells}), sorted({c.dataset for c in cells})
     for item in overrides:
-        scope, sep, _ = item.lstrip("-").partition(":")
-        if sep and scope not in methods + datasets:
+        scope, _ = scoped(item)
+        if scope is not None and scope not in methods + datasets:
             raise ConfigError(f"{item}: {scope!r} is none of this sweep's methods ({', '.join(methods)}) or datasets "
                               f"({', '.join(datasets)}); scope an override with one of them, or drop `{scope}:`")
 
@@ -198,9 +204,9 @@ def write_wandb_sweep(path: Path, cells: list[Cell], overrides: list[str], resul
     Raises:
         ConfigError: an override scoped to one dataset or method (a wandb agent passes the same to every cell).
     """
-    scoped = [o for o in overrides if ":" in o.split("=")[0]]
-    if scoped:
-        raise ConfigError(f"per-dataset or per-method overrides {scoped} cannot be passed by a wandb agent; put "
+    narrowed = [o for o in overrides if scoped(o)[0] is not None]
+    if narrowed:
+        raise ConfigError(f"per-dataset or per-method overrides {narrowed} cannot be passed by a wandb agent; put "
                           "them in the dataset's or the method's config file")
     values = {key: sorted({getattr(c, key) for c in cells}) for key in ("method", "dataset", "bits", "seed")}
     config = {

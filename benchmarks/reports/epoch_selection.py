@@ -15,11 +15,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from benchmarks.reports.significance import bootstrap_interval
 from common.errors import DataError
 
 CSV_NAME, EPOCHS_NAME, SUMMARY_NAME = "oracle.csv", "oracle_epochs.csv", "oracle.md"  # an oracle folder's files
 GAPS = {"test - last": ("test_selected", "last"), "test - validation": ("test_selected", "validation_selected")}
-DRAWS = 10_000
 
 
 def read(folders: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -35,14 +35,10 @@ def read(folders: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
             pd.concat([pd.read_csv(f / EPOCHS_NAME) for f in done], ignore_index=True))
 
 
-def interval(values: np.ndarray, seed: int = 0) -> tuple[float, float]:
-    """95% percentile bootstrap interval of the mean of `values` (resampled with replacement); one value: no
-    interval (NaN, NaN)."""
-    if len(values) < 2:
-        return float("nan"), float("nan")
-    rng = np.random.default_rng(seed)
-    means = values[rng.integers(0, len(values), (DRAWS, len(values)))].mean(1)
-    return tuple(float(q) for q in np.quantile(means, [0.025, 0.975]))
+def interval(values: np.ndarray) -> tuple[float, float]:
+    """95% percentile bootstrap interval of the mean of the runs' `values` (significance.bootstrap_interval); one
+    run: no interval (NaN, NaN)."""
+    return bootstrap_interval(values) if len(values) > 1 else (float("nan"), float("nan"))
 
 
 def gaps(rows: pd.DataFrame) -> pd.DataFrame:
