@@ -118,3 +118,16 @@ def test_cosine_ranks_negative_similarities_below_positive_ones_by_hand():
     database = torch.tensor([[-1.0, 0.0], [-1.0, 1.0], [0.0, 1.0], [1.0, 1.0]])
     labels = torch.tensor([[1, 0], [0, 1], [1, 0], [0, 1]])
     assert cosine_retrieval(torch.tensor([[1.0, 0.0]]), torch.tensor([[1, 0]]), database, labels).map == pytest.approx(0.5)
+
+
+def test_the_top_k_search_is_the_stable_ranking_cut_at_k():
+    """metrics.kernels.hamming_top_k (a search by the suite's ranking, benchmarks/perf/retrieval.py): the
+    ranking above, 1, 0, 2, 4, 3, 5 at distances 0 1 1 1 2 4, cut inside the d1 group and at its end."""
+    from metrics.functional import pack_codes
+    from metrics.kernels import hamming_top_k
+
+    query, database = pack_codes(QUERY[:1]), pack_codes(DATABASE)
+    for k, order, distances in ((2, [1, 0], [0, 1]), (4, [1, 0, 2, 4], [0, 1, 1, 1]),
+                                (6, [1, 0, 2, 4, 3, 5], [0, 1, 1, 1, 2, 4])):
+        found, at = hamming_top_k(query, database, 4, k)
+        assert found.tolist() == [order] and at.tolist() == [distances], k
