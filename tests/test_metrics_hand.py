@@ -131,3 +131,19 @@ def test_the_top_k_search_is_the_stable_ranking_cut_at_k():
                                 (6, [1, 0, 2, 4, 3, 5], [0, 1, 1, 1, 2, 4])):
         found, at = hamming_top_k(query, database, 4, k)
         assert found.tolist() == [order] and at.tolist() == [distances], k
+
+
+def test_hash_lookup_by_hand():
+    """Queries ++++ and ---+, both label A. Query 1's distances to the database: 2 3 2 1 2 1.
+    Radius 0: query 0 retrieves item 1 (not relevant), query 1 nothing -> precision 0 over query 0, half empty.
+    Radius 1: {1, 0, 2, 4} holds 0 and 2 -> 1/2; {3, 5} holds 3 -> 1/2: precision 1/2, none empty.
+    Radius 2: {0, 1, 2, 3, 4} holds 0, 2, 3 -> 3/5; {0, 2, 3, 4, 5} holds 0, 2, 3 -> 3/5."""
+    from benchmarks.execution.pipeline import scores_of
+
+    query = torch.tensor([[1.0, 1, 1, 1], [-1, -1, -1, 1]])
+    result = retrieval_metrics(query, torch.tensor(np.stack([A, A])), DATABASE, DATABASE_LABELS)
+    assert result.pr_precision[:3].tolist() == pytest.approx([0, 1 / 2, 3 / 5])
+    assert result.pr_empty[:3].tolist() == pytest.approx([1 / 2, 0, 0])
+    scores = scores_of("hamming", "i2t", result)
+    assert scores.lookup(0) == (0.0, 0.5) and scores.lookup(2) == pytest.approx((3 / 5, 0))
+    assert np.isnan(scores.lookup(9)).all()  # beyond the code length: not held

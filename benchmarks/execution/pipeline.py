@@ -213,7 +213,8 @@ def scores_of(kind: str, direction: str, result) -> Scores:
     return Scores(kind, direction, result.map, ap=ap, map_at={str(k): v for k, v in result.map_at.items()},
                   map_tie=result.map_tie, empty_queries=result.empty_queries, distinct_codes=result.distinct_codes,
                   precision_at={str(k): v for k, v in result.precision_at.items()},
-                  pr_precision=result.pr_precision.tolist(), pr_recall=result.pr_recall.tolist())
+                  pr_precision=result.pr_precision.tolist(), pr_recall=result.pr_recall.tolist(),
+                  pr_empty=result.pr_empty.tolist())
 
 
 def data_choices(given: dict) -> dict:
