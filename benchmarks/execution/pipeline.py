@@ -23,6 +23,7 @@ from benchmarks.execution.evaluation import RetrievalEvaluation
 from benchmarks.execution.progress import EpochLines
 from benchmarks.execution.record import DIRECTIONS, RunRecord, Scores
 from benchmarks.execution.results import append_row, code_revision
+from benchmarks.execution.serving import serving_cost
 from benchmarks.spec.config import RunSpec
 from benchmarks.spec.registry import declared
 from common.errors import ConfigError, DataError, TrainingDiverged
@@ -249,4 +250,5 @@ def finished_record(run: Run, train_seconds: float, eval_seconds: float) -> RunR
         collapsed=collapsed, choices=data_choices(run.given), paper_metric=spec.paper_metric, study=spec.study,
         revision=code_revision(), declared_by={kind: declared(f"{kind}s", name).package for kind, name in
                                                (("method", spec.method), ("dataset", spec.dataset))},
+        serving=serving_cost(run.method, next(iter(run.data.test_dataloader()[0]))),
         timestamp=datetime.now(timezone.utc).isoformat(timespec="seconds"))

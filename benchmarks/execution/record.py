@@ -109,6 +109,8 @@ class RunRecord:
         timestamp: when the run ended (UTC).
         run_dir: its saved folder, or None.
         gallery: its retrieval gallery (PNG), or None.
+        serving: what encoding new items costs (benchmarks.execution.serving): the bytes kept to encode, ms per
+            item alone and items per second in batches, per modality; empty in rows written before it was measured.
         schema: the row format's version.
     """
 
@@ -147,6 +149,7 @@ class RunRecord:
     timestamp: str | None = None
     run_dir: str | None = None
     gallery: str | None = None
+    serving: dict = field(default_factory=dict)
     schema: int = SCHEMA
 
     def score(self, kind: str, direction: str) -> Scores | None:

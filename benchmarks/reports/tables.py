@@ -141,7 +141,7 @@ def frame_of(labelled: list[tuple[RunRecord, str]]) -> pd.DataFrame:
                 "protocol": record.protocol, "backbone": record.backbone, "n_query": record.n_query,
                 "n_database": record.n_database, "n_train": record.n_train, "supervised": record.supervised,
                 "bits": record.bits, "seed": record.seed, "split_seed": record.split_seed,
-                "train_seconds": record.train_seconds}
+                "train_seconds": record.train_seconds, **serving_columns(record.serving)}
         paper = record.paper_metric if record.preset == "paper" else None
         metrics = [paper] if paper else ["map" if k == "hamming" else f"{k}_map" for k in record.kinds]
         for metric in metrics:
@@ -159,6 +159,18 @@ def frame_of(labelled: list[tuple[RunRecord, str]]) -> pd.DataFrame:
                               "collapsed": kind == "hamming" and direction in record.collapsed,
                               "candidate": metric == "map" or bool(paper)})
     return pd.DataFrame.from_records(lines)
+
+
+SERVING_COLUMNS = ("weights_bytes", "encode_ms_image", "encode_ms_text", "encode_items_per_second_image",
+                   "encode_items_per_second_text")
+
+
+def serving_columns(serving: dict) -> dict:
+    """A row's serving cost (benchmarks.execution.serving) as tables.csv columns; NaN where it was not measured."""
+    return {"weights_bytes": serving.get("weights_bytes", np.nan),
+            **{f"encode_ms_{m}": serving.get("ms_per_item", {}).get(m, np.nan) for m in ("image", "text")},
+            **{f"encode_items_per_second_{m}": serving.get("items_per_second", {}).get(m, np.nan)
+               for m in ("image", "text")}}
 
 
 def seed_averaged_ap(part: pd.DataFrame) -> np.ndarray | None:
@@ -189,6 +201,7 @@ def summarize(frame: pd.DataFrame) -> pd.DataFrame:
                     "lookup_empty": part["lookup_empty"].mean(skipna=False),
                     "seeds": len(part[["seed", "split_seed"]].drop_duplicates()),
                     "collapsed": bool(part["collapsed"].any()), "train_seconds": part["train_seconds"].mean(),
+                    **{column: part[column].mean() for column in SERVING_COLUMNS},
                     "ap": ap, "ci": bootstrap_interval(ap) if ap is not None else (np.nan, np.nan)})
     summary = pd.DataFrame.from_records(out)
     summary["ci_low"], summary["ci_high"] = zip(*summary.pop("ci"))
