@@ -19,7 +19,7 @@ comma := ,
 SWEEP_BITS := $(if $(filter command line,$(origin BITS)),$(BITS),16,32,64,128)
 PLOT_BITS := $(if $(filter command line,$(origin BITS)),--bits $(BITS))
 
-.PHONY: help venv bench sweep reproduce tune table plot reference oracle-reference regress test test-fast perf perf-scale perf-data clean clean-runs
+.PHONY: help venv bench sweep reproduce tune table plot reference oracle-reference regress test test-fast perf perf-scale perf-retrieval perf-data clean clean-runs
 .DEFAULT_GOAL := help
 
 help:  ## list the targets
@@ -91,6 +91,9 @@ perf: $(BIN)/.installed  ## evaluator speed at NUS-WIDE scale: Hamming (64 bits)
 
 perf-scale: $(BIN)/.installed  ## every method at the benchmarks' sizes (synthetic shapes): epoch, evaluation, memory
 	$(BIN)/python benchmarks/perf/scale.py --markdown runs/perf-scale.md
+
+perf-retrieval: $(BIN)/.installed  ## what the codes buy: search cost at 1e5-1e8 items, binary indexes beside float [ARGS=--quick]
+	$(BIN)/python benchmarks/perf/retrieval.py --csv runs/perf-retrieval.csv --markdown runs/perf-retrieval.md $(ARGS)
 
 perf-data: $(BIN)/.installed  ## the real datasets' annotations at their real sizes (generated files): parse, cache, split, memory
 	$(BIN)/python benchmarks/perf/data.py --markdown runs/perf-data.md

@@ -342,11 +342,14 @@ def table(argv: list[str]) -> int:
     parser = report_parser("cmhb table", "Markdown, LaTeX and CSV tables of the result rows: per dataset, "
                            "methods x code lengths, mean ± std over seeds, significance marked.", Path("runs/tables"))
     parser.add_argument("--readme", type=Path, help="also rewrite the marked tables section of this Markdown file")
+    parser.add_argument("--lookup", action="store_true",
+                        help="also write each table's hash lookup: precision within Hamming radius 2 and the share "
+                             "of queries that find nothing there (<table>_lookup.md, .tex)")
     args = parser.parse_args(argv)
     chosen = selection(args)
     from benchmarks.reports import tables
 
-    for line in tables.build(args.results, args.out, args.readme, chosen):
+    for line in tables.build(args.results, args.out, args.readme, chosen, lookup=args.lookup):
         print(line)
     return 0
 

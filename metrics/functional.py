@@ -93,6 +93,7 @@ class RetrievalResult:
     pr_radius: np.ndarray = field(repr=False)  # Hamming radius 0..bits
     pr_precision: np.ndarray = field(repr=False)
     pr_recall: np.ndarray = field(repr=False)
+    pr_empty: np.ndarray = field(repr=False, default=None)  # share of queries with no item within each radius
     empty_queries: int = 0  # queries with no relevant database item (each counts 0)
     ap: np.ndarray = field(repr=False, default=None)  # per-query AP@all
     distinct_codes: int = 0  # distinct codes over the database (a handful means collapsed codes)
@@ -145,7 +146,8 @@ def retrieval_metrics(query_codes, query_labels, database_codes, database_labels
 
     Returns:
         A RetrievalResult: mAP@all, tie-averaged mAP@all, mAP@K, precision@K, precision-recall over Hamming
-        radius, empty queries, per-query AP, distinct database codes and chance.
+        radius (hash lookup: precision over the queries that retrieve something within the radius, and the
+        share that retrieve nothing), empty queries, per-query AP, distinct database codes and chance.
 
     Raises:
         ValueError: shapes that do not fit, an empty database or an unknown variant.
@@ -189,7 +191,7 @@ def retrieval_metrics(query_codes, query_labels, database_codes, database_labels
         map=mean(ap), map_tie=mean(ap_tie),
         map_at={k: map_at(k) for k in map_ks},
         precision_at={k: float((rel_in_top[:, column[k]] / cutoffs[column[k]]).mean()) for k in precision_ks},
-        pr_radius=np.arange(bits + 1), pr_precision=pr_precision, pr_recall=pr_recall,
+        pr_radius=np.arange(bits + 1), pr_precision=pr_precision, pr_recall=pr_recall, pr_empty=1 - retrieved.mean(0),
         empty_queries=int((~has_rel).sum()), ap=ap, distinct_codes=distinct_rows(packed_database),
         chance=float((n_rel / n).mean()))
 

@@ -49,6 +49,39 @@ def hamming_matrix(query, database):
 
 
 @njit(parallel=True, cache=True)
+def hamming_top_k(query, database, nbits, k):
+    """The first k items of each query's stable Hamming ranking (distance, then database position): what a
+    search by the suite's ranking returns. One counting pass finds the distance that holds the k-th item, a
+    second collects the items in ranking order; no query is sorted.
+
+    Returns (indices, distances), each (queries, k); k must not exceed the database size."""
+    nq, n = query.shape[0], database.shape[0]
+    indices = np.empty((nq, k), np.int64)
+    distances = np.empty((nq, k), np.int64)
+    for i in prange(nq):
+        hist = np.zeros(nbits + 2, np.int64)
+        dist = np.empty(n, np.uint8)  # codes of at most 255 bits
+        for j in range(n):
+            d = _hamming(query[i], database[j])
+            dist[j] = d
+            hist[d + 1] += 1
+        for g in range(1, nbits + 2):  # hist[g] becomes the count of items at distances below g
+            hist[g] += hist[g - 1]
+        last = 0
+        while hist[last + 1] < k:  # the distance group that holds the k-th item
+            last += 1
+        for j in range(n):
+            d = dist[j]
+            if d <= last:
+                slot = hist[d]
+                if slot < k:
+                    indices[i, slot] = j
+                    distances[i, slot] = d
+                hist[d] = slot + 1
+    return indices, distances
+
+
+@njit(parallel=True, cache=True)
 def rank_statistics(query, query_labels, database, database_labels, nbits, cutoffs, harmonic):
     """Per-query statistics of the stable Hamming ranking.
 

@@ -159,8 +159,8 @@ def test_a_damaged_regression_baseline_names_its_field(tmp_path, capsys, change,
 
     from benchmarks.campaigns.regress import REGRESSION_DIR
 
-    path = tmp_path / "toy.json"
-    path.write_text(json.dumps({**json.loads((REGRESSION_DIR / "toy.json").read_text()), **change}))
+    path = tmp_path / "wikipedia.json"
+    path.write_text(json.dumps({**json.loads((REGRESSION_DIR / "wikipedia.json").read_text()), **change}))
     assert main(["regress", str(path)]) == 2
     one_error_line(capsys, f"{path}: {fragment}")
 

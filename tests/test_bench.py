@@ -110,6 +110,8 @@ def test_bench_on_toy_prints_and_appends_a_row(tmp_path, capsys, monkeypatch):
     assert record.epochs == 1 and record.train_seconds > 0 and record.eval_seconds > 0 and record.revision
     assert record.map("i2t") > 0.3 and record.supervised is False and record.backbone == "synthetic"
     assert len(scores.pr_precision) == 17 and record.variant == {} and record.schema == 2
+    assert len(scores.pr_empty) == 17 and record.serving["weights_bytes"] > 0  # hash lookup, serving cost
+    assert all(record.serving[k][m] > 0 for k in ("ms_per_item", "items_per_second") for m in ("image", "text"))
     assert (tmp_path / "runs" / "wandb").is_dir()  # the offline wandb run
     json.dumps(record.to_row())
 

@@ -118,3 +118,32 @@ def test_cosine_ranks_negative_similarities_below_positive_ones_by_hand():
     database = torch.tensor([[-1.0, 0.0], [-1.0, 1.0], [0.0, 1.0], [1.0, 1.0]])
     labels = torch.tensor([[1, 0], [0, 1], [1, 0], [0, 1]])
     assert cosine_retrieval(torch.tensor([[1.0, 0.0]]), torch.tensor([[1, 0]]), database, labels).map == pytest.approx(0.5)
+
+
+def test_the_top_k_search_is_the_stable_ranking_cut_at_k():
+    """metrics.kernels.hamming_top_k (a search by the suite's ranking, benchmarks/perf/retrieval.py): the
+    ranking above, 1, 0, 2, 4, 3, 5 at distances 0 1 1 1 2 4, cut inside the d1 group and at its end."""
+    from metrics.functional import pack_codes
+    from metrics.kernels import hamming_top_k
+
+    query, database = pack_codes(QUERY[:1]), pack_codes(DATABASE)
+    for k, order, distances in ((2, [1, 0], [0, 1]), (4, [1, 0, 2, 4], [0, 1, 1, 1]),
+                                (6, [1, 0, 2, 4, 3, 5], [0, 1, 1, 1, 2, 4])):
+        found, at = hamming_top_k(query, database, 4, k)
+        assert found.tolist() == [order] and at.tolist() == [distances], k
+
+
+def test_hash_lookup_by_hand():
+    """Queries ++++ and ---+, both label A. Query 1's distances to the database: 2 3 2 1 2 1.
+    Radius 0: query 0 retrieves item 1 (not relevant), query 1 nothing -> precision 0 over query 0, half empty.
+    Radius 1: {1, 0, 2, 4} holds 0 and 2 -> 1/2; {3, 5} holds 3 -> 1/2: precision 1/2, none empty.
+    Radius 2: {0, 1, 2, 3, 4} holds 0, 2, 3 -> 3/5; {0, 2, 3, 4, 5} holds 0, 2, 3 -> 3/5."""
+    from benchmarks.execution.pipeline import scores_of
+
+    query = torch.tensor([[1.0, 1, 1, 1], [-1, -1, -1, 1]])
+    result = retrieval_metrics(query, torch.tensor(np.stack([A, A])), DATABASE, DATABASE_LABELS)
+    assert result.pr_precision[:3].tolist() == pytest.approx([0, 1 / 2, 3 / 5])
+    assert result.pr_empty[:3].tolist() == pytest.approx([1 / 2, 0, 0])
+    scores = scores_of("hamming", "i2t", result)
+    assert scores.lookup(0) == (0.0, 0.5) and scores.lookup(2) == pytest.approx((3 / 5, 0))
+    assert np.isnan(scores.lookup(9)).all()  # beyond the code length: not held

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from benchmarks.execution.record import DIRECTIONS, RowError, RunRecord, Scores
+from benchmarks.execution.serving import kept_state
 from common.errors import DataError
 from common.files import atomic_write_bytes, sha256_bytes, sha256_file
 from metrics import cosine_retrieval, pack_codes, retrieval_metrics
@@ -74,7 +75,7 @@ def save(folder: Path, record: RunRecord, method, given: dict, collected: dict, 
     # Contiguous copies: safetensors refuses tensors that share memory (a buffer holding a tensor the data gave)
     # or are views (a transposed buffer).
     tensors = {f"state.{k}": v.detach().cpu().clone(memory_format=torch.contiguous_format)
-               for k, v in method.state_dict().items() if k.split(".", 1)[0] not in method.training_only}
+               for k, v in kept_state(method).items()}
     given = {k: None if k in method.training_only else v for k, v in given.items()}
     tensors.update({f"given.{k}": v.detach().cpu().clone(memory_format=torch.contiguous_format)
                     for k, v in given.items() if isinstance(v, torch.Tensor)})

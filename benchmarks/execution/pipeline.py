@@ -23,6 +23,7 @@ from benchmarks.execution.evaluation import RetrievalEvaluation
 from benchmarks.execution.progress import EpochLines
 from benchmarks.execution.record import DIRECTIONS, RunRecord, Scores
 from benchmarks.execution.results import append_row, code_revision
+from benchmarks.execution.serving import serving_cost
 from benchmarks.spec.config import RunSpec
 from benchmarks.spec.registry import declared
 from common.errors import ConfigError, DataError, TrainingDiverged
@@ -213,7 +214,8 @@ def scores_of(kind: str, direction: str, result) -> Scores:
     return Scores(kind, direction, result.map, ap=ap, map_at={str(k): v for k, v in result.map_at.items()},
                   map_tie=result.map_tie, empty_queries=result.empty_queries, distinct_codes=result.distinct_codes,
                   precision_at={str(k): v for k, v in result.precision_at.items()},
-                  pr_precision=result.pr_precision.tolist(), pr_recall=result.pr_recall.tolist())
+                  pr_precision=result.pr_precision.tolist(), pr_recall=result.pr_recall.tolist(),
+                  pr_empty=result.pr_empty.tolist())
 
 
 def data_choices(given: dict) -> dict:
@@ -248,4 +250,5 @@ def finished_record(run: Run, train_seconds: float, eval_seconds: float) -> RunR
         collapsed=collapsed, choices=data_choices(run.given), paper_metric=spec.paper_metric, study=spec.study,
         revision=code_revision(), declared_by={kind: declared(f"{kind}s", name).package for kind, name in
                                                (("method", spec.method), ("dataset", spec.dataset))},
+        serving=serving_cost(run.method, next(iter(run.data.test_dataloader()[0]))),
         timestamp=datetime.now(timezone.utc).isoformat(timespec="seconds"))

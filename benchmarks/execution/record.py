@@ -36,6 +36,8 @@ class Scores:
         precision_at: {K: precision@K} (Hamming only).
         pr_precision: precision within each Hamming radius 0..bits.
         pr_recall: recall within each Hamming radius 0..bits.
+        pr_empty: the share of queries with no database item within each Hamming radius 0..bits (rows written
+            before it was recorded have none).
     """
 
     kind: str
@@ -49,6 +51,15 @@ class Scores:
     precision_at: dict[str, float] = field(default_factory=dict)
     pr_precision: list[float] = field(default_factory=list)
     pr_recall: list[float] = field(default_factory=list)
+    pr_empty: list[float] = field(default_factory=list)
+
+    def lookup(self, radius: int = 2) -> tuple[float, float]:
+        """Hash lookup within `radius`: (precision over the queries that retrieve something, the share of queries
+        that retrieve nothing); NaN where the row does not hold it, and the precision NaN where every ball is empty."""
+        def at(values):
+            return values[radius] if radius < len(values) else math.nan
+        empty = at(self.pr_empty)
+        return (math.nan if empty == 1 else at(self.pr_precision)), empty
 
     def value(self, metric: str) -> float:
         """`map`, `map_tie` or `map@K` (K as a string key of map_at)."""
@@ -98,6 +109,8 @@ class RunRecord:
         timestamp: when the run ended (UTC).
         run_dir: its saved folder, or None.
         gallery: its retrieval gallery (PNG), or None.
+        serving: what encoding new items costs (benchmarks.execution.serving): the bytes kept to encode, ms per
+            item alone and items per second in batches, per modality; empty in rows written before it was measured.
         schema: the row format's version.
     """
 
@@ -136,6 +149,7 @@ class RunRecord:
     timestamp: str | None = None
     run_dir: str | None = None
     gallery: str | None = None
+    serving: dict = field(default_factory=dict)
     schema: int = SCHEMA
 
     def score(self, kind: str, direction: str) -> Scores | None:

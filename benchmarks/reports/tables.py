@@ -33,6 +33,7 @@ PUBLISHED = Path(__file__).resolve().parents[2] / "results" / "published.csv"
 METRIC_NAMES = {"map": "mAP@all", "cosine_map": "cosine mAP@all", "map@50": "mAP@50", "map@1000": "mAP@1000",
                 "map@5000": "mAP@5000"}
 GROUPS = ("unsupervised", "supervised", "published", "chance")
+LOOKUP_RADIUS = 2  # hash lookup: the items within this Hamming radius of the query
 log = logging.getLogger("cmhb")
 
 
@@ -140,7 +141,7 @@ def frame_of(labelled: list[tuple[RunRecord, str]]) -> pd.DataFrame:
                 "protocol": record.protocol, "backbone": record.backbone, "n_query": record.n_query,
                 "n_database": record.n_database, "n_train": record.n_train, "supervised": record.supervised,
                 "bits": record.bits, "seed": record.seed, "split_seed": record.split_seed,
-                "train_seconds": record.train_seconds}
+                "train_seconds": record.train_seconds, **serving_columns(record.serving)}
         paper = record.paper_metric if record.preset == "paper" else None
         metrics = [paper] if paper else ["map" if k == "hamming" else f"{k}_map" for k in record.kinds]
         for metric in metrics:
@@ -150,12 +151,26 @@ def frame_of(labelled: list[tuple[RunRecord, str]]) -> pd.DataFrame:
             for direction in DIRECTIONS:
                 scores = record.score(kind, direction)
                 ap = np.asarray(scores.ap) if measure == "map" and scores.ap else None
+                lookup = scores.lookup(LOOKUP_RADIUS) if kind == "hamming" else (np.nan, np.nan)
                 lines.append({**base, "method": name + suffix, "kind": kind, "metric": METRIC_NAMES.get(metric, metric),
                               "direction": direction, "value": scores.value(measure),
+                              "lookup_precision": lookup[0], "lookup_empty": lookup[1],
                               "chance": record.chance.get(direction, np.nan), "ap": ap,
                               "collapsed": kind == "hamming" and direction in record.collapsed,
                               "candidate": metric == "map" or bool(paper)})
     return pd.DataFrame.from_records(lines)
+
+
+SERVING_COLUMNS = ("weights_bytes", "encode_ms_image", "encode_ms_text", "encode_items_per_second_image",
+                   "encode_items_per_second_text")
+
+
+def serving_columns(serving: dict) -> dict:
+    """A row's serving cost (benchmarks.execution.serving) as tables.csv columns; NaN where it was not measured."""
+    return {"weights_bytes": serving.get("weights_bytes", np.nan),
+            **{f"encode_ms_{m}": serving.get("ms_per_item", {}).get(m, np.nan) for m in ("image", "text")},
+            **{f"encode_items_per_second_{m}": serving.get("items_per_second", {}).get(m, np.nan)
+               for m in ("image", "text")}}
 
 
 def seed_averaged_ap(part: pd.DataFrame) -> np.ndarray | None:
@@ -182,8 +197,11 @@ def summarize(frame: pd.DataFrame) -> pd.DataFrame:
     for key, part in frame.groupby(keys, sort=True):
         ap = seed_averaged_ap(part)
         out.append({**dict(zip(keys, key)), "mean": part["value"].mean(), "std": part["value"].std(),
+                    "lookup_precision": part["lookup_precision"].mean(),  # over runs whose balls are not all empty
+                    "lookup_empty": part["lookup_empty"].mean(skipna=False),
                     "seeds": len(part[["seed", "split_seed"]].drop_duplicates()),
                     "collapsed": bool(part["collapsed"].any()), "train_seconds": part["train_seconds"].mean(),
+                    **{column: part[column].mean() for column in SERVING_COLUMNS},
                     "ap": ap, "ci": bootstrap_interval(ap) if ap is not None else (np.nan, np.nan)})
     summary = pd.DataFrame.from_records(out)
     summary["ci_low"], summary["ci_high"] = zip(*summary.pop("ci"))
@@ -247,10 +265,48 @@ def grid(summary: pd.DataFrame, frame: pd.DataFrame, table: str, bold, plus_minu
           "text": f"{rows[rows.direction == d].chance.mean():.4f}"}
          for d in rows.direction.unique() for b in part.bits.unique()])
     part = pd.concat([part, extra, chance]) if len(extra) else pd.concat([part, chance])
+    return ordered(part)
+
+
+def ordered(part: pd.DataFrame) -> pd.DataFrame:
+    """Cells (`text`) pivoted to (group, family, method) x (direction, bits), groups and families in order."""
     pivot = part.pivot_table(index=["group", "family", "method"], columns=["direction", "bits"], values="text",
                              aggfunc="first")
     order = {name: i for i, name in enumerate(FAMILIES)}
     return pivot.reindex(sorted(pivot.index, key=lambda k: (GROUPS.index(k[0]), order.get(k[1], -1), k[2]))).fillna("–")
+
+
+def lookup_tables(summary: pd.DataFrame, frame: pd.DataFrame, table: str, stem: Path) -> list[Path]:
+    """A table's hash lookup as Markdown and LaTeX (`stem`.md, .tex); nothing when no row of it records it."""
+    cells = lookup_grid(summary, table)
+    if cells is None:
+        return []
+    first = frame[frame.table == table].iloc[0]
+    text = (f"Hash lookup: the precision of the database items within Hamming radius {LOOKUP_RADIUS} of a query, over "
+            f"the queries that retrieve any, mean over each cell's runs; in brackets the share of queries that retrieve "
+            f"none (docs/protocol.md). {first.protocol} protocol: {first.n_query:,} queries, {first.n_database:,} "
+            "database items. Rows written before the suite recorded empty balls are left out.")
+    markdown = cells.copy()
+    markdown.columns = [f"{DIRECTIONS[d]} {b}" for d, b in markdown.columns]
+    paths = [stem.with_suffix(".md"), stem.with_suffix(".tex")]
+    atomic_write_bytes(paths[0], f"# {table}: hash lookup\n\n{text}\n\n"
+                       f"{markdown.reset_index().to_markdown(index=False, disable_numparse=True)}\n".encode())
+    atomic_write_bytes(paths[1], latex(cells, f"{table}, hash lookup: {text}",
+                                       f"tab:{stem.name.replace('_', '-')}").encode())
+    return paths
+
+
+def lookup_grid(summary: pd.DataFrame, table: str) -> pd.DataFrame | None:
+    """Hash lookup for one table: per method and column the precision within LOOKUP_RADIUS over the queries that
+    retrieve something there, and the share that retrieve nothing; None when no row of it holds both."""
+    part = summary[(summary.table == table) & summary.candidate & summary.lookup_empty.notna()].copy()
+    if part.empty:
+        return None
+    part["text"] = [("–" if np.isnan(p) else f"{p:.4f}") + f" ({e:.0%} empty)"
+                    for p, e in zip(part.lookup_precision, part.lookup_empty)]
+    part["group"] = part.supervised.map({False: "unsupervised", True: "supervised"})
+    part["family"] = part.base.map(family)
+    return ordered(part)
 
 
 def caption(frame: pd.DataFrame, summary: pd.DataFrame, table: str) -> str:
@@ -314,8 +370,10 @@ def latex(grid_: pd.DataFrame, caption_text: str, table_label: str) -> str:
     return "\n".join(lines + ["\\bottomrule", "\\end{tabular}", "\\end{table}"]) + "\n"
 
 
-def build(results: Path, out_dir: Path, readme: Path | None, selection: dict | None = None) -> list[str]:
-    """Write every table of the selected records (`selection`: datasets, methods, variants).
+def build(results: Path, out_dir: Path, readme: Path | None, selection: dict | None = None,
+          lookup: bool = False) -> list[str]:
+    """Write every table of the selected records (`selection`: datasets, methods, variants); with `lookup`, also
+    each table's hash lookup (<table>_lookup.md and .tex; the precision is in tables.csv either way).
 
     Returns:
         Lines saying what was written (and what was left out).
@@ -352,6 +410,8 @@ def build(results: Path, out_dir: Path, readme: Path | None, selection: dict | N
         atomic_write_bytes(path, latex(grid(summary, frame, table, lambda s: f"\\textbf{{{s}}}", "±"), f"{table}: {text}",
                                        f"tab:{slug.replace('_', '-')}").encode())
         written.append(path)
+        if lookup:
+            written += lookup_tables(summary, frame, table, out_dir / f"{slug}_lookup")
     if readme is not None:
         text = readme.read_text() if readme.exists() else f"{BEGIN}\n{END}\n"
         head, rest = text.split(BEGIN, 1)
