@@ -189,18 +189,18 @@ def seed_averaged_ap(part: pd.DataFrame) -> np.ndarray | None:
 
 
 def summarize(frame: pd.DataFrame) -> pd.DataFrame:
-    """Mean, sample std and runs per (table, method, direction, bits); whether a run of it collapsed; the
-    seed-averaged per-query AP (`ap`); its 95% bootstrap interval; and, per column of two or more candidates, the
+    """Mean, sample std and runs per (table, method, direction, bits); whether a run of it collapsed; its hash
+    lookup and serving cost (means over its runs); the seed-averaged per-query AP (`ap`); its 95% bootstrap interval; and, per column of two or more candidates, the
     p-value against the best mean and whether it ties with it (a collapsed cell is no candidate)."""
     keys = ["table", "dataset", "preset", "supervised", "base", "method", "metric", "candidate", "direction", "bits"]
     out = []
     for key, part in frame.groupby(keys, sort=True):
         ap = seed_averaged_ap(part)
         out.append({**dict(zip(keys, key)), "mean": part["value"].mean(), "std": part["value"].std(),
-                    "lookup_precision": part["lookup_precision"].mean(),  # over runs whose balls are not all empty
-                    "lookup_empty": part["lookup_empty"].mean(skipna=False),
                     "seeds": len(part[["seed", "split_seed"]].drop_duplicates()),
                     "collapsed": bool(part["collapsed"].any()), "train_seconds": part["train_seconds"].mean(),
+                    "lookup_precision": part["lookup_precision"].mean(),  # over runs whose balls are not all empty
+                    "lookup_empty": part["lookup_empty"].mean(skipna=False),
                     **{column: part[column].mean() for column in SERVING_COLUMNS},
                     "ap": ap, "ci": bootstrap_interval(ap) if ap is not None else (np.nan, np.nan)})
     summary = pd.DataFrame.from_records(out)
