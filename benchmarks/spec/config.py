@@ -43,6 +43,9 @@ NOT_HASHED = {"data": ("data_dir", "cache_dir", "num_workers", "eval_batch_size"
               "trainer": ("accelerator", "devices", "num_nodes", "strategy")}
 # What repeats a run rather than changing it (as the run seed does): never makes a variant.
 REPETITIONS = ("data.split_seed",)
+# Label protocols (docs/protocol.md): protocols of the data, never a variant of a method; their rows have tables of
+# their own.
+LABEL_PROTOCOLS = ("data.unseen_labels", "data.label_noise")
 # Trainer arguments the runner sets itself, and why a user cannot.
 TRAINER_OWNED = {
     **dict.fromkeys(("logger", "callbacks", "plugins", "enable_checkpointing", "enable_model_summary",
@@ -514,7 +517,7 @@ def print_config(spec: RunSpec) -> str:
 def differences(config: dict, reference: dict) -> dict:
     """{"section.key": value} of a run's settings that differ from `reference`'s (both as RunSpec.config gives
     them; the reference is usually the run as its config files give it: what makes the run a variant). Keys of
-    NOT_HASHED and REPETITIONS never count; Trainer keys the reference leaves out are Lightning's defaults; keys
+    NOT_HASHED, REPETITIONS and LABEL_PROTOCOLS never count; Trainer keys the reference leaves out are Lightning's defaults; keys
     the reference does not know (an option renamed or removed since a row was written) are left out."""
     out = {}
     for section in ("method", "data", "trainer"):
@@ -522,7 +525,7 @@ def differences(config: dict, reference: dict) -> dict:
         known = {**(lightning_defaults() if section == "trainer" else {}), **flatten(reference.get(section, {}))}
         for key, value in sorted(flatten(config.get(section, {})).items()):
             if key in known and known[key] != value and not any(key == d or key.startswith(d + ".") for d in ignored) \
-                    and f"{section}.{key}" not in REPETITIONS:
+                    and f"{section}.{key}" not in REPETITIONS + LABEL_PROTOCOLS:
                 out[f"{section}.{key}"] = value
     return out
 
