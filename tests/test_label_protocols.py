@@ -1,0 +1,73 @@
+"""The label protocols (docs/protocol.md, "Unseen classes" and "Noisy labels") on splits small enough to check by
+hand: which items leave training, which labels a method is told of, what the noise changes and what it leaves."""
+
+import numpy as np
+import pytest
+
+from datamodules.label_protocols import CLASS_NOISE, VECTOR_NOISE, corrupt, held_out_labels, label_view
+from datamodules.splits import Split
+
+# Six items, labels A B C (columns 0 1 2):
+#   0: A      1: B      2: A C      3: C      4: B      5: A B
+LABELS = np.array([[1, 0, 0], [0, 1, 0], [1, 0, 1], [0, 0, 1], [0, 1, 0], [1, 1, 0]])
+SPLIT = Split(query=np.array([3, 5]), train=np.array([0, 2, 4]), database=np.array([0, 1, 2, 4]), val=np.array([1]))
+
+
+def test_held_out_labels_are_a_share_drawn_with_the_split_seed():
+    assert len(held_out_labels(10, 0.3, 0)) == 3  # Wikipedia's 3 of 10
+    assert len(held_out_labels(10, 0.01, 0)) == 1 and len(held_out_labels(3, 0.99, 0)) == 2  # at least 1, never all
+    assert held_out_labels(24, 0.3, 5).tolist() == held_out_labels(24, 0.3, 5).tolist()
+    assert any(held_out_labels(24, 0.3, 0).tolist() != held_out_labels(24, 0.3, s).tolist() for s in range(1, 5))
+
+
+def test_unseen_labels_leave_training_and_stay_in_the_scored_roles(monkeypatch):
+    # Hold out C (column 2): item 2 (A C) leaves training; item 3 (C) stays a query with every column.
+    monkeypatch.setattr("datamodules.label_protocols.held_out_labels", lambda n, share, seed: np.array([2]))
+    view = label_view(LABELS, SPLIT, 0.3, 0.0, seed=0)
+    assert view.split.train.tolist() == [0, 4] and view.split.val.tolist() == [1]
+    assert view.split.query.tolist() == [3, 5] and view.split.database.tolist() == [0, 1, 2, 4]
+    assert view.seen.tolist() == [0, 1] and view.unseen.tolist() == [2]
+    assert view.served["train"].tolist() == [[1, 0], [0, 1]]  # the seen columns only
+    assert view.served["query"].tolist() == [[0, 0, 1], [1, 1, 0]]  # every column, for scoring
+    assert view.unseen_items(LABELS[SPLIT.database]).tolist() == [False, False, True, False]
+
+
+def test_the_closed_set_serves_every_label_unchanged():
+    view = label_view(LABELS, SPLIT, 0.0, 0.0, seed=0)
+    assert view.split == SPLIT and view.unseen.size == 0 and view.noise_model is None
+    for role in ("query", "train", "database", "val"):
+        assert (view.served[role] == LABELS[SPLIT.role(role)]).all()
+
+
+def test_single_label_noise_moves_a_share_to_another_class():
+    labels = np.eye(4, dtype=int)[np.arange(4000) % 4]
+    noisy, model, flagged = corrupt(labels, 0.5, seed=1)
+    assert model == CLASS_NOISE and (noisy.sum(1) == 1).all()
+    changed = (noisy != labels).any(1)
+    assert (changed == flagged).all()  # a corrupted item never keeps its class
+    assert flagged.mean() == pytest.approx(0.5, abs=0.03)
+    moved_to = noisy[changed].argmax(1)  # uniformly over the 3 other classes: about 1/4 of the moves per class
+    assert np.bincount(moved_to, minlength=4) / changed.sum() == pytest.approx([0.25] * 4, abs=0.03)
+    assert corrupt(labels, 0.0, seed=1)[2].sum() == 0
+
+
+def test_multi_label_noise_copies_another_items_different_vector():
+    rng = np.random.default_rng(0)
+    labels = (rng.random((3000, 6)) < 0.3).astype(int)
+    labels[labels.sum(1) == 0, 0] = 1
+    noisy, model, flagged = corrupt(labels, 0.2, seed=3)
+    assert model == VECTOR_NOISE and flagged.mean() == pytest.approx(0.2, abs=0.03)
+    assert ((noisy != labels).any(1) == flagged).all()
+    vectors = {tuple(v) for v in labels}
+    assert all(tuple(v) in vectors for v in noisy[flagged])  # another item's vector, whole
+    assert noisy.mean() == pytest.approx(labels.mean(), abs=0.01)  # the label density is kept
+
+
+def test_noise_reaches_training_and_validation_only():
+    labels = np.eye(3, dtype=int)[np.arange(300) % 3]
+    split = Split(query=np.arange(0, 50), train=np.arange(50, 250), database=np.arange(50, 300),
+                  val=np.arange(250, 300))
+    view = label_view(labels, split, 0.0, 0.8, seed=0)
+    assert (view.served["query"] == labels[:50]).all() and (view.served["database"] == labels[50:]).all()
+    assert (view.served["train"] != labels[50:250]).any(1).mean() == pytest.approx(0.8, abs=0.1)
+    assert view.corrupted == pytest.approx(0.8, abs=0.1) and view.noise_model == CLASS_NOISE
