@@ -6,6 +6,7 @@ import pytest
 
 from datamodules.label_protocols import CLASS_NOISE, VECTOR_NOISE, corrupt, held_out_labels, label_view
 from datamodules.splits import Split
+from training import fit_and_test
 
 # Six items, labels A B C (columns 0 1 2):
 #   0: A      1: B      2: A C      3: C      4: B      5: A B
@@ -71,3 +72,12 @@ def test_noise_reaches_training_and_validation_only():
     assert (view.served["query"] == labels[:50]).all() and (view.served["database"] == labels[50:]).all()
     assert (view.served["train"] != labels[50:250]).any(1).mean() == pytest.approx(0.8, abs=0.1)
     assert view.corrupted == pytest.approx(0.8, abs=0.1) and view.noise_model == CLASS_NOISE
+
+
+@pytest.mark.slow
+def test_egath_loses_to_label_noise_on_the_toy_set():
+    shrink = ("--data.subset=800",)
+    clean = fit_and_test("egath", epochs=3, overrides=shrink)
+    noisy = fit_and_test("egath", epochs=3, overrides=(*shrink, "--data.label_noise=0.8"))
+    for direction in ("i2t", "t2i"):
+        assert noisy[direction] < clean[direction] - 0.05, (noisy, clean)
