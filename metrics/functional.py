@@ -241,23 +241,27 @@ def cosine_retrieval(query, query_labels, database, database_labels, block_bytes
 
     Similarities are float32 matrix products scaled by the rows' inverse norms (summed in float64), one
     block of queries at a time (`block_bytes` of similarities, whatever the number of queries); each
-    query's ranking is a stable radix sort of them (metrics.kernels.similarity_average_precision). Items whose float64 similarities
-    differ by less than float32 resolution (about 1e-7) rank as their float32 values do; the mAP equals a
-    float64 per-query loop's to 1e-6 (tested).
+    query's ranking is a stable radix sort of them (metrics.kernels.similarity_average_precision).
+    Identical database rows get one similarity, computed once: a matrix product may sum different rows in
+    different orders (BLAS kernels do), which would break the tie between duplicates that the ranking
+    defines. Items whose float64 similarities differ by less than float32 resolution (about 1e-7) rank as
+    their float32 values do; the mAP equals a float64 per-query loop's to 1e-6 (tested).
     """
     q, d = np.ascontiguousarray(_numpy(query), np.float32), np.ascontiguousarray(_numpy(database), np.float32)
     ql, dl = _numpy(query_labels), _numpy(database_labels)
     _check(q, ql, d, dl)
-    inverse_query, inverse_database = _inverse_norms(q), _inverse_norms(d)
+    rows, columns = np.unique(d.view(np.dtype((np.void, 4 * d.shape[1]))).ravel(), return_inverse=True)
+    distinct = rows.view(np.float32).reshape(len(rows), d.shape[1])
+    inverse_query, inverse_database = _inverse_norms(q), _inverse_norms(distinct)
     packed_query, packed_database = pack_labels(ql), pack_labels(dl)
-    block = max(1, block_bytes // (4 * len(d)))
+    block = max(1, block_bytes // (4 * len(distinct)))
     ap, n_rel = np.zeros(len(q)), np.zeros(len(q), np.int64)
     for start in range(0, len(q), block):
         stop = start + block
-        similarities = (q[start:stop] * inverse_query[start:stop, None]) @ d.T
+        similarities = (q[start:stop] * inverse_query[start:stop, None]) @ distinct.T
         similarities *= inverse_database  # normalising after the product spares a copy of the database
         ap[start:stop], n_rel[start:stop] = similarity_average_precision(
-            similarities, packed_query[start:stop], packed_database)
+            similarities, columns.astype(np.int64, copy=False), packed_query[start:stop], packed_database)
     return CosineResult(map=float(ap.mean()), ap=ap, empty_queries=int((n_rel == 0).sum()))
 
 

@@ -212,12 +212,13 @@ def _radix_pass(keys, index, keys_out, index_out, shift, width):
 
 
 @njit(parallel=True, cache=True)
-def similarity_average_precision(similarities, query_labels, database_labels):
-    """AP@all of each row of `similarities` (float32, queries x database): the database ranked by descending
-    similarity, ties by database position. A stable LSD radix sort (three passes of 11, 11 and 10 bits) of an
-    order-preserving integer form of each similarity, then one walk down the ranking.
+def similarity_average_precision(similarities, columns, query_labels, database_labels):
+    """AP@all of each query's row of `similarities` (float32, queries x distinct database rows; database item j
+    has the similarity in column columns[j]): the database ranked by descending similarity, ties by database
+    position. A stable LSD radix sort (three passes of 11, 11 and 10 bits) of an order-preserving integer form
+    of each similarity, then one walk down the ranking.
     Returns (AP per query, relevant count per query)."""
-    nq, n = similarities.shape
+    nq, n = similarities.shape[0], columns.shape[0]
     ap = np.zeros(nq)
     n_rel = np.zeros(nq, np.int64)
     for i in prange(nq):
@@ -226,7 +227,7 @@ def similarity_average_precision(similarities, query_labels, database_labels):
         index = np.empty(n, np.int32)
         relevant = np.empty(n, np.bool_)
         for j in range(n):
-            bits = raw[j]
+            bits = raw[columns[j]]
             if bits == np.uint32(0x80000000):  # -0.0 ranks as +0.0
                 bits = np.uint32(0)
             # Descending order as ascending unsigned integers: positives (sign bit clear) come first,

@@ -5,6 +5,7 @@ definitions read literally. Slow, and only for small inputs.
 """
 
 import itertools
+import math
 
 import numpy as np
 
@@ -36,7 +37,9 @@ def cosine_ranked_relevance(query, query_labels, database, database_labels):
     q = q / np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)  # a zero row has similarity 0
     d = d / np.maximum(np.linalg.norm(d, axis=1, keepdims=True), 1e-12)
     rel = relevance(query_labels, database_labels)
-    return [rel[i][np.argsort(-(q[i] @ d.T), kind="stable")].astype(int) for i in range(len(q))]
+    # math.fsum rounds each sum exactly once: identical rows get identical similarities, as the ranking needs.
+    similarities = np.array([[math.fsum(a * b) for b in d] for a in q])
+    return [rel[i][np.argsort(-similarities[i], kind="stable")].astype(int) for i in range(len(q))]
 
 
 def average_precision(ranked: np.ndarray, k: int | None = None) -> float:
