@@ -4,6 +4,12 @@ hand: which items leave training, which labels a method is told of, what the noi
 import numpy as np
 import pytest
 
+from benchmarks.campaigns.tuning import study_name
+from benchmarks.cli import main
+from benchmarks.execution.evaluation import RetrievalEvaluation
+from benchmarks.execution.results import read_records
+from benchmarks.reports.tables import table_names
+from benchmarks.spec.config import resolve, tuned_file
 from datamodules.label_protocols import CLASS_NOISE, VECTOR_NOISE, corrupt, held_out_labels, label_view
 from datamodules.splits import Split
 from training import fit_and_test
@@ -81,3 +87,55 @@ def test_egath_loses_to_label_noise_on_the_toy_set():
     noisy = fit_and_test("egath", epochs=3, overrides=(*shrink, "--data.label_noise=0.8"))
     for direction in ("i2t", "t2i"):
         assert noisy[direction] < clean[direction] - 0.05, (noisy, clean)
+
+
+def test_queries_are_scored_per_group_against_the_whole_database_and_their_own_group():
+    # Labels A B C, C held out. Queries: q0 = A (seen), q1 = C (unseen). Database: d0 A, d1 C, d2 A C (unseen), d3 B.
+    evaluation = RetrievalEvaluation(map_ks=())
+    evaluation.collected = {"hamming_i2t": {
+        "query_codes": np.array([[-1., 1.], [1., -1.]]), "query_labels": np.array([[1, 0, 0], [0, 0, 1]]),
+        "database_codes": np.array([[1., 1.], [-1., -1.], [1., -1.], [-1., 1.]]),
+        "database_labels": np.array([[1, 0, 0], [0, 0, 1], [1, 0, 1], [0, 1, 0]])}}
+    groups = {name: (queries, database, results["hamming"]["i2t"].map) for name, queries, database, results in
+              evaluation.score_groups(lambda labels: labels[:, 2] == 1)}
+    # q0's Hamming distances to d0..d3: 1 1 2 0 (ties in database order): d3 d0 d1 d2, relevant d0 and d2 at ranks
+    # 2 and 4; against the seen database (d0, d3): d3 d0. q1's: 1 1 0 2: d2 d0 d1 d3, relevant d2 and d1 at 1 and 3;
+    # against the unseen database (d1, d2): d2 d1, both relevant.
+    assert groups == {"seen@all": (1, 4, pytest.approx((1 / 2 + 2 / 4) / 2)),
+                      "unseen@all": (1, 4, pytest.approx((1 + 2 / 3) / 2)),
+                      "seen@seen": (1, 2, pytest.approx(1 / 2)), "unseen@unseen": (1, 2, pytest.approx(1.0))}
+
+
+def test_a_tuned_preset_is_kept_per_label_protocol_and_the_closed_set_one_serves_the_rest(tmp_path):
+    for name, lr in (("classifier-toy", 0.001), ("classifier-toy-noise0.5", 0.002)):
+        (tmp_path / f"{name}.yaml").write_text(f"study: {{name: {name}}}\nmethod: {{lr: {lr}}}\n")
+
+    def tuned(*overrides):
+        spec = resolve("classifier", "toy", 32, 0, list(overrides), preset="tuned", tuned=tmp_path)
+        return spec.study["name"], spec.settings["method"]["lr"]
+
+    assert tuned() == ("classifier-toy", 0.001)
+    assert tuned("--data.label_noise=0.5") == ("classifier-toy-noise0.5", 0.002)
+    assert tuned("--data.label_noise=0.2") == tuned("--data.unseen_labels=0.3") == ("classifier-toy", 0.001)
+    assert tuned_file("classifier", "toy", tmp_path, "noise0.5") == tmp_path / "classifier-toy-noise0.5.yaml"
+    assert study_name("classifier", "toy", 32, []) == "classifier-toy-32b"
+    assert study_name("classifier", "toy", 32, ["--data.unseen_labels=0.3", "--data.label_noise=.50"]) == \
+        "classifier-toy-32b-unseen0.3-noise0.5"
+
+
+@pytest.mark.slow
+def test_rows_under_a_label_protocol_say_so_and_have_tables_of_their_own(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    bench = ["bench", "--method", "egath", "--dataset", "toy", "--bits", "32", "--data.subset=800",
+             "--trainer.max_epochs=1", "--logger.kind=none"]
+    for protocol in ((), ("--data.unseen_labels=0.3",), ("--data.label_noise=0.8",)):
+        assert main([*bench, *protocol]) == 0
+    closed, unseen, noisy = read_records(tmp_path / "runs" / "results.jsonl")
+    assert closed.label_protocol == {} and closed.groups == [] and closed.protocol == "subset800-80q-400t"
+    assert closed.variant == unseen.variant == noisy.variant  # a protocol of the data, not a variant
+    assert unseen.label_protocol["unseen_share"] == 0.3 and len(unseen.label_protocol["unseen_labels"]) == 7  # of 24
+    assert unseen.protocol == "subset800-80q-254t-unseen7of24" and closed.n_train == 400  # 146 carry one
+    assert [g.group for g in unseen.groups] == ["seen@all", "unseen@all", "seen@seen", "unseen@unseen"]
+    assert sum(g.n_query for g in unseen.groups[:2]) == unseen.n_query
+    assert noisy.label_protocol["noise_model"] and noisy.label_protocol["corrupted"] == pytest.approx(0.8, abs=0.1)
+    assert table_names([closed, unseen, noisy]) == ["toy", "toy [unseen labels 0.3]", "toy [label noise 0.8]"]
