@@ -4,6 +4,7 @@ hand: which items leave training, which labels a method is told of, what the noi
 import numpy as np
 import pytest
 
+from benchmarks.campaigns.oracle import identity
 from benchmarks.campaigns.tuning import study_name
 from benchmarks.cli import main
 from benchmarks.execution.evaluation import RetrievalEvaluation
@@ -139,3 +140,8 @@ def test_rows_under_a_label_protocol_say_so_and_have_tables_of_their_own(tmp_pat
     assert sum(g.n_query for g in unseen.groups[:2]) == unseen.n_query
     assert noisy.label_protocol["noise_model"] and noisy.label_protocol["corrupted"] == pytest.approx(0.8, abs=0.1)
     assert table_names([closed, unseen, noisy]) == ["toy", "toy [unseen labels 0.3]", "toy [label noise 0.8]"]
+
+
+def test_the_oracle_keeps_a_protocols_runs_apart_from_the_closed_sets():
+    spec = resolve("egath", "toy", 32, 0, ["--data.label_noise=0.8"])
+    assert identity(spec)["dataset"] == "toy-noise0.8" and identity(resolve("egath", "toy", 32, 0))["dataset"] == "toy"

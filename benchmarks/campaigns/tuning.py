@@ -29,7 +29,7 @@ from pathlib import Path
 
 import yaml
 
-from benchmarks.spec.config import flatten, label_protocol_tag, resolve, tuned_file
+from benchmarks.spec.config import flatten, label_protocol_tag, resolve, tuned_file, under_label_protocol
 from benchmarks.spec.registry import declared
 from common.errors import ConfigError, IncompleteEvaluation, TrainingDiverged
 from common.files import atomic_write_bytes
@@ -260,8 +260,7 @@ def fail_orphans(study) -> None:
 def study_name(method: str, dataset: str, bits: int, overrides: list[str]) -> str:
     """A study's default name: `<method>-<dataset>-<bits>b`, then its label protocol where the overrides set one
     (a study on noisy labels is another study, with a tuned preset of its own)."""
-    labels = label_protocol_tag(flatten(resolve(method, dataset, bits, 0, overrides).settings))
-    return f"{method}-{dataset}-{bits}b" + (f"-{labels}" if labels else "")
+    return under_label_protocol(f"{method}-{dataset}-{bits}b", resolve(method, dataset, bits, 0, overrides).settings)
 
 
 @dataclass

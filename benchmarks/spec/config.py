@@ -261,6 +261,13 @@ def label_protocol_tag(settings: dict) -> str:
     return "-".join(f"{words[key]}{float(settings[key]):g}" for key in LABEL_PROTOCOLS if settings.get(key))
 
 
+def under_label_protocol(name: str, settings: dict) -> str:
+    """`name` followed by the label protocol of a run's settings ({section: {key: value}}) where it has one: what
+    keeps a study, an oracle's dataset or a tuned preset of a protocol apart from the closed set's."""
+    labels = label_protocol_tag(flatten(settings))
+    return f"{name}-{labels}" if labels else name
+
+
 def tuned_file(method: str, dataset: str, folder: Path | None = None, labels: str = "") -> Path:
     """The tuned preset of a method on a dataset in a folder of them (default runs/tune, where `cmhb tune`
     writes; the committed reference's are in results/tuned), of a label protocol (label_protocol_tag; "": the
