@@ -2,6 +2,7 @@
 hand: which items leave training, which labels a method is told of, what the noise changes and what it leaves."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from benchmarks.campaigns.oracle import identity
@@ -9,6 +10,7 @@ from benchmarks.campaigns.tuning import study_name
 from benchmarks.cli import main
 from benchmarks.execution.evaluation import RetrievalEvaluation
 from benchmarks.execution.results import read_records
+from benchmarks.reports.label_protocols import crossings, noise_effects, runs, unseen_gaps, write
 from benchmarks.reports.tables import table_names
 from benchmarks.spec.config import resolve, tuned_file
 from datamodules.label_protocols import CLASS_NOISE, VECTOR_NOISE, corrupt, held_out_labels, label_view
@@ -145,3 +147,36 @@ def test_rows_under_a_label_protocol_say_so_and_have_tables_of_their_own(tmp_pat
 def test_the_oracle_keeps_a_protocols_runs_apart_from_the_closed_sets():
     spec = resolve("egath", "toy", 32, 0, ["--data.label_noise=0.8"])
     assert identity(spec)["dataset"] == "toy-noise0.8" and identity(resolve("egath", "toy", 32, 0))["dataset"] == "toy"
+
+
+def test_a_method_falls_below_where_it_is_significantly_worse_not_merely_lower():
+    effects = pd.DataFrame({"dataset": "d", "direction": "i2t", "method": ["a"] * 4 + ["b"] * 2,
+                            "noise": [0, 0.2, 0.5, 0.8, 0, 0.8], "difference": [0.1, -0.01, -0.05, -0.2, 0.2, 0.1],
+                            "p": [0.001, 0.4, 0.01, 0.001, 0.001, 0.001]})
+    found = crossings(effects).set_index("method")
+    assert found.loc["a", "below from"] == 0.2 and found.loc["a", "significantly below from"] == 0.5
+    assert np.isnan(found.loc["b", "below from"]) and found.loc["b", "rates measured"] == "0, 0.8"
+
+
+@pytest.mark.slow
+def test_the_label_protocols_report_reads_the_rows_it_summarises(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    bench = ["--dataset", "toy", "--bits", "32", "--data.subset=800", "--logger.kind=none"]
+    for method, protocol in (("lsh", ""), ("classifier", ""), ("classifier", "--data.label_noise=0.8"),
+                             ("classifier", "--data.unseen_labels=0.3")):
+        assert main(["bench", "--method", method, *bench, *([protocol] if protocol else [])]) == 0
+    rows = read_records(tmp_path / "runs" / "results.jsonl")
+    every = {"variants": True}  # --data.subset makes them variants
+    written = write(tmp_path / "runs" / "results.jsonl", tmp_path / "labels.md", tmp_path / "plots", 32, every)
+    assert written == [tmp_path / "labels.md", tmp_path / "plots" / "label_noise.png"]
+    frame = runs(tmp_path / "runs" / "results.jsonl", 32, every)
+    effects = noise_effects(frame).set_index(["direction", "noise"])
+    for direction in ("i2t", "t2i"):
+        clean, noisy = effects.loc[(direction, 0.0)], effects.loc[(direction, 0.8)]
+        assert clean["mean"] == rows[1].map(direction) and noisy["mean"] == rows[2].map(direction)
+        assert clean["best unsupervised"] == "lsh" and clean["its mean"] == rows[0].map(direction)
+        assert 0 < noisy.p <= 1 and noisy["mean"] < clean["mean"]
+    gaps = unseen_gaps(frame).set_index("direction")
+    assert gaps.loc["i2t", "all queries"] == rows[3].map("i2t") and gaps.loc["i2t", "closed set"] == rows[1].map("i2t")
+    assert gaps.loc["i2t", "seen@all"] == next(s.map for s in rows[3].groups[0].scores if s.direction == "i2t"
+                                               and s.kind == "hamming")

@@ -155,6 +155,7 @@ def frame_of(labelled: list[tuple[RunRecord, str]]) -> pd.DataFrame:
     for (record, name), table in zip(labelled, table_names(records)):
         base = {"table": table, "dataset": record.dataset_config, "preset": record.preset, "base": record.method,
                 "protocol": record.protocol, "labels": label_protocol(record), "query_group": "",
+                **{key: record.config.get("data", {}).get(key) or 0.0 for key in ("unseen_labels", "label_noise")},
                 "backbone": record.backbone,
                 "n_query": record.n_query, "n_database": record.n_database, "n_train": record.n_train,
                 "supervised": record.supervised, "bits": record.bits, "seed": record.seed,
