@@ -19,7 +19,7 @@ comma := ,
 SWEEP_BITS := $(if $(filter command line,$(origin BITS)),$(BITS),16,32,64,128)
 PLOT_BITS := $(if $(filter command line,$(origin BITS)),--bits $(BITS))
 
-.PHONY: help venv bench sweep reproduce tune table plot reference oracle-reference regress test test-fast perf perf-scale perf-retrieval perf-data clean clean-runs
+.PHONY: help venv bench sweep reproduce tune table plot reference oracle-reference label-reference regress test test-fast perf perf-scale perf-retrieval perf-data clean clean-runs
 .DEFAULT_GOAL := help
 
 help:  ## list the targets
@@ -72,6 +72,9 @@ reference: $(BIN)/.installed  ## re-run the committed reference (studies, runs, 
 
 oracle-reference: $(BIN)/.installed  ## the oracle diagnostic of every method into results/oracle (hours; resumable; on purpose only)
 	$(BIN)/python -m benchmarks.campaigns.oracle $(if $(filter command line,$(origin METHODS)),--methods $(METHODS))
+
+label-reference: $(BIN)/.installed  ## the label protocols' reference: unseen classes, noisy labels, their report (hours; resumable; on purpose only)
+	$(BIN)/python -m benchmarks.campaigns.label_reference --jobs $(JOBS) $(if $(filter command line,$(origin METHODS)),--methods $(METHODS))
 
 tune: $(BIN)/.installed  ## tune a method on validation data (Optuna): METHOD=... DATASET=... [BITS=32] [TRIALS=...]
 	$(BIN)/cmhb tune --method $(METHOD) --dataset $(DATASET) $(if $(filter command line,$(origin BITS)),--bits $(BITS)) \

@@ -13,7 +13,7 @@ import textwrap
 from pathlib import Path
 
 from benchmarks.campaigns.launchers import add_options, cluster_of
-from benchmarks.campaigns.tuning import STORAGE, Study, search_space, work
+from benchmarks.campaigns.tuning import STORAGE, Study, search_space, study_name, work
 from benchmarks.campaigns.tuning import budget as tuning_budget
 from benchmarks.execution.console import (
     Stopped,
@@ -277,8 +277,9 @@ def tune(argv: list[str]) -> int:
     whole("--bits", bits, 1, MAX_BITS), whole("--seed", args.seed, 0, MAX_SEED)
     for option, value in (("--trials", trials), ("--epochs", epochs), ("--workers", args.workers)):
         whole(option, value, 1)
-    study = Study(args.method, args.dataset, bits, trials, epochs, args.study or f"{args.method}-{args.dataset}-{bits}b",
-                  args.storage, args.seed, tuple(overrides), args.tuned)
+    name = args.study or study_name(args.method, args.dataset, bits, overrides)
+    study = Study(args.method, args.dataset, bits, trials, epochs, name, args.storage, args.seed, tuple(overrides),
+                  args.tuned)
 
     if not search_space(args.method, args.dataset, bits):
         print(f"{args.method} declares nothing to tune: its tuned preset is its common one")

@@ -19,7 +19,9 @@ from jsonargparse.typing import NonNegativeInt, PositiveInt
 from lightning import LightningDataModule
 from torch.utils.data import DataLoader, Dataset
 
+from common.errors import DataError
 from common.files import default_cache_dir
+from datamodules.label_protocols import label_view
 from datamodules.records import CrossModalData
 from datamodules.splits import ROLES, Split, SplitProtocol, load_or_make_split
 
@@ -35,14 +37,15 @@ class SplitDataset(Dataset):
     goes through `preprocess[modality]` item by item (pixels, token ids). With `views` (K, items, d) set,
     each item's image is one of its K augmented views' features, drawn anew every time it is served."""
 
-    def __init__(self, data: CrossModalData, items: np.ndarray, preprocess: dict | None = None):
+    def __init__(self, data: CrossModalData, items: np.ndarray, preprocess: dict | None = None,
+                 labels: np.ndarray | None = None):
         self.items, self.preprocess = np.asarray(items), preprocess or {}
         self.views: np.ndarray | None = None
         self.payload = {modality: getattr(data, modality) for modality in MODALITIES}
         for modality, payload in self.payload.items():
             if not isinstance(payload, np.ndarray) and modality not in self.preprocess:
                 raise ValueError(f"{data.source}: {modality} payload is raw but no preprocessing was given")
-        self.labels = torch.as_tensor(data.labels[self.items], dtype=torch.float32)
+        self.labels = torch.as_tensor(data.labels[self.items] if labels is None else labels, dtype=torch.float32)
 
     def __len__(self) -> int:
         return len(self.items)
@@ -95,6 +98,11 @@ class RetrievalDataModule(LightningDataModule, ABC):
         label_vectors: where the vectors of the label names come from, for methods that use them: a text
             encoder (`minilm`, `clip`), a word-vector file (a GloVe .txt, .npy, the dual adversarial GNN
             authors' .mat), or `none` (such a method then learns its own).
+        unseen_labels: the share of labels held out of training (0: the closed set): training and validation
+            items that carry one are dropped, methods are told of the other labels only, and the test scores
+            the queries in seen and unseen groups too (docs/protocol.md, "Unseen classes").
+        label_noise: the probability that a training or validation item's labels are wrong (0: clean); the
+            queries' and the database's labels stay clean (docs/protocol.md, "Noisy labels").
     """
 
     name: ClassVar[str]
@@ -104,8 +112,13 @@ class RetrievalDataModule(LightningDataModule, ABC):
     def __init__(self, data_dir: str | None = None, split_seed: int = 0, subset: PositiveInt | None = None,
                  protocol: str | None = None, queries_are_database: bool = False, batch_size: PositiveInt = 128,
                  eval_batch_size: PositiveInt = 1024, num_workers: NonNegativeInt = 0, drop_last: bool = False,
-                 cache_dir: str | None = None, label_vectors: str = "minilm"):
+                 cache_dir: str | None = None, label_vectors: str = "minilm", unseen_labels: float = 0.0,
+                 label_noise: float = 0.0):
         super().__init__()
+        for option, value, what in (("unseen_labels", unseen_labels, "the share of labels held out of training"),
+                                    ("label_noise", label_noise, "the probability that a training label is wrong")):
+            if not 0 <= value < 1:
+                raise ValueError(f"--data.{option}={value}: {what} must be at least 0 and below 1")
         if protocol is not None and protocol not in self.protocols:
             raise ValueError(f"{self.name}: unknown protocol {protocol!r}; known: {sorted(self.protocols)}")
         self.protocol = self.protocols[protocol or next(iter(self.protocols))]
@@ -118,6 +131,7 @@ class RetrievalDataModule(LightningDataModule, ABC):
         self.drop_last = drop_last
         self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
         self.label_vector_source = label_vectors
+        self.unseen_share, self.noise_rate = unseen_labels, label_noise
         self.data: CrossModalData | None = None
         self.split: Split | None = None
 
@@ -185,9 +199,15 @@ class RetrievalDataModule(LightningDataModule, ABC):
             return
         records = self.records()
         self.has_photos = not isinstance(records.image, np.ndarray)  # image files (or pixels), not only features
-        self.split = load_or_make_split(self.split_path(), self.protocol, records, self.split_seed, self.subset)
-        self.data, preprocess, views = self.encode(records, self.split, compute=False)
-        self.datasets = {role: SplitDataset(self.data, self.split.role(role), preprocess) for role in ROLES}
+        split = load_or_make_split(self.split_path(), self.protocol, records, self.split_seed, self.subset)
+        self.data, preprocess, views = self.encode(records, split, compute=False)
+        self.label_view = label_view(self.data.labels, split, self.unseen_share, self.noise_rate, self.split_seed)
+        self.split = self.label_view.split
+        if not len(self.split.train):
+            raise DataError(f"{self.data.source}: every training item carries a held-out label "
+                            f"(--data.unseen_labels={self.unseen_share}); hold out fewer labels")
+        self.datasets = {role: SplitDataset(self.data, self.split.role(role), preprocess, self.label_view.served[role])
+                         for role in ROLES}
         self.datasets["train"].views = views
         for modality in MODALITIES:
             train = getattr(self.data, modality)
@@ -203,8 +223,9 @@ class RetrievalDataModule(LightningDataModule, ABC):
 
     @property
     def train_labels(self) -> np.ndarray:
-        """Labels of the training items (supervised methods build label graphs from them)."""
-        return self.data.labels[self.split.train]
+        """Labels of the training items as methods see them (supervised methods build label graphs from them):
+        the seen labels' columns, noisy under label noise."""
+        return self.label_view.served["train"]
 
     def train_features(self) -> dict[str, torch.Tensor]:
         """Both modalities' features of every training item, in the order of the training batches' `index` (the
@@ -229,7 +250,8 @@ class RetrievalDataModule(LightningDataModule, ABC):
         """One vector per label name (classes, d), as the `label_vectors` setting says, or None for `none`."""
         from datamodules.label_vectors import read_label_vectors
 
-        return read_label_vectors(self.label_vector_source, self.data.label_names, self.text_encoder)
+        names = [self.data.label_names[i] for i in self.label_view.seen]
+        return read_label_vectors(self.label_vector_source, names, self.text_encoder)
 
     @cached_property
     def fingerprint(self) -> str:
@@ -268,7 +290,8 @@ class RetrievalDataModule(LightningDataModule, ABC):
 
     @property
     def num_classes(self) -> int:
-        return len(self.data.label_names)
+        """The labels a method is told of (the seen ones, under unseen classes)."""
+        return len(self.label_view.seen)
 
     def _loader(self, role: str, train: bool = False) -> DataLoader:
         return DataLoader(self.datasets[role], batch_size=self.batch_size if train else self.eval_batch_size,
@@ -287,11 +310,27 @@ class RetrievalDataModule(LightningDataModule, ABC):
     def describe(self) -> dict:
         """What a result row records about the data. A subset run names its own sizes, never the full
         protocol's name."""
-        split = self.split
+        split, labels = self.split, self.label_protocol()
         protocol = f"subset{self.subset}-{len(split.query)}q-{len(split.train)}t" if self.subset else self.protocol.name
+        if "unseen_labels" in labels:
+            protocol += f"-unseen{len(labels['unseen_labels'])}of{self.num_classes + len(labels['unseen_labels'])}"
+        if "label_noise" in labels:
+            protocol += f"-noise{self.noise_rate:g}"
         return {"dataset": self.name, "protocol": protocol, "backbone": self.backbone, "split_seed": self.split_seed,
                 "subset": self.subset, "n_query": len(split.query), "n_database": len(split.database),
-                "n_train": len(split.train), "n_val": len(split.val), "data_fingerprint": self.fingerprint}
+                "n_train": len(split.train), "n_val": len(split.val), "data_fingerprint": self.fingerprint,
+                "label_protocol": labels}
+
+    def label_protocol(self) -> dict:
+        """What a result row records of the label protocols: the held-out labels' names and share, the noise rate,
+        its model and the share of training and validation items it changed; empty for the closed set with clean
+        labels."""
+        view, out = self.label_view, {}
+        if len(view.unseen):
+            out.update(unseen_labels=[self.data.label_names[i] for i in view.unseen], unseen_share=self.unseen_share)
+        if self.noise_rate:
+            out.update(label_noise=self.noise_rate, noise_model=view.noise_model, corrupted=round(view.corrupted, 4))
+        return out
 
     def summary(self) -> str:
         """One line naming the data a run sees, with its real sizes."""

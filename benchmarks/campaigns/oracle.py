@@ -15,6 +15,7 @@ from lightning import Callback
 from benchmarks.execution.evaluation import RetrievalEvaluation
 from benchmarks.execution.record import DIRECTIONS
 from benchmarks.execution.results import code_revision
+from benchmarks.spec.config import under_label_protocol
 from benchmarks.reports.epoch_selection import CSV_NAME, EPOCHS_NAME, SUMMARY_NAME
 
 
@@ -37,8 +38,9 @@ class EpochTestScores(Callback):
 
 
 def identity(spec) -> dict:
-    """What names a run in the diagnostic's files."""
-    return {"method": spec.method, "dataset": spec.dataset, "bits": spec.bits, "seed": spec.seed,
+    """What names a run in the diagnostic's files (the dataset under a label protocol, e.g. `wikipedia-noise0.5`,
+    keeps its runs apart from the closed set's)."""
+    return {"method": spec.method, "dataset": under_label_protocol(spec.dataset, spec.settings), "bits": spec.bits, "seed": spec.seed,
             "split_seed": spec.settings["data"]["split_seed"], "preset": spec.preset, "config_hash": spec.hash,
             "variant": bool(spec.variant)}
 

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import yaml
 
-from benchmarks.spec.config import resolve, tuned_file
+from benchmarks.spec.config import flatten, label_protocol_tag, resolve, tuned_file, under_label_protocol
 from benchmarks.spec.registry import declared
 from common.errors import ConfigError, IncompleteEvaluation, TrainingDiverged
 from common.files import atomic_write_bytes
@@ -257,6 +257,12 @@ def fail_orphans(study) -> None:
                         f"({trial.user_attrs[WORKER]}) ended without finishing it")
 
 
+def study_name(method: str, dataset: str, bits: int, overrides: list[str]) -> str:
+    """A study's default name: `<method>-<dataset>-<bits>b`, then its label protocol where the overrides set one
+    (a study on noisy labels is another study, with a tuned preset of its own)."""
+    return under_label_protocol(f"{method}-{dataset}-{bits}b", resolve(method, dataset, bits, 0, overrides).settings)
+
+
 @dataclass
 class Study:
     """One method on one dataset at one code length, searched for `trials` trials of `epochs` epochs.
@@ -391,7 +397,7 @@ class Study:
         preset = {"study": {"name": self.name, "storage": str(self.storage), "bits": self.bits,
                             "trials": counts, "best_trial": best.number, "best_val_map": round(best.value, 6)},
                   **settings}
-        path = tuned_file(self.method, self.dataset, self.tuned)
+        path = tuned_file(self.method, self.dataset, self.tuned, label_protocol_tag(flatten(spec.settings)))
         header = (f"# The tuned preset of {self.method} on {self.dataset}: the best of {len(states)} trials "
                   f"({counts['pruned']} pruned, {counts['fail']} failed) on its validation split at {self.bits} bits "
                   f"(cmhb tune; study {self.name} in {self.storage}).\n")

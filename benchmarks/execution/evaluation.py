@@ -11,6 +11,7 @@ than its loaders hold raises IncompleteEvaluation: a partial number is never a r
 
 import time
 
+import numpy as np
 from lightning import Callback
 
 from benchmarks.execution.record import DIRECTIONS
@@ -90,6 +91,37 @@ class RetrievalEvaluation(Callback):
                 batch = {k: v.to(module.device) for k, v in batch.items()}
                 self._update(module, module.evaluation_outputs(batch), batch, database)
         self._score(trainer, module, stage, loaders)
+
+    def score_groups(self, unseen_items) -> list[tuple[str, int, int, dict]]:
+        """The test's scores per group of queries and database items (docs/protocol.md, "Unseen classes"): seen
+        queries (every label seen in training) and unseen ones (at least one held-out label), each against the
+        whole database and against the database items of its own group. A group without queries or database
+        items is left out.
+
+        Args:
+            unseen_items: labels (items, every label) -> a boolean mask of the items that carry a held-out label.
+
+        Returns:
+            [(group, queries, database items, {kind: {direction: result}})].
+        """
+        out = {}
+        for name, collected in self.collected.items():
+            kind, direction = name.split("_")
+            query_unseen = unseen_items(collected["query_labels"])
+            database_unseen = unseen_items(collected["database_labels"])
+            everything = np.ones(len(database_unseen), bool)
+            for group, queries, database in (("seen@all", ~query_unseen, everything),
+                                             ("unseen@all", query_unseen, everything),
+                                             ("seen@seen", ~query_unseen, ~database_unseen),
+                                             ("unseen@unseen", query_unseen, database_unseen)):
+                if not queries.any() or not database.any():
+                    continue
+                part = {f"{role}_{what}": collected[f"{role}_{what}"][mask] for role, mask in
+                        (("query", queries), ("database", database)) for what in ("codes", "labels")}
+                result = METRICS[kind](map_ks=self.map_ks).score(part)
+                entry = out.setdefault(group, (group, int(queries.sum()), int(database.sum()), {}))
+                entry[3].setdefault(kind, {})[direction] = result
+        return list(out.values())
 
     def on_validation_epoch_start(self, trainer, module) -> None:
         self._metrics = {}

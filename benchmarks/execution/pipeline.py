@@ -21,7 +21,7 @@ from benchmarks.execution import artifacts, gallery
 from benchmarks.execution.console import row_written
 from benchmarks.execution.evaluation import RetrievalEvaluation
 from benchmarks.execution.progress import EpochLines
-from benchmarks.execution.record import DIRECTIONS, RunRecord, Scores
+from benchmarks.execution.record import DIRECTIONS, GroupScores, RunRecord, Scores
 from benchmarks.execution.results import append_row, code_revision
 from benchmarks.execution.serving import serving_cost
 from benchmarks.spec.config import RunSpec
@@ -218,6 +218,18 @@ def scores_of(kind: str, direction: str, result) -> Scores:
                   pr_empty=result.pr_empty.tolist())
 
 
+def group_scores(run: Run) -> list[GroupScores]:
+    """Under unseen classes, the test's scores per group of queries (seen@all, unseen@all, seen@seen,
+    unseen@unseen); nothing in the closed set."""
+    view = run.data.label_view
+    if not len(view.unseen):
+        return []
+    return [GroupScores(group, queries, database, chance={d: r.chance for d, r in results["hamming"].items()},
+                        scores=[scores_of(kind, d, r) for kind, by_direction in results.items()
+                                for d, r in by_direction.items()])
+            for group, queries, database, results in run.evaluation.score_groups(view.unseen_items)]
+
+
 def data_choices(given: dict) -> dict:
     """The choices among the arguments a method took from the data (a text similarity, a batch size), which a run
     announces and its row records; feature widths, label counts and arrays are not choices."""
@@ -250,5 +262,6 @@ def finished_record(run: Run, train_seconds: float, eval_seconds: float) -> RunR
         collapsed=collapsed, choices=data_choices(run.given), paper_metric=spec.paper_metric, study=spec.study,
         revision=code_revision(), declared_by={kind: declared(f"{kind}s", name).package for kind, name in
                                                (("method", spec.method), ("dataset", spec.dataset))},
+        label_protocol=described["label_protocol"], groups=group_scores(run),
         serving=serving_cost(run.method, next(iter(run.data.test_dataloader()[0]))),
         timestamp=datetime.now(timezone.utc).isoformat(timespec="seconds"))

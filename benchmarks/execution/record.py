@@ -69,6 +69,26 @@ class Scores:
 
 
 @dataclass(frozen=True)
+class GroupScores:
+    """The test scores of one group of queries against one group of the database, under unseen classes
+    (docs/protocol.md, "Unseen classes").
+
+    Attributes:
+        group: `seen@all`, `unseen@all`, `seen@seen` or `unseen@unseen` (queries@database; an item is unseen when
+            it carries at least one held-out label).
+        n_query, n_database: the group's sizes.
+        chance: {direction: mAP of a random ranking within the group}.
+        scores: every direction's numbers under every score kind, as a record's own.
+    """
+
+    group: str
+    n_query: int
+    n_database: int
+    chance: dict[str, float]
+    scores: list[Scores]
+
+
+@dataclass(frozen=True)
 class RunRecord:
     """Everything a finished run reports.
 
@@ -109,6 +129,9 @@ class RunRecord:
         timestamp: when the run ended (UTC).
         run_dir: its saved folder, or None.
         gallery: its retrieval gallery (PNG), or None.
+        label_protocol: the label protocols (docs/protocol.md): the held-out labels and their share, the label
+            noise rate, its model and the share of items it changed; empty for the closed set with clean labels.
+        groups: under unseen classes, the scores of each group of queries (GroupScores); else empty.
         serving: what encoding new items costs (benchmarks.execution.serving): the bytes kept to encode, ms per
             item alone and items per second in batches, per modality; empty in rows written before it was measured.
         schema: the row format's version.
@@ -149,6 +172,8 @@ class RunRecord:
     timestamp: str | None = None
     run_dir: str | None = None
     gallery: str | None = None
+    label_protocol: dict = field(default_factory=dict)
+    groups: list[GroupScores] = field(default_factory=list)
     serving: dict = field(default_factory=dict)
     schema: int = SCHEMA
 
@@ -175,6 +200,8 @@ class RunRecord:
             if s.map_tie is not None:
                 out[f"{prefix}map_tie_{s.direction}"] = s.map_tie
         out.update({f"val_map_{d}": v for d, v in self.validation.items()})
+        out.update({f"{g.group}/{'' if s.kind == 'hamming' else s.kind + '_'}map_{s.direction}": s.map
+                    for g in self.groups for s in g.scores})
         return out
 
     def to_row(self) -> dict:
@@ -201,9 +228,10 @@ class RunRecord:
             raise RowError(f"no {', '.join(missing)}")
         try:
             scores = [Scores(**s) for s in row["scores"]]
-        except TypeError as error:
+            groups = [GroupScores(**{**g, "scores": [Scores(**s) for s in g["scores"]]}) for g in row.get("groups", [])]
+        except (TypeError, KeyError) as error:
             raise RowError(f"malformed scores ({error})") from error
-        record = cls(**{**{k: v for k, v in row.items() if k in names}, "scores": scores})
+        record = cls(**{**{k: v for k, v in row.items() if k in names}, "scores": scores, "groups": groups})
         record._check()
         return record
 
@@ -219,11 +247,13 @@ class RunRecord:
             raise RowError("config has no run section")
         if self.score("hamming", "i2t") is None or self.score("hamming", "t2i") is None:
             raise RowError("no mAP of the codes in both directions")
-        for s in self.scores:
-            if not _finite(s.map) or not all(map(_finite, s.ap)):
-                raise RowError(f"{s.kind} {s.direction} mAP is {s.map!r}, not a finite number")
-            if s.ap and len(s.ap) != self.n_query:  # the paired tests pair queries by position
-                raise RowError(f"{s.kind} {s.direction} has {len(s.ap)} query APs for {self.n_query} queries")
+        for where, n_query, scores in [("", self.n_query, self.scores),
+                                        *((f"{g.group} ", g.n_query, g.scores) for g in self.groups)]:
+            for s in scores:
+                if not _finite(s.map) or not all(map(_finite, s.ap)):
+                    raise RowError(f"{where}{s.kind} {s.direction} mAP is {s.map!r}, not a finite number")
+                if s.ap and len(s.ap) != n_query:  # the paired tests pair queries by position
+                    raise RowError(f"{where}{s.kind} {s.direction} has {len(s.ap)} query APs for {n_query} queries")
 
 
 def _finite(value) -> bool:

@@ -61,9 +61,10 @@ def agreement(rows: pd.DataFrame, results: Path) -> str:
     preset, code length, run seed and split seed, neither a variant; the newest row of each): the oracle should
     have measured the runs the suite reports, up to what changed in the code since those rows were written."""
     from benchmarks.execution.results import read_records
+    from benchmarks.spec.config import under_label_protocol
 
     key = ("method", "dataset", "preset", "bits", "seed", "split_seed")
-    rows_of = {(r.method, r.dataset_config, r.preset, r.bits, r.seed, r.split_seed): r
+    rows_of = {(r.method, under_label_protocol(r.dataset_config, r.config), r.preset, r.bits, r.seed, r.split_seed): r
                for r in read_records(results) if not r.variant}
     matched = [abs(line["last"] - rows_of[run].map(line.direction)) for _, line in rows.iterrows()
                if not line.get("variant", True) and (run := tuple(line[k] for k in key)) in rows_of]

@@ -33,6 +33,11 @@ PUBLISHED = Path(__file__).resolve().parents[2] / "results" / "published.csv"
 METRIC_NAMES = {"map": "mAP@all", "cosine_map": "cosine mAP@all", "map@50": "mAP@50", "map@1000": "mAP@1000",
                 "map@5000": "mAP@5000"}
 GROUPS = ("unsupervised", "supervised", "published", "chance")
+# Under unseen classes (docs/protocol.md): an item is unseen when it carries at least one held-out label.
+GROUP_TEXT = {"seen@all": "whose labels were all seen in training, against the whole database",
+              "unseen@all": "with a held-out label, against the whole database",
+              "seen@seen": "whose labels were all seen, against the database items whose labels were all seen",
+              "unseen@unseen": "with a held-out label, against the database items with a held-out label"}
 LOOKUP_RADIUS = 2  # hash lookup: the items within this Hamming radius of the query
 log = logging.getLogger("cmhb")
 
@@ -90,12 +95,12 @@ def selected(records: list[RunRecord], datasets=None, methods=None, variants: bo
                 log.warning(f"skipped the row of {record.method} on {record.dataset_config}: {error}")
     newest: dict = {}  # (dataset, method, preset) -> its newest record of the config files' settings
     for record, changed in known:
-        group = (record.dataset_config, record.method, record.preset)
+        group = (record.dataset_config, record.method, record.preset, label_protocol(record))
         if not changed and (group not in newest or (record.timestamp or "") >= (newest[group].timestamp or "")):
             newest[group] = record
     out, latest = Selection(), {}
     for record, changed in known:
-        current = newest.get((record.dataset_config, record.method, record.preset))
+        current = newest.get((record.dataset_config, record.method, record.preset, label_protocol(record)))
         if not changed and settings_key(record) != settings_key(current):
             out.superseded += not variants
             changed = {f"earlier {k}": v for k, v in differences(record.config, current.config).items()}
@@ -111,8 +116,9 @@ def selected(records: list[RunRecord], datasets=None, methods=None, variants: bo
 
 
 def table_names(records: list[RunRecord]) -> list[str]:
-    """Each record's table: its dataset config; ` (paper preset)` for a record of that preset; and, where records
-    of one dataset were computed on different data (another copy, other features), its data fingerprint."""
+    """Each record's table: its dataset config; ` (paper preset)` for a record of that preset; where records
+    of one dataset were computed on different data (another copy, other features), its data fingerprint; and its
+    label protocol (`[label noise 0.2]`), if any."""
     prints: dict[str, set] = {}
     for record in records:
         prints.setdefault(record.dataset_config, set()).add(record.data_fingerprint)
@@ -121,7 +127,8 @@ def table_names(records: list[RunRecord]) -> list[str]:
         name = record.dataset_config
         if len(prints[name]) > 1:
             name += f" [data {str(record.data_fingerprint)[:8]}]"
-        out.append(name + (" (paper preset)" if record.preset == "paper" else ""))
+        protocol = label_protocol(record)
+        out.append(name + (" (paper preset)" if record.preset == "paper" else "") + (f" [{protocol}]" if protocol else ""))
     return out
 
 
@@ -131,33 +138,50 @@ def metric_kind(metric: str) -> tuple[str, str]:
     return kind, metric.removeprefix(f"{kind}_")
 
 
+def label_protocol(record: RunRecord) -> str:
+    """A record's label protocol as a table names it (docs/protocol.md): `unseen labels 0.3`, `label noise 0.2`,
+    both, or nothing for the closed set with clean labels."""
+    data = record.config.get("data", {})
+    return ", ".join(f"{name} {data[key]:g}" for key, name in (("unseen_labels", "unseen labels"),
+                                                               ("label_noise", "label noise")) if data.get(key))
+
+
 def frame_of(labelled: list[tuple[RunRecord, str]]) -> pd.DataFrame:
     """One line per (run, direction, score): mAP@all of the codes, the cosine mAP@all of a real-valued method's
-    features (labelled), or, in the paper preset, the metric the authors report."""
+    features (labelled), or, in the paper preset, the metric the authors report. Under unseen classes, also one
+    line per group of queries (seen@all, ...), in a table of the group's own."""
     lines = []
     records = [record for record, _ in labelled]
     for (record, name), table in zip(labelled, table_names(records)):
         base = {"table": table, "dataset": record.dataset_config, "preset": record.preset, "base": record.method,
-                "protocol": record.protocol, "backbone": record.backbone, "n_query": record.n_query,
-                "n_database": record.n_database, "n_train": record.n_train, "supervised": record.supervised,
-                "bits": record.bits, "seed": record.seed, "split_seed": record.split_seed,
-                "train_seconds": record.train_seconds, **serving_columns(record.serving)}
+                "protocol": record.protocol, "labels": label_protocol(record), "query_group": "",
+                **{key: record.config.get("data", {}).get(key) or 0.0 for key in ("unseen_labels", "label_noise")},
+                "backbone": record.backbone,
+                "n_query": record.n_query, "n_database": record.n_database, "n_train": record.n_train,
+                "supervised": record.supervised, "bits": record.bits, "seed": record.seed,
+                "split_seed": record.split_seed, "train_seconds": record.train_seconds,
+                **serving_columns(record.serving)}
         paper = record.paper_metric if record.preset == "paper" else None
         metrics = [paper] if paper else ["map" if k == "hamming" else f"{k}_map" for k in record.kinds]
+        parts = [(base, record.scores, record.chance, record.collapsed)] + [
+            ({**base, "table": f"{table} {g.group}", "query_group": g.group, "n_query": g.n_query,
+              "n_database": g.n_database}, g.scores,
+             g.chance, []) for g in record.groups]
         for metric in metrics:
             kind, measure = metric_kind(metric)
             suffix = f" [{METRIC_NAMES.get(metric, metric)}, the authors' metric]" if paper else \
                 (f" [{KINDS[kind]}]" if KINDS[kind] else "")
-            for direction in DIRECTIONS:
-                scores = record.score(kind, direction)
-                ap = np.asarray(scores.ap) if measure == "map" and scores.ap else None
-                lookup = scores.lookup(LOOKUP_RADIUS) if kind == "hamming" else (np.nan, np.nan)
-                lines.append({**base, "method": name + suffix, "kind": kind, "metric": METRIC_NAMES.get(metric, metric),
-                              "direction": direction, "value": scores.value(measure),
-                              "lookup_precision": lookup[0], "lookup_empty": lookup[1],
-                              "chance": record.chance.get(direction, np.nan), "ap": ap,
-                              "collapsed": kind == "hamming" and direction in record.collapsed,
-                              "candidate": metric == "map" or bool(paper)})
+            for part, all_scores, chance, collapsed in parts:
+                for direction in DIRECTIONS:
+                    scores = next(s for s in all_scores if s.kind == kind and s.direction == direction)
+                    ap = np.asarray(scores.ap) if measure == "map" and scores.ap else None
+                    lookup = scores.lookup(LOOKUP_RADIUS) if kind == "hamming" else (np.nan, np.nan)
+                    lines.append({**part, "method": name + suffix, "kind": kind,
+                                  "metric": METRIC_NAMES.get(metric, metric), "direction": direction,
+                                  "value": scores.value(measure), "lookup_precision": lookup[0],
+                                  "lookup_empty": lookup[1], "chance": chance.get(direction, np.nan), "ap": ap,
+                                  "collapsed": kind == "hamming" and direction in collapsed,
+                                  "candidate": metric == "map" or bool(paper)})
     return pd.DataFrame.from_records(lines)
 
 
@@ -258,8 +282,9 @@ def grid(summary: pd.DataFrame, frame: pd.DataFrame, table: str, bold, plus_minu
     part["group"] = part.supervised.map({False: "unsupervised", True: "supervised"})
     part["family"] = part.base.map(family)
     first = part.iloc[0]
-    extra = published(first.dataset, first.preset, sorted(part.bits.unique()))
     rows = frame[frame.table == table]
+    # Published numbers are of the closed set with clean labels.
+    extra = pd.DataFrame() if rows.labels.iloc[0] else published(first.dataset, first.preset, sorted(part.bits.unique()))
     chance = pd.DataFrame.from_records(
         [{"group": "chance", "family": "", "method": "chance (random ranking)", "direction": d, "bits": b,
           "text": f"{rows[rows.direction == d].chance.mean():.4f}"}
@@ -325,6 +350,10 @@ def caption(frame: pd.DataFrame, summary: pd.DataFrame, table: str) -> str:
     text = [f"{metrics} (docs/protocol.md; stable ties), {first.protocol} protocol: {first.n_query:,} queries, "
             f"{first.n_database:,} database items{train}; features {first.backbone}. {runs}. Chance: the mAP of a "
             "random ranking."]
+    if first.labels:
+        text.append(f"Label protocol: {first.labels} (docs/protocol.md)" + (
+            f"; {first.query_group}: the queries {GROUP_TEXT[first.query_group]}" if first.query_group else
+            "; every query against the whole database") + ".")
     if part.tied_with_best.any():
         queries = ", ".join(sorted({f"{n:,}" for n in rows.n_query}))
         text.append(f"Bold: the best mean of each column and every method not distinguishable from it (two-sided "

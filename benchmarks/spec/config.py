@@ -43,6 +43,9 @@ NOT_HASHED = {"data": ("data_dir", "cache_dir", "num_workers", "eval_batch_size"
               "trainer": ("accelerator", "devices", "num_nodes", "strategy")}
 # What repeats a run rather than changing it (as the run seed does): never makes a variant.
 REPETITIONS = ("data.split_seed",)
+# Label protocols (docs/protocol.md): protocols of the data, never a variant of a method; their rows have tables of
+# their own.
+LABEL_PROTOCOLS = ("data.unseen_labels", "data.label_noise")
 # Trainer arguments the runner sets itself, and why a user cannot.
 TRAINER_OWNED = {
     **dict.fromkeys(("logger", "callbacks", "plugins", "enable_checkpointing", "enable_model_summary",
@@ -251,19 +254,38 @@ def section_options(method: str, dataset: str) -> dict[str, dict[str, Option]]:
     return {section: {o.key: o for o in s.options} for section, s in schemas.items()}
 
 
-def tuned_file(method: str, dataset: str, folder: Path | None = None) -> Path:
+def label_protocol_tag(settings: dict) -> str:
+    """The label protocols (LABEL_PROTOCOLS) among flat settings as names carry them: "" for the closed set,
+    else e.g. "unseen0.3", "noise0.5" or "unseen0.3-noise0.5" (tuned presets and studies are kept per protocol)."""
+    words = {"data.unseen_labels": "unseen", "data.label_noise": "noise"}
+    return "-".join(f"{words[key]}{float(settings[key]):g}" for key in LABEL_PROTOCOLS if settings.get(key))
+
+
+def under_label_protocol(name: str, settings: dict) -> str:
+    """`name` followed by the label protocol of a run's settings ({section: {key: value}}) where it has one: what
+    keeps a study, an oracle's dataset or a tuned preset of a protocol apart from the closed set's."""
+    labels = label_protocol_tag(flatten(settings))
+    return f"{name}-{labels}" if labels else name
+
+
+def tuned_file(method: str, dataset: str, folder: Path | None = None, labels: str = "") -> Path:
     """The tuned preset of a method on a dataset in a folder of them (default runs/tune, where `cmhb tune`
-    writes; the committed reference's are in results/tuned)."""
-    return Path(folder or TUNED) / f"{method}-{dataset}.yaml"
+    writes; the committed reference's are in results/tuned), of a label protocol (label_protocol_tag; "": the
+    closed set)."""
+    return Path(folder or TUNED) / f"{method}-{dataset}{'-' if labels else ''}{labels}.yaml"
 
 
-def tuned_preset(method: str, dataset: str, folder: Path | None = None) -> tuple[dict, dict]:
-    """(the settings of the tuned preset of a method on a dataset, its study's provenance with the file).
+def tuned_preset(method: str, dataset: str, folder: Path | None = None, labels: str = "") -> tuple[dict, dict]:
+    """(the settings of the tuned preset of a method on a dataset, its study's provenance with the file). Under a
+    label protocol, the preset tuned under that protocol where one exists, else the closed set's (the
+    provenance names the file read).
 
     Raises:
         ConfigError: no study of the method on the dataset has finished (in that folder).
     """
-    path = tuned_file(method, dataset, folder)
+    path = tuned_file(method, dataset, folder, labels)
+    if labels and not path.is_file():
+        path = tuned_file(method, dataset, folder)
     if not path.is_file():
         raise ConfigError(f"no tuned preset of {method} on {dataset} in {path.parent}: run `cmhb tune --method "
                           f"{method} --dataset {dataset}` first (the committed reference's: --tuned results/tuned)")
@@ -278,21 +300,22 @@ def tuned_preset(method: str, dataset: str, folder: Path | None = None) -> tuple
     return layer, {**study, "file": str(path)}
 
 
-def preset_layer(method: str, dataset: str, preset: str, tuned: Path | None = None) -> tuple[dict, str | None]:
+def preset_layer(method: str, dataset: str, preset: str, tuned: Path | None = None, labels: str = ""
+                 ) -> tuple[dict, str | None]:
     """(the settings a preset changes for a method on a dataset, the metric the authors report) from the
     method file's `presets: {<preset>: {..., datasets: {<dataset>: ...}, report: METRIC}}`, or for `tuned` from
-    its study's file (tuned_preset). `common` changes nothing, and so does a preset the method's file does not
+    its study's file (tuned_preset, of the label protocol `labels`). `common` changes nothing, and so does a preset the method's file does not
     name (no setting of its authors differs)."""
     if preset not in PRESETS:
         raise ConfigError(f"unknown preset {preset!r}; presets: {', '.join(PRESETS)}")
     if preset == "tuned":
-        return tuned_preset(method, dataset, tuned)[0], None
+        return tuned_preset(method, dataset, tuned, labels)[0], None
     layer = declared("methods", method).config().get("presets", {}).get(preset, {})
     report = layer.pop("report", None)
     return merge(layer, layer.pop("datasets", {}).get(dataset, {})), report
 
 
-def file_layers(method: str, dataset: str, preset: str, tuned: Path | None = None
+def file_layers(method: str, dataset: str, preset: str, tuned: Path | None = None, labels: str = ""
                 ) -> tuple[list[tuple[dict, str]], str | None]:
     """([(settings, where they come from)] in order, the metric the authors report) of the config files."""
     method_file = declared("methods", method).config()
@@ -301,7 +324,7 @@ def file_layers(method: str, dataset: str, preset: str, tuned: Path | None = Non
     per_dataset = method_file.pop("datasets", {}).get(dataset, {})
     dataset_file = declared("datasets", dataset).config()
     dataset_file.pop("tuning", None)  # the dataset's tuning budget (benchmarks.campaigns.tuning), not a run setting
-    changes, report = preset_layer(method, dataset, preset, tuned)
+    changes, report = preset_layer(method, dataset, preset, tuned, labels)
     method_path = declared("methods", method).path
     return [(read_yaml(CONFIG_DIR / "defaults.yaml"), str(CONFIG_DIR / "defaults.yaml")),
             (dataset_file, str(declared("datasets", dataset).path)),
@@ -444,8 +467,9 @@ def resolve(method: str, dataset: str, bits: int | None = None, seed: int | None
         ConfigError: an unknown name, key or preset, a value of the wrong type, or no code length.
     """
     options = section_options(method, dataset)
-    layers, report = file_layers(method, dataset, preset, tuned)
     user, user_origin, run = user_layer(config_file, list(args), options)
+    labels = label_protocol_tag(coerce({k: user[k] for k in LABEL_PROTOCOLS if k in user}, user_origin, options))
+    layers, report = file_layers(method, dataset, preset, tuned, labels)
     bits = bits if bits is not None else run.get("bits")
     seed = seed if seed is not None else run.get("seed", 0)
     if bits is None:
@@ -466,7 +490,7 @@ def resolve(method: str, dataset: str, bits: int | None = None, seed: int | None
     # A variant: settings that differ from the config files' (decided here, once, and stored in its row).
     files = settings_of(coerce(flat, origin, options), method)[0] if user else sections
     variant = differences(sections, files)
-    study = tuned_preset(method, dataset, tuned)[1] if preset == "tuned" else None
+    study = tuned_preset(method, dataset, tuned, labels)[1] if preset == "tuned" else None
     return RunSpec(method, dataset, whole("--bits", bits, 1, MAX_BITS), whole("--seed", seed, 0, MAX_SEED), preset,
                    sections, logger, report, study, tuned, variant)
 
@@ -514,7 +538,7 @@ def print_config(spec: RunSpec) -> str:
 def differences(config: dict, reference: dict) -> dict:
     """{"section.key": value} of a run's settings that differ from `reference`'s (both as RunSpec.config gives
     them; the reference is usually the run as its config files give it: what makes the run a variant). Keys of
-    NOT_HASHED and REPETITIONS never count; Trainer keys the reference leaves out are Lightning's defaults; keys
+    NOT_HASHED, REPETITIONS and LABEL_PROTOCOLS never count; Trainer keys the reference leaves out are Lightning's defaults; keys
     the reference does not know (an option renamed or removed since a row was written) are left out."""
     out = {}
     for section in ("method", "data", "trainer"):
@@ -522,7 +546,7 @@ def differences(config: dict, reference: dict) -> dict:
         known = {**(lightning_defaults() if section == "trainer" else {}), **flatten(reference.get(section, {}))}
         for key, value in sorted(flatten(config.get(section, {})).items()):
             if key in known and known[key] != value and not any(key == d or key.startswith(d + ".") for d in ignored) \
-                    and f"{section}.{key}" not in REPETITIONS:
+                    and f"{section}.{key}" not in REPETITIONS + LABEL_PROTOCOLS:
                 out[f"{section}.{key}"] = value
     return out
 
