@@ -11,7 +11,8 @@ from benchmarks.cli import main
 from benchmarks.execution.evaluation import RetrievalEvaluation
 from benchmarks.execution.results import read_records
 from benchmarks.reports.label_protocols import crossings, noise_effects, runs, unseen_gaps, write
-from benchmarks.reports.tables import table_names
+from benchmarks.reports.plots import figures
+from benchmarks.reports.tables import selected, table_names
 from benchmarks.spec.config import resolve, tuned_file
 from datamodules.label_protocols import CLASS_NOISE, VECTOR_NOISE, corrupt, held_out_labels, label_view
 from datamodules.splits import Split
@@ -142,6 +143,9 @@ def test_rows_under_a_label_protocol_say_so_and_have_tables_of_their_own(tmp_pat
     assert sum(g.n_query for g in unseen.groups[:2]) == unseen.n_query
     assert noisy.label_protocol["noise_model"] and noisy.label_protocol["corrupted"] == pytest.approx(0.8, abs=0.1)
     assert table_names([closed, unseen, noisy]) == ["toy", "toy [unseen labels 0.3]", "toy [label noise 0.8]"]
+    drawn, notes = figures(selected([closed, unseen, noisy], variants=True).labelled, bits=32)
+    assert sorted(drawn) == ["toy_map_vs_bits", "toy_pr_32b", "toy_precision_at_k_32b"]  # the closed set's only
+    assert len([note for note in notes if "a label protocol's table" in note]) == 6  # 2 tables, 4 query groups
 
 
 def test_the_oracle_keeps_a_protocols_runs_apart_from_the_closed_sets():

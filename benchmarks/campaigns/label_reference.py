@@ -4,7 +4,9 @@ Unseen classes: every method, 30% of the labels held out, split seeds 0 and 1, r
 supervised method at noise 0 (the closed set's runs, which the sweep finds done), 0.2, 0.5 and 0.8, run seeds 0 and
 1, split seed 0. Both on MIRFlickr-730 and Wikipedia at 32 bits, each method at its tuned preset (tuned on clean
 labels: results/tuned has no study under a protocol) or, with nothing to tune, its common one. Sweeps resume, so
-an interrupted reference is finished by running it again; then the report (benchmarks.reports.label_protocols).
+an interrupted reference is finished by running it again; then the tables and figures of every committed row (as
+`make reference` writes them: the protocols' rows have tables of their own) and the protocols' report
+(benchmarks.reports.label_protocols).
 """
 
 import subprocess
@@ -35,10 +37,11 @@ def sweeps(methods: list[str], tunable: set[str], supervised: set[str]) -> list[
 
 def reference(methods: list[str], results: Path, tuned: Path, out: Path, plots: Path, jobs: int = 1,
               say=print) -> int:
-    """Run the reference's sweeps (each in a process of its own), then write the report.
+    """Run the reference's sweeps (each in a process of its own), then the tables (results' folder and its
+    README.md), the figures and the report.
 
     Returns:
-        The number of sweeps that failed (the report is written from what finished either way).
+        The number of commands that failed (the report is written from what finished either way).
     """
     from benchmarks.reports.label_protocols import write
     from benchmarks.spec.registry import declared
@@ -50,6 +53,10 @@ def reference(methods: list[str], results: Path, tuned: Path, out: Path, plots: 
         say("cmhb sweep " + " ".join(arguments), flush=True)
         failed += subprocess.run([sys.executable, "-m", "benchmarks.cli", "sweep", *arguments, "--tuned", str(tuned),
                                   "--jobs", str(jobs), "--results", str(results), "--logger.kind=none"]).returncode != 0
+    for command in (["table", "--out", str(results.parent), "--readme", str(results.parent / "README.md")],
+                    ["plot", "--out", str(plots), "--bits", "64"]):  # as `make reference` ends
+        failed += subprocess.run([sys.executable, "-m", "benchmarks.cli", *command, "--results", str(results)]
+                                 ).returncode != 0
     for path in write(results, out, plots, BITS):
         say(f"wrote {path}")
     return failed

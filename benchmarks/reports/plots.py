@@ -266,7 +266,8 @@ def subtitle(seeds: int, spread: str, presets: list[str] | None) -> str:
 def figures(labelled: list, bits: int | None, presets: list[str] | None = None
             ) -> tuple[dict[str, tuple[object, list[Point]]], list[str]]:
     """({file stem: (figure, its points)} of every table of the labelled records, notes on what was not drawn):
-    mAP vs code length, and the curves at `bits` (or at every code length the table has)."""
+    mAP vs code length, and the curves at `bits` (or at every code length the table has). Tables of a label
+    protocol are left out: benchmarks.reports.label_protocols draws what they find."""
     labelled = shown(labelled, presets)
     drawn, notes = {}, []
     if not labelled:
@@ -277,6 +278,9 @@ def figures(labelled: list, bits: int | None, presets: list[str] | None = None
     for table in sorted(summary.table.unique()):
         stem = "".join(c if c.isalnum() or c == "_" else "-" for c in table).strip("-")
         rows, part = frame[frame.table == table], summary[summary.table == table]
+        if rows.labels.iloc[0]:  # a label protocol's rows are drawn against the noise rate, by their own report
+            notes.append(f"{table}: a label protocol's table, drawn by its report (make label-reference), not here")
+            continue
         chance = {d: rows[rows.direction == d].chance.mean() for d in DIRECTION_TITLES}
         seeds, metric = int(part.seeds.max()), part.metric.iloc[0]
         points = map_points(frame, summary, table)
