@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from benchmarks.campaigns.label_reference import sweeps
 from benchmarks.campaigns.oracle import identity
 from benchmarks.campaigns.tuning import study_name
 from benchmarks.cli import main
@@ -184,3 +185,13 @@ def test_the_label_protocols_report_reads_the_rows_it_summarises(tmp_path, monke
     assert gaps.loc["i2t", "all queries"] == rows[3].map("i2t") and gaps.loc["i2t", "closed set"] == rows[1].map("i2t")
     assert gaps.loc["i2t", "seen@all"] == next(s.map for s in rows[3].groups[0].scores if s.direction == "i2t"
                                                and s.kind == "hamming")
+
+
+def test_the_label_reference_runs_every_method_unseen_and_the_supervised_ones_noisy():
+    runs_of = sweeps(["lsh", "egath", "sgrn"], tunable={"egath", "sgrn"}, supervised={"egath"})
+    assert [(r[1], r[r.index("--presets") + 1], r[-1]) for r in runs_of] == [
+        ("egath,sgrn", "tuned", "--data.unseen_labels=0.3"), *(("egath", "tuned", f"--data.label_noise={rate}")
+                                                                for rate in (0.0, 0.2, 0.5, 0.8)),
+        ("lsh", "common", "--data.unseen_labels=0.3")]
+    assert all(r[r.index("--bits") + 1] == "32" and r[r.index("--datasets") + 1] == "mirflickr25k_mini,wikipedia"
+               for r in runs_of)
