@@ -80,15 +80,15 @@ def noise_effects(frame: pd.DataFrame) -> pd.DataFrame:
         noisy = cell[cell.supervised]
         if not (noisy.label_noise > 0).any():
             continue
-        for (base, rate), runs_ in noisy.groupby(["base", "label_noise"], sort=True):
-            ap = seed_averaged_ap(runs_)
+        for (base, rate), at_rate in noisy.groupby(["base", "label_noise"], sort=True):
+            ap = seed_averaged_ap(at_rate)
             paired = ap is not None and best_ap is not None and len(ap) == len(best_ap)
             lines.append({"dataset": dataset, "direction": direction, "method": base, "noise": rate,
-                          "runs": len(runs_), "mean": runs_.value.mean(), "std": runs_.value.std(),
+                          "runs": len(at_rate), "mean": at_rate.value.mean(), "std": at_rate.value.std(),
                           "best unsupervised": best, "its mean": best_runs.value.mean(),
-                          "difference": runs_.value.mean() - best_runs.value.mean(),
+                          "difference": at_rate.value.mean() - best_runs.value.mean(),
                           "p": sign_flip_p_value(ap - best_ap) if paired else np.nan,
-                          "chance": runs_.chance.mean()})
+                          "chance": at_rate.chance.mean()})
     return pd.DataFrame(lines)
 
 
