@@ -11,9 +11,9 @@ an interrupted reference is finished by running it again; then the tables and fi
 (benchmarks.reports.label_protocols).
 """
 
-import subprocess
-import sys
 from pathlib import Path
+
+from benchmarks.campaigns import cli
 
 DATASETS = ("mirflickr25k_mini", "wikipedia")
 BITS = 32
@@ -53,12 +53,11 @@ def reference(methods: list[str], results: Path, tuned: Path, out: Path, plots: 
     failed = 0
     for arguments in sweeps(methods, tunable, supervised):
         say("cmhb sweep " + " ".join(arguments), flush=True)
-        failed += subprocess.run([sys.executable, "-m", "benchmarks.cli", "sweep", *arguments, "--tuned", str(tuned),
-                                  "--jobs", str(jobs), "--results", str(results), "--logger.kind=none"]).returncode != 0
+        failed += not cli("sweep", *arguments, "--tuned", str(tuned), "--jobs", str(jobs), "--results", str(results),
+                          "--logger.kind=none")
     for command in (["table", "--out", str(results.parent), "--readme", str(results.parent / "README.md")],
                     ["plot", "--out", str(plots), "--bits", "64"]):  # as `make reference` ends
-        failed += subprocess.run([sys.executable, "-m", "benchmarks.cli", *command, "--results", str(results)]
-                                 ).returncode != 0
+        failed += not cli(*command, "--results", str(results))
     for path in write(results, out, plots, BITS):
         say(f"wrote {path}")
     return failed

@@ -159,9 +159,7 @@ def reference(root: Path, plots: Path, methods: list[str], bits: int = 32, tuned
     Returns:
         The number of cells that failed.
     """
-    import subprocess
-    import sys
-
+    from benchmarks.campaigns import cli
     from benchmarks.reports.epoch_selection import write as report
     from benchmarks.spec.registry import declared
 
@@ -174,10 +172,8 @@ def reference(root: Path, plots: Path, methods: list[str], bits: int = 32, tuned
                 if (out / CSV_NAME).is_file():
                     continue
                 say(f"oracle {method} {dataset} {preset}", flush=True)
-                done = subprocess.run([sys.executable, "-m", "benchmarks.cli", "oracle", "--method", method,
-                                       "--dataset", dataset, "--preset", preset, "--bits", str(bits), *runs,
-                                       "--tuned", str(tuned), "--out", str(out), "--logger.kind=none"])
-                failed += done.returncode != 0
+                failed += not cli("oracle", "--method", method, "--dataset", dataset, "--preset", preset, "--bits",
+                                  str(bits), *runs, "--tuned", str(tuned), "--out", str(out), "--logger.kind=none")
     for path in report(sorted(p for p in root.iterdir() if p.is_dir()), root, plots, Path("results/runs.jsonl")):
         say(f"wrote {path}")
     return failed
