@@ -11,7 +11,8 @@ from benchmarks.campaigns.tuning import study_name
 from benchmarks.cli import main
 from benchmarks.execution.evaluation import RetrievalEvaluation
 from benchmarks.execution.results import read_records
-from benchmarks.reports.label_protocols import crossings, noise_effects, runs, unseen_gaps, write
+from benchmarks.reports.label_protocols import (chances, crossings, noise_effects, runs, surviving_advantage,
+                                                unseen_gaps, write)
 from benchmarks.reports.plots import figures
 from benchmarks.reports.tables import selected, table_names
 from benchmarks.spec.config import resolve, tuned_file
@@ -161,6 +162,25 @@ def test_a_method_falls_below_where_it_is_significantly_worse_not_merely_lower()
     found = crossings(effects).set_index("method")
     assert found.loc["a", "below from"] == 0.2 and found.loc["a", "significantly below from"] == 0.5
     assert np.isnan(found.loc["b", "below from"]) and found.loc["b", "rates measured"] == "0, 0.8"
+
+
+def test_the_unseen_report_weighs_each_group_against_its_chance_and_the_best_unsupervised_method():
+    # Two queries per group, one run each: unsupervised u1, u2; supervised s (values by hand).
+    lines = []
+    for base, supervised, seen, unseen in (("u1", False, [0.5, 0.3], [0.6, 0.6]), ("u2", False, [0.3, 0.3], [0.7, 0.7]),
+                                           ("s", True, [0.9, 0.7], [0.6, 0.8])):
+        for group, ap, chance in (("seen@all", seen, 0.2), ("unseen@all", unseen, 0.5)):
+            lines.append({"dataset": "d", "direction": "i2t", "query_group": group, "base": base,
+                          "supervised": supervised, "value": np.mean(ap), "ap": np.array(ap), "chance": chance,
+                          "n_query": 2, "unseen_labels": 0.3, "label_noise": 0.0, "seed": 0, "split_seed": 0})
+    frame = pd.DataFrame(lines)
+    s = surviving_advantage(frame).set_index("method").loc["s"]
+    assert s["best unsupervised on seen@all"] == "u1" and s["advantage seen@all"] == pytest.approx(0.8 - 0.4)
+    assert s["best unsupervised on unseen@all"] == "u2" and s["advantage unseen@all"] == pytest.approx(0.7 - 0.7)
+    assert s["p seen@all"] == pytest.approx(0.5, abs=0.02)  # two positive differences: 1 of 4 sign patterns
+    gap = unseen_gaps(frame).set_index("method").loc["s"]
+    assert gap["seen - unseen"] == pytest.approx(0.8 - 0.7) and gap["above chance"] == pytest.approx(0.6 - 0.2)
+    assert chances(frame).set_index("group").chance.to_dict() == {"seen@all": 0.2, "unseen@all": 0.5}
 
 
 @pytest.mark.slow

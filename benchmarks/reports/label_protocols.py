@@ -1,11 +1,13 @@
 """What the label protocols find (results/README.md, "Unseen classes" and "Noisy labels"), from result rows.
 
 Each method at one code length, at its tuned preset where it has one, else its common one. Unseen classes: per
-dataset, method and direction, the mean test mAP of each query group (docs/protocol.md) over runs, and the gap
-seen@all - unseen@all beside each group's chance. Noisy labels: per dataset, direction, supervised method and
-noise rate, the mean test mAP over runs against the best unsupervised method of the closed set on the same
-queries (split seed 0), with the paired sign-flip test over queries (run seeds averaged); the lowest rate at which
-the method falls significantly below it. A figure: mAP against noise rate, the best unsupervised one as a line.
+dataset, method and direction, the mean test mAP of each query group (docs/protocol.md) over runs, the gap
+seen@all - unseen@all (also above each group's chance), and how much of each supervised method's advantage over
+the best unsupervised method survives on unseen@all (paired test). Noisy labels: per dataset, direction,
+supervised method and noise rate, the mean test mAP over runs against the best unsupervised method of the closed
+set on the same queries (split seed 0), with the paired sign-flip test over queries (run seeds averaged); the
+lowest rate at which the method falls significantly below it. A figure: mAP against noise rate, the best
+unsupervised one as a line.
 """
 
 from pathlib import Path
@@ -46,22 +48,66 @@ def runs(results: Path, bits: int, selection: dict | None = None) -> pd.DataFram
 
 def unseen_gaps(frame: pd.DataFrame) -> pd.DataFrame:
     """Per dataset, method and direction under unseen classes: the mean mAP of every query and of each group over
-    runs, the closed set's mean (same preset and code length), the gap seen@all - unseen@all and the chances."""
+    runs, the closed set's mean (same preset and code length), the gap seen@all - unseen@all, and that gap above
+    chance ((seen@all - its chance) - (unseen@all - its chance): the groups' chances differ, as multi-label
+    items that carry a held-out label tend to carry more labels)."""
     lines = []
     held_out = frame[frame.unseen_labels > 0]
     closed = frame[(frame.unseen_labels == 0) & (frame.label_noise == 0) & (frame.query_group == "")]
     for (dataset, base, direction), part in held_out.groupby(["dataset", "base", "direction"], sort=True):
         mean = part.groupby("query_group").value.mean()
-        chance = part.groupby("query_group").chance.mean()
+        lift = mean - part.groupby("query_group").chance.mean()
         same = closed[(closed.dataset == dataset) & (closed.base == base) & (closed.direction == direction)]
         lines.append({"dataset": dataset, "method": base, "supervised": bool(part.supervised.iloc[0]),
                       "direction": direction, "runs": len(part[["seed", "split_seed"]].drop_duplicates()),
                       "closed set": same.value.mean() if len(same) else np.nan, "all queries": mean.get("", np.nan),
                       **{g: mean.get(g, np.nan) for g in GROUPS},
                       "seen - unseen": mean.get("seen@all", np.nan) - mean.get("unseen@all", np.nan),
-                      "chance seen@all": chance.get("seen@all", np.nan),
-                      "chance unseen@all": chance.get("unseen@all", np.nan)})
+                      "above chance": lift.get("seen@all", np.nan) - lift.get("unseen@all", np.nan)})
     return pd.DataFrame(lines)
+
+
+def chances(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per dataset under unseen classes: each query group's chance mAP (the share of relevant database items,
+    averaged over its queries), the mean over split seeds, and its queries per split."""
+    held_out = frame[(frame.unseen_labels > 0) & (frame.query_group != "")]
+    runs = held_out.drop_duplicates(["dataset", "split_seed", "query_group"])
+    return runs.groupby(["dataset", "query_group"], sort=True).agg(
+        chance=("chance", "mean"), queries=("n_query", "mean")).reset_index().rename(columns={"query_group": "group"})
+
+
+def against_best_unsupervised(cell: pd.DataFrame, reference: pd.DataFrame):
+    """Yield (method, value, its runs, mean, difference from the best unsupervised method of `reference`, paired
+    sign-flip p-value over queries, that method, its mean) for each supervised method and value of `cell`'s
+    grouping column `value` (the runs of one dataset, direction and query set); nothing when `reference` has no
+    unsupervised run."""
+    floor = reference[~reference.supervised]
+    if floor.empty:
+        return
+    best = floor.groupby("base").value.mean().idxmax()
+    best_runs = floor[floor.base == best]
+    best_ap = seed_averaged_ap(best_runs)
+    for (base, value), runs in cell[cell.supervised].groupby(["base", "value_of"], sort=True):
+        ap = seed_averaged_ap(runs)
+        paired = ap is not None and best_ap is not None and len(ap) == len(best_ap)
+        yield (base, value, runs, runs.value.mean(), runs.value.mean() - best_runs.value.mean(),
+               sign_flip_p_value(ap - best_ap) if paired else np.nan, best, best_runs.value.mean())
+
+
+def surviving_advantage(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per dataset, direction and supervised method under unseen classes, for seen@all and for unseen@all: its
+    advantage over the best unsupervised method of the group (the same runs' queries) and the paired test: how
+    much of what labels give survives labels the method has not seen."""
+    held_out = frame[(frame.unseen_labels > 0) & frame.query_group.isin(["seen@all", "unseen@all"])]
+    lines: dict = {}
+    for (dataset, direction, group), part in held_out.groupby(["dataset", "direction", "query_group"], sort=True):
+        found = against_best_unsupervised(part.assign(value_of=group), part)
+        for base, _, runs, mean, difference, p, best, _ in found:
+            line = lines.setdefault((dataset, direction, base), {"dataset": dataset, "direction": direction,
+                                                                 "method": base, "runs": len(runs)})
+            line.update({group: mean, f"best unsupervised on {group}": best, f"advantage {group}": difference,
+                         f"p {group}": p})
+    return pd.DataFrame(list(lines.values()))
 
 
 def noise_effects(frame: pd.DataFrame) -> pd.DataFrame:
@@ -71,24 +117,14 @@ def noise_effects(frame: pd.DataFrame) -> pd.DataFrame:
     lines = []
     part = frame[(frame.split_seed == NOISE_SPLIT) & (frame.unseen_labels == 0) & (frame.query_group == "")]
     for (dataset, direction), cell in part.groupby(["dataset", "direction"], sort=True):
-        floor = cell[~cell.supervised & (cell.label_noise == 0)]
-        if floor.empty:
+        if not (cell.supervised & (cell.label_noise > 0)).any():
             continue
-        best = floor.groupby("base").value.mean().idxmax()
-        best_runs = floor[floor.base == best]
-        best_ap = seed_averaged_ap(best_runs)
-        noisy = cell[cell.supervised]
-        if not (noisy.label_noise > 0).any():
-            continue
-        for (base, rate), at_rate in noisy.groupby(["base", "label_noise"], sort=True):
-            ap = seed_averaged_ap(at_rate)
-            paired = ap is not None and best_ap is not None and len(ap) == len(best_ap)
+        clean = cell[cell.label_noise == 0]
+        for base, rate, runs, mean, difference, p, best, its_mean in against_best_unsupervised(
+                cell.assign(value_of=cell.label_noise), clean):
             lines.append({"dataset": dataset, "direction": direction, "method": base, "noise": rate,
-                          "runs": len(at_rate), "mean": at_rate.value.mean(), "std": at_rate.value.std(),
-                          "best unsupervised": best, "its mean": best_runs.value.mean(),
-                          "difference": at_rate.value.mean() - best_runs.value.mean(),
-                          "p": sign_flip_p_value(ap - best_ap) if paired else np.nan,
-                          "chance": at_rate.chance.mean()})
+                          "runs": len(runs), "mean": mean, "std": runs.value.std(), "best unsupervised": best,
+                          "its mean": its_mean, "difference": difference, "p": p, "chance": runs.chance.mean()})
     return pd.DataFrame(lines)
 
 
@@ -151,7 +187,12 @@ def write(results: Path, out: Path, plots: Path, bits: int, selection: dict | No
     sections = [f"# The label protocols at {bits} bits (from {results}; benchmarks.reports.label_protocols)\n"]
     if len(gaps):
         sections.append("## Unseen classes: mAP@all per query group (means over runs)\n\n"
-                        + gaps.to_markdown(index=False, floatfmt=".4f") + "\n")
+                        + gaps.to_markdown(index=False, floatfmt=".4f") + "\n\n"
+                        + "## Each group's chance (the queries of every method's runs are the same)\n\n"
+                        + chances(frame).to_markdown(index=False, floatfmt=".4f") + "\n\n"
+                        + "## What survives: each supervised method against the best unsupervised method of the "
+                        "same queries (p: paired sign-flip test over queries)\n\n"
+                        + surviving_advantage(frame).to_markdown(index=False, floatfmt=".4f") + "\n")
     if len(effects):
         sections.append("## Noisy labels: each supervised method against the best unsupervised method of the "
                         f"closed set (split seed {NOISE_SPLIT}; p: paired sign-flip test over queries)\n\n"
