@@ -1,6 +1,8 @@
 """The label protocols (docs/protocol.md, "Unseen classes" and "Noisy labels") on splits small enough to check by
 hand: which items leave training, which labels a method is told of, what the noise changes and what it leaves."""
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -14,7 +16,7 @@ from benchmarks.execution.results import read_records
 from benchmarks.reports.label_protocols import (chances, crossings, noise_effects, runs, surviving_advantage,
                                                 unseen_gaps, write)
 from benchmarks.reports.plots import figures
-from benchmarks.reports.tables import selected, table_names
+from benchmarks.reports.tables import BEGIN, END, build, selected, table_names
 from benchmarks.spec.config import resolve, tuned_file
 from datamodules.label_protocols import CLASS_NOISE, VECTOR_NOISE, corrupt, held_out_labels, label_view
 from datamodules.splits import Split
@@ -148,6 +150,12 @@ def test_rows_under_a_label_protocol_say_so_and_have_tables_of_their_own(tmp_pat
     drawn, notes = figures(selected([closed, unseen, noisy], variants=True).labelled, bits=32)
     assert sorted(drawn) == ["toy_map_vs_bits", "toy_pr_32b", "toy_precision_at_k_32b"]  # the closed set's only
     assert len([note for note in notes if "a label protocol's table" in note]) == 6  # 2 tables, 4 query groups
+    readme = tmp_path / "README.md"
+    readme.write_text(f"{BEGIN}\n{END}\n")
+    build(tmp_path / "runs" / "results.jsonl", tmp_path, readme, {"variants": True})
+    shown = readme.read_text()  # the closed set's table; the protocols' six, each in a file of its own, linked
+    assert shown.count("| egath") == 1 and "(toy--label-noise-0-8.md)" in shown
+    assert len(re.findall(r"\]\(toy-[a-z0-9-]+\.md\)", shown)) == 6 and (tmp_path / "toy--label-noise-0-8.md").is_file()
 
 
 def test_the_oracle_keeps_a_protocols_runs_apart_from_the_closed_sets():

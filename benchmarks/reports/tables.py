@@ -425,15 +425,20 @@ def build(results: Path, out_dir: Path, readme: Path | None, selection: dict | N
     numbers.insert(numbers.columns.get_loc("base") + 1, "family", numbers.base.map(family))
     atomic_write_bytes(written[0], numbers.to_csv(index=False).encode())
     gains = tuning_gains(summary)
-    sections = []
+    sections, protocols = [], []  # the README shows the closed set's tables and links the label protocols' ones
+    under_protocol = frame.groupby("table").labels.first().astype(bool)
     for table in sorted(summary.table.unique()):
         text = caption(frame, summary, table)
         markdown = grid(summary, frame, table, lambda s: f"**{s}**", " ± ")
         markdown.columns = [f"{DIRECTIONS[d]} {b}" for d, b in markdown.columns]
-        sections.append(f"**{table}**. {text}\n\n{markdown.reset_index().to_markdown(index=False, disable_numparse=True)}\n"
-                        + (f"\n{changed}" if (changed := gains_markdown(gains, table)) else ""))
+        section = (f"**{table}**. {text}\n\n{markdown.reset_index().to_markdown(index=False, disable_numparse=True)}\n"
+                   + (f"\n{changed}" if (changed := gains_markdown(gains, table)) else ""))
         slug = "".join(c if c.isalnum() or c == "_" else "-" for c in table).strip("-")
-        atomic_write_bytes(out_dir / f"{slug}.md", f"# {table}\n\n{sections[-1]}".encode())
+        if under_protocol[table]:
+            protocols.append(f"[{table}]({slug}.md)")
+        else:
+            sections.append(section)
+        atomic_write_bytes(out_dir / f"{slug}.md", f"# {table}\n\n{section}".encode())
         written.append(out_dir / f"{slug}.md")
         path = out_dir / f"{slug}.tex"
         atomic_write_bytes(path, latex(grid(summary, frame, table, lambda s: f"\\textbf{{{s}}}", "±"), f"{table}: {text}",
@@ -444,6 +449,9 @@ def build(results: Path, out_dir: Path, readme: Path | None, selection: dict | N
     if readme is not None:
         text = readme.read_text() if readme.exists() else f"{BEGIN}\n{END}\n"
         head, rest = text.split(BEGIN, 1)
+        if protocols:
+            sections.append("Under the label protocols (docs/protocol.md, \"Beyond the closed set\"), each table in "
+                            "a file of its own: " + ", ".join(protocols) + ".\n")
         atomic_write_bytes(readme, (head + BEGIN + "\n" + "\n".join(sections) + END + rest.split(END, 1)[1]).encode())
         written.append(readme)
     return [f"wrote {path}" for path in written] + ([chosen.note()] if chosen.note() else [])
