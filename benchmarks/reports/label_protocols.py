@@ -113,7 +113,7 @@ def surviving_advantage(frame: pd.DataFrame) -> pd.DataFrame:
 def noise_effects(frame: pd.DataFrame) -> pd.DataFrame:
     """Per dataset, direction, supervised method and noise rate (split seed NOISE_SPLIT, every query): the mean
     and std of mAP over runs, the best unsupervised method of the closed set and its mean, the difference and its
-    paired sign-flip p-value over the queries."""
+    paired sign-flip p-value over the queries, and how many of its runs collapsed in that direction."""
     lines = []
     part = frame[(frame.split_seed == NOISE_SPLIT) & (frame.unseen_labels == 0) & (frame.query_group == "")]
     for (dataset, direction), cell in part.groupby(["dataset", "direction"], sort=True):
@@ -124,7 +124,8 @@ def noise_effects(frame: pd.DataFrame) -> pd.DataFrame:
                 cell.assign(value_of=cell.label_noise), clean):
             lines.append({"dataset": dataset, "direction": direction, "method": base, "noise": rate,
                           "runs": len(runs), "mean": mean, "std": runs.value.std(), "best unsupervised": best,
-                          "its mean": its_mean, "difference": difference, "p": p, "chance": runs.chance.mean()})
+                          "its mean": its_mean, "difference": difference, "p": p, "chance": runs.chance.mean(),
+                          "collapsed": int(runs.collapsed.sum())})
     return pd.DataFrame(lines)
 
 
@@ -154,10 +155,13 @@ def figure(effects: pd.DataFrame):
             for method, line in cell.groupby("method", sort=True):
                 ax.errorbar(line.noise, line["mean"], yerr=line["std"].fillna(0), marker="o", markersize=4,
                             capsize=3, color=colour(method), label=method)
+                collapsed = line[line.collapsed > 0]  # ringed: a run's codes collapsed (docs/protocol.md)
+                ax.plot(collapsed.noise, collapsed["mean"], "o", markersize=10, markerfacecolor="none",
+                        color=colour(method))
             if len(cell):
-                ax.axhline(cell["its mean"].iloc[0], color="black", linestyle="--", linewidth=1.2,
+                ax.axhline(cell["its mean"].iloc[0], color="0.45", linestyle="--", linewidth=1.6,  # grey: DCMH is black
                            label=f"best unsupervised: {cell['best unsupervised'].iloc[0]} (clean)")
-                ax.axhline(cell.chance.mean(), color="0.5", linestyle=":", linewidth=1, label="chance")
+                ax.axhline(cell.chance.mean(), color="0.6", linestyle=":", linewidth=1, label="chance")
             ax.set_title(f"{dataset}, {DIRECTION_TITLES[direction]}", fontsize=10)
             ax.set_xticks(sorted(effects.noise.unique()))
             ax.grid(alpha=0.3)
@@ -166,7 +170,8 @@ def figure(effects: pd.DataFrame):
     for ax in axes[-1]:
         ax.set_xlabel("label noise rate (training and validation labels)")
     fig.suptitle("Supervised methods under noisy labels (mean ± std over run seeds; each at its tuned preset where "
-                 "it has one)")
+                 "it has one;\nat noise 0 the closed set's runs; tuned on clean labels; ringed: a run's codes "
+                 "collapsed)")
     return fig
 
 
