@@ -76,22 +76,27 @@ def chances(frame: pd.DataFrame) -> pd.DataFrame:
         chance=("chance", "mean"), queries=("n_query", "mean")).reset_index().rename(columns={"query_group": "group"})
 
 
-def against_best_unsupervised(cell: pd.DataFrame, reference: pd.DataFrame):
-    """Yield (method, value, its runs, mean, difference from the best unsupervised method of `reference`, paired
-    sign-flip p-value over queries, that method, its mean) for each supervised method and value of `cell`'s
-    grouping column `value` (the runs of one dataset, direction and query set); nothing when `reference` has no
-    unsupervised run."""
+def against_best_unsupervised(cell: pd.DataFrame, reference: pd.DataFrame, by: str):
+    """Compare each supervised method of `cell` (the runs of one dataset and direction), per value of its column
+    `by`, with the best unsupervised method of `reference` (by mean) on the same queries.
+
+    Yields:
+        (method, value of `by`, its runs, {"mean", "best unsupervised", "its mean", "difference", "p"}), p being
+        the paired sign-flip p-value over queries; nothing when `reference` has no unsupervised run.
+    """
     floor = reference[~reference.supervised]
     if floor.empty:
         return
     best = floor.groupby("base").value.mean().idxmax()
     best_runs = floor[floor.base == best]
     best_ap = seed_averaged_ap(best_runs)
-    for (base, value), runs in cell[cell.supervised].groupby(["base", "value_of"], sort=True):
+    for (base, value), runs in cell[cell.supervised].groupby(["base", by], sort=True):
         ap = seed_averaged_ap(runs)
         paired = ap is not None and best_ap is not None and len(ap) == len(best_ap)
-        yield (base, value, runs, runs.value.mean(), runs.value.mean() - best_runs.value.mean(),
-               sign_flip_p_value(ap - best_ap) if paired else np.nan, best, best_runs.value.mean())
+        yield base, value, runs, {"mean": runs.value.mean(), "best unsupervised": best,
+                                  "its mean": best_runs.value.mean(),
+                                  "difference": runs.value.mean() - best_runs.value.mean(),
+                                  "p": sign_flip_p_value(ap - best_ap) if paired else np.nan}
 
 
 def surviving_advantage(frame: pd.DataFrame) -> pd.DataFrame:
@@ -100,13 +105,13 @@ def surviving_advantage(frame: pd.DataFrame) -> pd.DataFrame:
     much of what labels give survives labels the method has not seen."""
     held_out = frame[(frame.unseen_labels > 0) & frame.query_group.isin(["seen@all", "unseen@all"])]
     lines: dict = {}
-    for (dataset, direction, group), part in held_out.groupby(["dataset", "direction", "query_group"], sort=True):
-        found = against_best_unsupervised(part.assign(value_of=group), part)
-        for base, _, runs, mean, difference, p, best, _ in found:
-            line = lines.setdefault((dataset, direction, base), {"dataset": dataset, "direction": direction,
-                                                                 "method": base, "runs": len(runs)})
-            line.update({group: mean, f"best unsupervised on {group}": best, f"advantage {group}": difference,
-                         f"p {group}": p})
+    for (dataset, direction), cell in held_out.groupby(["dataset", "direction"], sort=True):
+        for group, part in cell.groupby("query_group", sort=True):
+            for base, _, runs, found in against_best_unsupervised(part, part, "query_group"):
+                line = lines.setdefault((dataset, direction, base), {"dataset": dataset, "direction": direction,
+                                                                     "method": base, "runs": len(runs)})
+                line.update({group: found["mean"], f"best unsupervised on {group}": found["best unsupervised"],
+                             f"advantage {group}": found["difference"], f"p {group}": found["p"]})
     return pd.DataFrame(list(lines.values()))
 
 
@@ -119,13 +124,11 @@ def noise_effects(frame: pd.DataFrame) -> pd.DataFrame:
     for (dataset, direction), cell in part.groupby(["dataset", "direction"], sort=True):
         if not (cell.supervised & (cell.label_noise > 0)).any():
             continue
-        clean = cell[cell.label_noise == 0]
-        for base, rate, runs, mean, difference, p, best, its_mean in against_best_unsupervised(
-                cell.assign(value_of=cell.label_noise), clean):
+        for base, rate, runs, found in against_best_unsupervised(cell, cell[cell.label_noise == 0], "label_noise"):
             lines.append({"dataset": dataset, "direction": direction, "method": base, "noise": rate,
-                          "runs": len(runs), "mean": mean, "std": runs.value.std(), "best unsupervised": best,
-                          "its mean": its_mean, "difference": difference, "p": p, "chance": runs.chance.mean(),
-                          "collapsed": int(runs.collapsed.sum())})
+                          "runs": len(runs), "mean": found["mean"], "std": runs.value.std(),
+                          **{k: found[k] for k in ("best unsupervised", "its mean", "difference", "p")},
+                          "chance": runs.chance.mean(), "collapsed": int(runs.collapsed.sum())})
     return pd.DataFrame(lines)
 
 
