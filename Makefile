@@ -62,13 +62,13 @@ reference: $(BIN)/.installed  ## re-run the committed reference (studies, runs, 
 		$(BIN)/cmhb tune --method $$method --dataset $$dataset --storage results/tuned/studies.log --tuned results/tuned --workers $(JOBS) \
 		|| exit 1; done; done
 	$(BIN)/cmhb sweep --methods $(METHODS) --datasets mirflickr25k_mini --bits 16,32,64 --seeds 0,1 --split_seeds 0,1 \
-		--presets common,tuned --tuned results/tuned --jobs $(JOBS) --results results/runs.jsonl $(ARGS)
+		--presets common,tuned --tuned results/tuned --jobs $(JOBS) --results results/runs.jsonl.gz $(ARGS)
 	$(BIN)/cmhb sweep --methods $(METHODS) --datasets wikipedia --bits 16,32,64 --seeds 0 \
-		--presets common,tuned --tuned results/tuned --jobs $(JOBS) --results results/runs.jsonl $(ARGS)
+		--presets common,tuned --tuned results/tuned --jobs $(JOBS) --results results/runs.jsonl.gz $(ARGS)
 	$(BIN)/cmhb sweep --methods $(METHODS) --datasets toy --bits 16,32,64 --seeds 0 \
-		--jobs $(JOBS) --results results/runs.jsonl $(ARGS)
-	$(BIN)/cmhb table --results results/runs.jsonl --out results --readme results/README.md
-	$(BIN)/cmhb plot --results results/runs.jsonl --out results/plots --bits 64
+		--jobs $(JOBS) --results results/runs.jsonl.gz $(ARGS)
+	$(BIN)/cmhb table --results results/runs.jsonl.gz --out results --readme results/README.md
+	$(BIN)/cmhb plot --results results/runs.jsonl.gz --out results/plots --bits 64
 
 oracle-reference: $(BIN)/.installed  ## the oracle diagnostic of every method into results/oracle (hours; resumable; on purpose only)
 	$(BIN)/python -m benchmarks.campaigns.oracle $(if $(filter command line,$(origin METHODS)),--methods $(METHODS))

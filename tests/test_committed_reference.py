@@ -1,6 +1,6 @@
 """The tier that guards the committed reference (`reference` marker; `make test` runs it, `make test-fast` leaves it
 out): every method the suite itself declares has its regression baselines, its section in docs/methods.md (with
-its `paper` preset tabled as the config file has it) and its rows in results/runs.jsonl, and the committed rows
+its `paper` preset tabled as the config file has it) and its rows in results/runs.jsonl.gz, and the committed rows
 give the committed tables exactly. A method added to the suite enters the reference through these; a plug-in
 package's methods are never asked to (CONTRIBUTING.md)."""
 
@@ -62,17 +62,17 @@ def test_every_method_declares_its_family():
 
 
 def test_every_method_has_reference_rows_on_every_reference_set():
-    present = {(r.method, r.dataset_config) for r in read_records(ROOT / "results" / "runs.jsonl")}
+    present = {(r.method, r.dataset_config) for r in read_records(ROOT / "results" / "runs.jsonl.gz")}
     missing = [(m, d) for m in names("methods", own=True) for d in REFERENCE_SETS if (m, d) not in present]
-    assert not missing, f"no rows in results/runs.jsonl for {missing}: `make reference METHODS=...`"
+    assert not missing, f"no rows in results/runs.jsonl.gz for {missing}: `make reference METHODS=...`"
 
 
 def test_the_committed_rows_give_the_committed_tables(tmp_path):
-    """`cmhb table` on results/runs.jsonl as committed reproduces results/README.md's tables and the LaTeX
+    """`cmhb table` on results/runs.jsonl.gz as committed reproduces results/README.md's tables and the LaTeX
     files exactly (rows of the record's first schema included)."""
     readme = tmp_path / "README.md"
     readme.write_text((ROOT / "results" / "README.md").read_text())
-    tables.build(ROOT / "results" / "runs.jsonl", tmp_path, readme)
+    tables.build(ROOT / "results" / "runs.jsonl.gz", tmp_path, readme)
     assert readme.read_text() == (ROOT / "results" / "README.md").read_text()
     for tex in (ROOT / "results").glob("*.tex"):
         assert (tmp_path / tex.name).read_text() == tex.read_text(), tex.name
@@ -82,7 +82,7 @@ def test_the_committed_rows_give_the_committed_figures_and_nothing_in_them_overl
     """`cmhb plot --bits 64` (as `make reference` runs it) on the committed rows draws exactly the points of the
     committed figures' CSVs, and in every figure no text, legend or panel overlaps another."""
     committed = ROOT / "results" / "plots"
-    drawn, _ = plots.figures(tables.selected(read_records(ROOT / "results" / "runs.jsonl")).labelled, bits=64)
+    drawn, _ = plots.figures(tables.selected(read_records(ROOT / "results" / "runs.jsonl.gz")).labelled, bits=64)
     assert sorted(drawn) == sorted(p.stem for p in committed.glob("*.csv"))
     for stem, (figure, points) in drawn.items():
         assert overlapping(figure) == [], stem

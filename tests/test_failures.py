@@ -1,5 +1,6 @@
 """A failure is never a result: diverged runs, signals, killed cells, torn result files, damaged or changed data."""
 
+import gzip
 import os
 import signal
 import socket
@@ -48,6 +49,18 @@ def test_an_append_after_a_torn_line_starts_a_new_line_and_readers_skip_the_torn
     assert f"{path}:2: skipped, not a usable result row" in caplog.text
     written = tables.build(path, tmp_path, None)
     assert "egath" in (tmp_path / "tables.csv").read_text() and written
+
+
+def test_a_compressed_results_file_appends_a_member_per_row_and_skips_one_torn_by_a_crash(tmp_path, caplog):
+    path = tmp_path / "rows.jsonl.gz"
+    append_row(path, fake_record("cca_itq", 16, 0, 0.5, 0.4))
+    one_row = path.stat().st_size
+    with open(path, "ab") as f:
+        f.write(gzip.compress(b'{"method": "cagan"}\n')[:15])  # a crash in the middle of a write
+    append_row(path, fake_record("egath", 16, 0, 0.7, 0.3))
+    assert [r.method for r in read_records(path)] == ["cca_itq", "egath"]
+    assert f"{path}: row 2 skipped, a torn gzip member" in caplog.text
+    assert gzip.decompress(path.read_bytes()[:one_row]).decode().count("\n") == 1  # a standard gzip member
 
 
 def bench_process(tmp_path: Path, *args: str, caller: str = "") -> subprocess.Popen:

@@ -72,7 +72,7 @@ if __name__ == "__main__":
                                                  "classes and noisy labels, resumable, then their report.")
     parser.add_argument("--methods", help="comma-separated (default: every method of the suite)")
     parser.add_argument("--jobs", type=int, default=1, help="runs at a time")
-    parser.add_argument("--results", type=Path, default=Path("results/runs.jsonl"))
+    parser.add_argument("--results", type=Path, default=Path("results/runs.jsonl.gz"))
     parser.add_argument("--tuned", type=Path, default=Path("results/tuned"))
     parser.add_argument("--out", type=Path, default=Path("results/label_protocols.md"))
     parser.add_argument("--plots", type=Path, default=Path("results/plots"))

@@ -174,7 +174,7 @@ def reference(root: Path, plots: Path, methods: list[str], bits: int = 32, tuned
                 say(f"oracle {method} {dataset} {preset}", flush=True)
                 failed += not cli("oracle", "--method", method, "--dataset", dataset, "--preset", preset, "--bits",
                                   str(bits), *runs, "--tuned", str(tuned), "--out", str(out), "--logger.kind=none")
-    for path in report(sorted(p for p in root.iterdir() if p.is_dir()), root, plots, Path("results/runs.jsonl")):
+    for path in report(sorted(p for p in root.iterdir() if p.is_dir()), root, plots, Path("results/runs.jsonl.gz")):
         say(f"wrote {path}")
     return failed
 

@@ -4,7 +4,7 @@ JSON line and read back by tables, plots, regression, saved runs and sweeps.
 Scores are data: each `Scores` names its kind (`hamming`: the codes ranked by Hamming distance, the suite's
 tables; `cosine`: a real-valued method's features ranked by cosine similarity, labelled) and its direction.
 Whether a run is a variant of its method's config files, and of what, is decided when the row is written.
-Rows of schema 1 (written before the record existed; results/runs.jsonl as committed) load too.
+Rows of schema 1 (written before the record existed; results/runs.jsonl.gz as committed) load too.
 """
 
 import json

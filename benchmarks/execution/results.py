@@ -1,11 +1,15 @@
 """Result files (docs/protocol.md): one JSON line per run, appended under a lock, never rewritten; read back as
-RunRecords, each line that is not a usable row skipped and named (file:line)."""
+RunRecords, each line that is not a usable row skipped and named (file:line). A file whose name ends in .gz
+holds each line as a gzip member of its own (the committed reference, results/runs.jsonl.gz: a third of the
+size), so appending stays an append."""
 
 import fcntl
+import gzip
 import json
 import logging
 import os
 import subprocess
+import zlib
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -13,6 +17,7 @@ from benchmarks.execution.record import DIRECTIONS, RowError, RunRecord
 from common.errors import ConfigError, DataError
 
 log = logging.getLogger("cmhb")
+GZIP_MAGIC = b"\x1f\x8b\x08"  # how every gzip member starts (RFC 1952)
 PACKAGES = ("common", "metrics", "datamodules", "methods", "benchmarks")  # the suite's code (pyproject.toml)
 
 
@@ -40,8 +45,8 @@ def writable(path: Path) -> Path:
 
 def append_row(path: Path, record: RunRecord) -> None:
     """Append a record as one line under an exclusive lock, so concurrent runs never interleave. A line left
-    torn by an earlier crash is closed first: the new row always starts on a line of its own. A write that
-    fails (a full disk) removes what it wrote.
+    torn by an earlier crash is closed first: the new row always starts on a line of its own (in a .gz file,
+    a gzip member of its own). A write that fails (a full disk) removes what it wrote.
 
     Raises:
         DataError: the row could not be written (nothing of it is left in the file).
@@ -49,11 +54,14 @@ def append_row(path: Path, record: RunRecord) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     line = (json.dumps(record.to_row(), sort_keys=True) + "\n").encode()
+    compressed = path.suffix == ".gz"
+    if compressed:
+        line = gzip.compress(line, mtime=0)
     fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         end = os.lseek(fd, 0, os.SEEK_END)
-        if end and os.pread(fd, 1, end - 1) != b"\n":
+        if end and not compressed and os.pread(fd, 1, end - 1) != b"\n":
             line = b"\n" + line
         try:
             while line:
@@ -75,7 +83,7 @@ def read_records(path: Path) -> list[RunRecord]:
     if not path.exists():
         return []
     records = []
-    for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+    for number, line in enumerate(text_of(path).splitlines(), 1):
         if not line.strip():
             continue
         try:
@@ -83,6 +91,30 @@ def read_records(path: Path) -> list[RunRecord]:
         except (json.JSONDecodeError, RowError, TypeError) as error:
             log.warning(f"{path}:{number}: skipped, not a usable result row ({str(error)[:200]})")
     return records
+
+
+def text_of(path: Path) -> str:
+    """A result file's text; of a .gz file, the lines of its complete gzip members. A member torn by a crash is
+    skipped and reported, and reading goes on at the next member (the rows appended after the crash)."""
+    data = path.read_bytes()
+    if path.suffix != ".gz":
+        return data.decode(errors="replace")
+    rows, start = [], 0
+    while start < len(data):
+        member = zlib.decompressobj(wbits=zlib.MAX_WBITS | 16)  # one gzip member
+        try:
+            row = member.decompress(data[start:])
+        except zlib.error:
+            row = b""
+        if member.eof:
+            rows.append(row)
+            start = len(data) - len(member.unused_data)
+            continue
+        log.warning(f"{path}: row {len(rows) + 1} skipped, a torn gzip member (an interrupted write)")
+        rows.append(b"\n")  # keeps the rows after it numbered as they were written
+        found = data.find(GZIP_MAGIC, start + 1)
+        start = found if found >= 0 else len(data)
+    return b"".join(rows).decode(errors="replace")
 
 
 def code_revision(root: Path = Path(__file__).resolve().parents[2]) -> str:

@@ -3,7 +3,7 @@ configurations it compared (its complete trials) against the spread of one confi
 as the `tuned` preset) over run seeds and split seeds, and how far the retrained runs fall from the trial that
 chose them (the winner's curse of a noisy choice).
 
-    python benchmarks/perf/validation_spread.py [--results results/runs.jsonl] [--storage results/tuned/studies.log]
+    python benchmarks/perf/validation_spread.py [--results results/runs.jsonl.gz] [--storage results/tuned/studies.log]
 """
 
 import argparse
@@ -48,7 +48,7 @@ def spread(results: Path, storage: str) -> pd.DataFrame:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--results", type=Path, default=Path("results/runs.jsonl"))
+    parser.add_argument("--results", type=Path, default=Path("results/runs.jsonl.gz"))
     parser.add_argument("--storage", default="results/tuned/studies.log")
     args = parser.parse_args()
     print(spread(args.results, args.storage).to_markdown(index=False, disable_numparse=True))

@@ -7,7 +7,7 @@ codes and real-valued rows together, the Pareto frontier drawn. `recall_qps.png`
 second (one thread, single queries) of every index at 1e6 items, as ann-benchmarks draws them.
 
     python -m benchmarks.reports.quality_cost [--tables results/tables.csv] [--perf results/perf-retrieval.csv]
-        [--results results/runs.jsonl] [--out results/plots]
+        [--results results/runs.jsonl.gz] [--out results/plots]
 """
 
 import argparse
@@ -127,7 +127,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tables", type=Path, default=Path("results/tables.csv"))
     parser.add_argument("--perf", type=Path, default=Path("results/perf-retrieval.csv"))
-    parser.add_argument("--results", type=Path, default=Path("results/runs.jsonl"))
+    parser.add_argument("--results", type=Path, default=Path("results/runs.jsonl.gz"))
     parser.add_argument("--out", type=Path, default=Path("results/plots"))
     args = parser.parse_args()
     tables, perf, widths = pd.read_csv(args.tables), pd.read_csv(args.perf), feature_widths(args.results)
