@@ -4,8 +4,9 @@ Unseen classes: every method, 30% of the labels held out, split seeds 0 and 1, r
 supervised method at noise 0.2, 0.5 and 0.8, run seeds 0 and 1, split seed 0; noise 0 is the closed set's committed
 runs (on Wikipedia those have run seed 0 only). Runs of noise 0 are not repeated: their rows would carry the new
 options' keys, so their settings would differ from the committed rows' and the tables would take them for the
-method's new settings and leave the others out (benchmarks.reports.tables.selected). Both on MIRFlickr-730 and Wikipedia at 32 bits, each method at its tuned preset (tuned on clean
-labels: results/tuned has no study under a protocol) or, with nothing to tune, its common one. Sweeps resume, so
+method's new settings and leave the others out (benchmarks.reports.tables.selected). Both on MIRFlickr-730 and
+Wikipedia at 32 bits, each method at its tuned preset (tuned on clean labels: results/tuned has no study under a
+protocol) or, with nothing to tune, its common one. Sweeps resume, so
 an interrupted reference is finished by running it again; then the tables and figures of every committed row (as
 `make reference` writes them: the protocols' rows have tables of their own) and the protocols' report
 (benchmarks.reports.label_protocols).

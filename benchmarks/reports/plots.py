@@ -26,7 +26,8 @@ import numpy as np  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
 from benchmarks.execution.results import read_records  # noqa: E402
-from benchmarks.reports.tables import COLLAPSED, frame_of, selected, summarize, table_names  # noqa: E402
+from benchmarks.reports.tables import (  # noqa: E402
+    COLLAPSED, file_stem, frame_of, selected, summarize, table_names)
 from benchmarks.spec.registry import names  # noqa: E402
 from common.errors import DataError  # noqa: E402
 from common.files import atomic_write_bytes  # noqa: E402
@@ -276,7 +277,7 @@ def figures(labelled: list, bits: int | None, presets: list[str] | None = None
     summary = summarize(frame)
     tables = table_names([record for record, _ in labelled])
     for table in sorted(summary.table.unique()):
-        stem = "".join(c if c.isalnum() or c == "_" else "-" for c in table).strip("-")
+        stem = file_stem(table)
         rows, part = frame[frame.table == table], summary[summary.table == table]
         if rows.labels.iloc[0]:  # a label protocol's rows are drawn against the noise rate, by their own report
             notes.append(f"{table}: a label protocol's table, drawn by its report (make label-reference), not here")

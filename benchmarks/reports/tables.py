@@ -399,6 +399,12 @@ def latex(grid_: pd.DataFrame, caption_text: str, table_label: str) -> str:
     return "\n".join(lines + ["\\bottomrule", "\\end{tabular}", "\\end{table}"]) + "\n"
 
 
+def file_stem(table: str) -> str:
+    """A table's name as the stem of its files (tables and figures): `wikipedia [label noise 0.5]` ->
+    `wikipedia--label-noise-0-5`."""
+    return "".join(c if c.isalnum() or c == "_" else "-" for c in table).strip("-")
+
+
 def build(results: Path, out_dir: Path, readme: Path | None, selection: dict | None = None,
           lookup: bool = False) -> list[str]:
     """Write every table of the selected records (`selection`: datasets, methods, variants); with `lookup`, also
@@ -426,15 +432,14 @@ def build(results: Path, out_dir: Path, readme: Path | None, selection: dict | N
     atomic_write_bytes(written[0], numbers.to_csv(index=False).encode())
     gains = tuning_gains(summary)
     sections, protocols = [], []  # the README shows the closed set's tables and links the label protocols' ones
-    under_protocol = frame.groupby("table").labels.first().astype(bool)
     for table in sorted(summary.table.unique()):
         text = caption(frame, summary, table)
         markdown = grid(summary, frame, table, lambda s: f"**{s}**", " ± ")
         markdown.columns = [f"{DIRECTIONS[d]} {b}" for d, b in markdown.columns]
         section = (f"**{table}**. {text}\n\n{markdown.reset_index().to_markdown(index=False, disable_numparse=True)}\n"
                    + (f"\n{changed}" if (changed := gains_markdown(gains, table)) else ""))
-        slug = "".join(c if c.isalnum() or c == "_" else "-" for c in table).strip("-")
-        if under_protocol[table]:
+        slug = file_stem(table)
+        if frame[frame.table == table].labels.iloc[0]:  # a label protocol's table
             protocols.append(f"[{table}]({slug}.md)")
         else:
             sections.append(section)
